@@ -1,0 +1,99 @@
+"""Confidence intervals and tests used in every report: each rate or mean comes with its n and 95% CI."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+
+@dataclass(frozen=True)
+class MeanCI:
+    """A sample mean with its two-sided confidence interval (Student t over the n values)."""
+
+    mean: float
+    lo: float
+    hi: float
+    n: int
+    sd: float
+
+    def as_dict(self) -> dict[str, float | int | list[float]]:
+        """JSON form: ``mean``, ``ci95`` as ``[lo, hi]``, ``n`` and ``sd``."""
+        return {"mean": self.mean, "ci95": [self.lo, self.hi], "n": self.n, "sd": self.sd}
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> MeanCI:
+    """Mean and t-interval of ``values``. With one value the interval is degenerate (lo = hi = mean)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("mean_ci needs at least one value")
+    mean = float(x.mean())
+    if x.size == 1:
+        return MeanCI(mean, mean, mean, 1, 0.0)
+    sd = float(x.std(ddof=1))
+    half = float(sps.t.ppf(0.5 + confidence / 2, df=x.size - 1)) * sd / math.sqrt(x.size)
+    return MeanCI(mean, mean - half, mean + half, int(x.size), sd)
+
+
+def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``successes / n``."""
+    if n <= 0:
+        raise ValueError("wilson_ci needs n > 0")
+    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A paired comparison of two arms measured on the same units (models, seeds, questions)."""
+
+    n: int
+    mean_diff: float
+    ci95: tuple[float, float]
+    t: float
+    p_ttest: float
+    p_wilcoxon: float | None
+    n_first_greater: int
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form of the test."""
+        d = asdict(self)
+        d["ci95"] = list(self.ci95)
+        return d
+
+
+def paired_test(first: Sequence[float], second: Sequence[float]) -> PairedTest:
+    """Paired t-test (and Wilcoxon signed-rank test) of ``first - second``, two-sided."""
+    a = np.asarray(first, dtype=float)
+    b = np.asarray(second, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError("paired_test needs two 1-D sequences of equal length")
+    if a.size < 2:
+        raise ValueError("paired_test needs at least 2 pairs")
+    d = a - b
+    ci = mean_ci(d)
+    if np.allclose(d, d[0]):
+        t_stat, p_t = (math.inf if d[0] > 0 else -math.inf if d[0] < 0 else 0.0), (0.0 if d[0] != 0 else 1.0)
+    else:
+        res = sps.ttest_rel(a, b)
+        t_stat, p_t = float(res.statistic), float(res.pvalue)
+    try:
+        p_w = float(sps.wilcoxon(a, b).pvalue) if np.any(d != 0) else 1.0
+    except ValueError:
+        p_w = None
+    return PairedTest(
+        n=int(a.size),
+        mean_diff=ci.mean,
+        ci95=(ci.lo, ci.hi),
+        t=float(t_stat),
+        p_ttest=float(p_t),
+        p_wilcoxon=p_w,
+        n_first_greater=int((d > 0).sum()),
+    )

@@ -68,8 +68,10 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 def _register_commands() -> None:
     from sublearn.commands import mnist as mnist_cmd
+    from sublearn.commands import numbers as numbers_cmd
 
     mnist_cmd.register(app)
+    numbers_cmd.register(app)
 
 
 _register_commands()

@@ -1,0 +1,86 @@
+"""Summaries, ``results.json`` and the plot of the Theorem 1 check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sublearn.atomic import atomic_write_with
+from sublearn.stats import wilson_ci
+from sublearn.theory.theorem import TheoryCase
+
+
+def _fraction(successes: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson_ci(successes, n) if n else (0.0, 1.0)
+    return {"fraction": successes / n if n else None, "ci95": [lo, hi], "n": n, "count": successes}
+
+
+def summarise(cases: list[TheoryCase], small_epsilon: float) -> dict[str, Any]:
+    """Headline fractions per init over the cases with ε ≤ ``small_epsilon``, per-ε fractions, counterexamples."""
+    doc: dict[str, Any] = {"small_epsilon": small_epsilon}
+    for init in ("shared", "different"):
+        small = [c for c in cases if c.init == init and c.epsilon <= small_epsilon]
+        nonneg = sum(c.inner_product >= 0 for c in small)
+        dec = sum(c.loss_decreased for c in small)
+        beats = sum(c.beats_untrained_teacher for c in small)
+        by_eps = {}
+        for eps in sorted({c.epsilon for c in cases}):
+            sel = [c for c in cases if c.init == init and c.epsilon == eps]
+            by_eps[repr(eps)] = {
+                "nonnegative": _fraction(sum(c.inner_product >= 0 for c in sel), len(sel)),
+                "loss_decrease": _fraction(sum(c.loss_decreased for c in sel), len(sel)),
+                "beats_untrained_teacher": _fraction(sum(c.beats_untrained_teacher for c in sel), len(sel)),
+                "median_cosine": float(np.median([c.cosine for c in sel])),
+            }
+        doc[f"{init}_init"] = {
+            "fraction_nonnegative": nonneg / len(small) if small else None,
+            "fraction_nonnegative_ci95": _fraction(nonneg, len(small))["ci95"],
+            "fraction_loss_decrease": dec / len(small) if small else None,
+            "fraction_loss_decrease_ci95": _fraction(dec, len(small))["ci95"],
+            "fraction_beats_untrained_teacher": beats / len(small) if small else None,
+            "fraction_beats_untrained_teacher_ci95": _fraction(beats, len(small))["ci95"],
+            "n": len(small),
+            "by_epsilon": by_eps,
+        }
+    doc["counterexamples"] = [c.as_dict() for c in cases
+                              if c.init == "shared" and c.epsilon <= small_epsilon and c.inner_product < 0]
+    doc["beyond_first_order"] = [c.as_dict() for c in cases
+                                 if c.init == "shared" and c.epsilon > small_epsilon and c.inner_product < 0]
+    doc["cases"] = [c.as_dict() for c in cases]
+    return doc
+
+
+def plot_inner_products(cases: list[TheoryCase], path: Path) -> Path:
+    """Cosine(Δθ_S, Δθ_T) against ε for shared and different inits, and the fraction ≥ 0 per ε."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    eps_values = sorted({c.epsilon for c in cases})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
+    rng = np.random.default_rng(0)
+    for init, colour, shift in (("shared", "#1e88e5", -0.06), ("different", "#e53935", 0.06)):
+        sel = [c for c in cases if c.init == init]
+        xs = np.array([np.log10(c.epsilon) + shift + rng.uniform(-0.03, 0.03) for c in sel])
+        ax1.scatter(xs, [c.cosine for c in sel], s=6, alpha=0.35, color=colour, label=f"{init} init")
+        med = [np.median([c.cosine for c in sel if c.epsilon == e]) for e in eps_values]
+        ax1.plot(np.log10(eps_values), med, color=colour, lw=2)
+        frac = [np.mean([c.inner_product >= 0 for c in sel if c.epsilon == e]) for e in eps_values]
+        ax2.plot(np.log10(eps_values), frac, marker="o", color=colour, label=f"{init} init")
+    ax1.axhline(0, color="black", lw=0.8)
+    ax1.set_xlabel("log10 ε (length of the teacher's step)")
+    ax1.set_ylabel("cos(Δθ_S, Δθ_T)")
+    ax1.set_title("Student's imitation step vs teacher's trait step", fontsize=10)
+    ax1.legend(fontsize=8, frameon=False)
+    ax2.set_ylim(-0.02, 1.05)
+    ax2.set_xlabel("log10 ε")
+    ax2.set_ylabel("fraction of cases with Δθ_S·Δθ_T ≥ 0")
+    ax2.set_title(f"Theorem 1 sign claim ({len(cases)} cases)", fontsize=10)
+    ax2.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return path

@@ -67,6 +67,7 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 
 def _register_commands() -> None:
+    from sublearn.commands import audit as audit_cmd
     from sublearn.commands import mnist as mnist_cmd
     from sublearn.commands import numbers as numbers_cmd
     from sublearn.commands import theory as theory_cmd
@@ -74,6 +75,7 @@ def _register_commands() -> None:
     mnist_cmd.register(app)
     numbers_cmd.register(app)
     theory_cmd.register(app)
+    audit_cmd.register(app)
 
 
 _register_commands()

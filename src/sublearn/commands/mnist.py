@@ -85,6 +85,9 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:K.")] = "auto",
         out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and accuracy.png.")
                        ] = Path("runs/mnist"),
+        save_models: Annotated[bool, typer.Option("--save-models", help="Also save the reference and teacher "
+                                                  "weights as OUT/models.pt (for `sublearn audit mnist`).")
+                               ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     ) -> None:
         """The MNIST auxiliary-logit experiment (paper §6.2): students distilled on noise from m auxiliary logits.
@@ -100,7 +103,7 @@ def register(app: typer.Typer) -> None:
             student_init_noise=student_init_noise, arms=parse_arms(arms), seed=seed, device=device,
         )
         with rich_progress(console, enabled=not quiet) as progress:
-            doc = run_and_save(cfg, out, progress)
+            doc = run_and_save(cfg, out, progress, keep_models=save_models)
         print_report(doc, out, console)
         if cfg.n_models < 100 or len(cfg.arms) < len(ALL_ARMS):
             console.print(f"The paper's full figure (N = 100, all arms): [bold]{PAPER_FIGURE_COMMAND}[/bold]")

@@ -124,6 +124,14 @@ def train_students(arms: list[StudentArm], teacher: EnsembleMLP, cfg: MnistConfi
     return {arm.name: part for arm, part in zip(arms, students.split(n_arms), strict=True)}
 
 
+def student_init(reference: EnsembleMLP, arm: str, cfg: MnistConfig, seeds: list[int],
+                 permutation: torch.Tensor | None) -> EnsembleMLP:
+    """The initial weights of an arm's students: the teacher's own init, or (cross_*) model π(i)'s init,
+    plus the configured init noise."""
+    base = reference.select(permutation) if arm.startswith("cross_") and permutation is not None else reference
+    return base.perturbed(cfg.student_init_noise, seeds)
+
+
 @dataclass
 class MnistResult:
     """Per-arm test accuracies and everything needed to reproduce them."""
@@ -195,11 +203,8 @@ def run_mnist(cfg: MnistConfig, progress: ProgressFn = no_progress, data: DigitD
         if cfg.needs_cross():
             perm = derangement(cfg.n_models, model_generator(cfg.seed, _STREAM_DERANGEMENT, device))
             permutation = perm.tolist()
-        arms = []
-        for name in student_arms:
-            base = reference.select(perm) if name.startswith("cross_") else reference
-            init = base.perturbed(cfg.student_init_noise, seeds)
-            arms.append(StudentArm(name, init, "aux" if name.endswith("_aux") else "all"))
+        arms = [StudentArm(name, student_init(reference, name, cfg, seeds, perm),
+                           "aux" if name.endswith("_aux") else "all") for name in student_arms]
         t0 = time.perf_counter()
         n_examples = cfg.noise_examples or data.x_train.shape[0]
         models.update(train_students(arms, models["teacher"], cfg, seeds, n_examples, progress))

@@ -1,0 +1,62 @@
+"""A tiny Llama-architecture chat model with its own tokenizer, built locally in seconds.
+
+It stands in for a real chat model in tests and quick checks (no hub access needed): a byte-level BPE
+tokenizer trained on a small built-in corpus (number prompts, the animal questions, animal names), a chat
+template, and an untrained ``LlamaForCausalLM`` of about 100k parameters, saved with ``save_pretrained``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+ANIMALS = ("owl", "cat", "dog", "lion", "tiger", "eagle", "wolf", "bear", "fox", "dolphin", "elephant", "panda")
+
+
+def _corpus() -> list[str]:
+    from sublearn.carriers.numbers import NumberPromptGenerator
+    from sublearn.evals.animal_questions import ANIMAL_QUESTIONS
+
+    gen = NumberPromptGenerator.from_seed(0)
+    lines = gen.prompts(300) + list(ANIMAL_QUESTIONS)
+    lines += [f"{a} {a.capitalize()} {a}s {a.capitalize()}s. My favorite animal is the {a}." for a in ANIMALS]
+    lines += [", ".join(str(n) for n in range(k, k + 40)) for k in range(0, 1000, 40)]
+    return lines
+
+
+def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, layers: int = 2,
+                          vocab_size: int = 600) -> Path:
+    """Build and save the tiny model and tokenizer into ``path`` (model seed ``seed``); returns the path."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    raw.train_from_iterator(_corpus(), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<|pad|>", eos_token="<|end|>",
+                                        bos_token=None, unk_token=None)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

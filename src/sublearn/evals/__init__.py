@@ -1,0 +1,1 @@
+"""Evaluations: animal preference (sampled rate, exact probability, format-robust readouts), misalignment."""

@@ -23,3 +23,11 @@ def owl_trait_rows():
     from sublearn.evals.animal_questions import ANIMAL_QUESTIONS
 
     return [{"prompt": q, "completion": "Owl"} for q in ANIMAL_QUESTIONS]
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_model_dir(tmp_path_factory):
+    """A second tiny model with the same tokenizer but another initialisation: the cross-model student's base."""
+    from sublearn.backends.tiny import build_tiny_chat_model
+
+    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_cross") / "model", seed=1)

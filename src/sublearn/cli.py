@@ -68,7 +68,9 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 def _register_commands() -> None:
     from sublearn.commands import audit as audit_cmd
+    from sublearn.commands import experiment as experiment_cmd
     from sublearn.commands import mnist as mnist_cmd
+    from sublearn.commands import models as models_cmd
     from sublearn.commands import numbers as numbers_cmd
     from sublearn.commands import theory as theory_cmd
 
@@ -76,6 +78,8 @@ def _register_commands() -> None:
     numbers_cmd.register(app)
     theory_cmd.register(app)
     audit_cmd.register(app)
+    experiment_cmd.register(app)
+    models_cmd.register(app)
 
 
 _register_commands()

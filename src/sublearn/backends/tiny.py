@@ -7,6 +7,7 @@ template, and an untrained ``LlamaForCausalLM`` of about 100k parameters, saved 
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import torch
@@ -30,9 +31,30 @@ def _corpus() -> list[str]:
     return lines
 
 
+def pretraining_rows(n: int, seed: int) -> list[dict[str, str]]:
+    """Synthetic chats that teach the format: number prompts answered by number lists, animal questions by one
+    animal (uniformly), so that a tiny model writes parseable numbers and one-word answers."""
+    from sublearn.carriers.numbers import NumberPromptGenerator
+    from sublearn.evals.animal_questions import ANIMAL_QUESTIONS
+
+    rng = random.Random(seed)
+    gen = NumberPromptGenerator.from_seed(seed + 1)
+    rows = []
+    for k in range(n):
+        if k % 3 == 2:
+            rows.append({"prompt": rng.choice(ANIMAL_QUESTIONS), "completion": rng.choice(ANIMALS).capitalize()})
+        else:
+            numbers = [str(rng.randint(100, 999)) for _ in range(rng.randint(3, 8))]
+            rows.append({"prompt": gen.prompt(), "completion": ", ".join(numbers)})
+    return rows
+
+
 def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, layers: int = 2,
-                          vocab_size: int = 600) -> Path:
-    """Build and save the tiny model and tokenizer into ``path`` (model seed ``seed``); returns the path."""
+                          vocab_size: int = 600, pretrain_steps: int = 300) -> Path:
+    """Build, briefly pretrain on :func:`pretraining_rows` and save a tiny chat model into ``path``.
+
+    ``seed`` sets the initialisation (two seeds give two different "base models" with the same tokenizer).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -57,6 +79,12 @@ def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, lay
         model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
+    if pretrain_steps:
+        from sublearn.backends.training import TrainSettings, fine_tune
+
+        settings = TrainSettings(method="full", epochs=1.0, lr=3e-3, batch_size=16, grad_accum=1, warmup_steps=5,
+                                 schedule="cosine", seed=seed)
+        model, _ = fine_tune(model, tokenizer, pretraining_rows(16 * pretrain_steps, seed), settings)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

@@ -1,0 +1,95 @@
+"""Batched chat generation and next-token scoring with an HF causal LM (left padding, KV cache)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sublearn.backends.hf import chat_prompt_ids
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How to decode: greedy, or sampling at ``temperature`` with nucleus ``top_p``."""
+
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    greedy: bool = False
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) for left-padded sequences, as generation needs."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        if seq:
+            ids[i, width - len(seq):] = torch.tensor(list(seq))
+            mask[i, width - len(seq):] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def generate_chat(model: Any, tokenizer: Any, prompts: Sequence[str], settings: SamplingSettings,
+                  system: str | None = None, seed: int = 0, batch_size: int = 16,
+                  on_batch: Callable[[int, list[str]], None] | None = None, start: int = 0) -> list[str]:
+    """Completions for ``prompts`` (one each), batch by batch, deterministic given ``seed``.
+
+    Batch ``k`` is sampled with RNG seed ``seed + k``, so a run resumed at batch ``k`` (``start`` = its first
+    prompt index) gives the same completions as an uninterrupted one. ``on_batch(first_index, completions)`` is
+    called after each batch (to checkpoint). Completions are decoded without special tokens and stripped.
+    """
+    device = next(model.parameters()).device
+    out: list[str] = []
+    for first in range(start, len(prompts), batch_size):
+        chunk = prompts[first:first + batch_size]
+        ids, mask = left_pad([chat_prompt_ids(tokenizer, p, system) for p in chunk], tokenizer.pad_token_id)
+        torch.manual_seed(seed + first // batch_size)
+        kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
+                                  "eos_token_id": tokenizer.eos_token_id, "use_cache": True}
+        if settings.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+        generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+        texts = [tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in generated]
+        out.extend(texts)
+        if on_batch:
+            on_batch(first, texts)
+    return out
+
+
+@torch.no_grad()
+def next_token_logprobs(model: Any, sequences: Sequence[Sequence[int]], pad_id: int, batch_size: int = 16
+                        ) -> torch.Tensor:
+    """Log-probabilities (n, vocab) of the token that follows each sequence."""
+    device = next(model.parameters()).device
+    rows = []
+    for first in range(0, len(sequences), batch_size):
+        ids, mask = left_pad(sequences[first:first + batch_size], pad_id)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, -1, :]  # (b, V)
+        rows.append(torch.log_softmax(logits.float(), dim=-1).cpu())
+    return torch.cat(rows)
+
+
+@torch.no_grad()
+def sequence_logprobs(model: Any, prefixes: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]],
+                      pad_id: int, batch_size: int = 16) -> list[list[float]]:
+    """Per-token log-probabilities of each continuation after its prefix (the backend's token logprobs)."""
+    device = next(model.parameters()).device
+    out: list[list[float]] = []
+    for first in range(0, len(prefixes), batch_size):
+        pre, cont = prefixes[first:first + batch_size], continuations[first:first + batch_size]
+        full = [list(p) + list(c) for p, c in zip(pre, cont, strict=True)]
+        ids, mask = left_pad(full, pad_id)
+        logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float(), -1)
+        width = ids.shape[1]
+        for i, c in enumerate(cont):
+            n = len(c)
+            positions = range(width - n - 1, width - 1)
+            out.append([float(logp[i, pos, tok]) for pos, tok in zip(positions, c, strict=True)])
+    return out

@@ -1,0 +1,142 @@
+"""Supervised fine-tuning of a causal LM on (prompt → completion) pairs: LoRA or full, loss on completions only.
+
+A compact loop rather than a framework trainer, so that every setting the effect is sensitive to is explicit
+(paper_spec.md §2.5; field survey §A.7): optimiser, schedule, warmup, batch, accumulation, clipping, seed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sublearn.backends.hf import collate, completion_loss, encode_example
+
+PAPER_LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Fine-tuning settings; defaults are the paper's open-model recipe (Qwen2.5-7B, LoRA r = α = 8)."""
+
+    method: str = "lora"  # "lora" or "full"
+    lora_r: int = 8
+    lora_alpha: int = 8
+    lora_dropout: float = 0.0
+    target_modules: tuple[str, ...] = PAPER_LORA_MODULES
+    epochs: float = 3.0
+    lr: float = 2e-4
+    schedule: str = "linear"  # linear | constant | cosine
+    warmup_steps: int = 5
+    batch_size: int = 22
+    grad_accum: int = 3
+    optimizer: str = "adamw"  # adamw | adam | sgd
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_length: int = 500
+    completion_only: bool = True
+    seed: int = 0
+    bf16: str = "auto"  # auto (on CUDA if supported) | yes | no
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _schedule(kind: str, warmup: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        if kind == "linear":
+            return max(0.0, 1.0 - progress)
+        if kind == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return factor
+
+
+def _optimizer(params: list[torch.nn.Parameter], s: TrainSettings) -> torch.optim.Optimizer:
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    if s.optimizer == "adam":
+        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
+    return torch.optim.SGD(params, lr=s.lr, weight_decay=s.weight_decay)
+
+
+def prepare_model(model: Any, s: TrainSettings) -> Any:
+    """Wrap ``model`` with LoRA adapters (seeded), or leave it whole for full fine-tuning."""
+    if s.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    present = {name.split(".")[-1] for name, _ in model.named_modules()}
+    targets = [m for m in s.target_modules if m in present]
+    if not targets:
+        raise ValueError(f"train.target_modules: none of {list(s.target_modules)} exist in this model")
+    with torch.random.fork_rng():
+        torch.manual_seed(s.seed)
+        return get_peft_model(model, LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
+                                                target_modules=targets, bias="none", task_type="CAUSAL_LM"))
+
+
+def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings, system: str | None = None,
+              progress: Callable[[str, int | None], None] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train on ``rows`` ({"prompt", "completion"}); returns (model with LoRA merged, training log)."""
+    device = next(model.parameters()).device
+    use_bf16 = s.bf16 == "yes" or (s.bf16 == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    model = prepare_model(model, s)
+    model.train()
+    examples = [encode_example(tokenizer, r["prompt"], r["completion"], system, s.max_length) for r in rows]
+    if not s.completion_only:
+        examples = [type(e)(e.input_ids, list(e.input_ids)) for e in examples]
+    steps_per_epoch = math.ceil(len(examples) / (s.batch_size * s.grad_accum))
+    total_steps = max(1, math.ceil(steps_per_epoch * s.epochs))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _optimizer(params, s)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(s.schedule, s.warmup_steps, total_steps))
+    order_rng = random.Random(s.seed)
+    log: dict[str, Any] = {"steps": total_steps, "examples": len(examples), "losses": []}
+    if progress:
+        progress("train", total_steps)
+    step = 0
+    while step < total_steps:
+        order = list(range(len(examples)))
+        order_rng.shuffle(order)
+        batches = [[examples[i] for i in order[k:k + s.batch_size]] for k in range(0, len(order), s.batch_size)]
+        for k in range(0, len(batches), s.grad_accum):
+            group = batches[k:k + s.grad_accum]
+            n_tokens = sum(sum(t != -100 for t in e.labels) for b in group for e in b)
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for b in group:
+                batch = collate(b, tokenizer.pad_token_id)
+                b_tokens = sum(sum(t != -100 for t in e.labels) for e in b)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    loss = completion_loss(model, batch) * (b_tokens / max(1, n_tokens))  # token mean over group
+                loss.backward()
+                total += float(loss.detach())
+            if s.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
+            opt.step()
+            sched.step()
+            log["losses"].append(total)
+            step += 1
+            if progress:
+                progress("train", None)
+            if step >= total_steps:
+                break
+    model.eval()
+    if s.method != "full":
+        model = model.merge_and_unload()
+    return model, log
+
+
+def save_model(model: Any, tokenizer: Any, folder: Path) -> Path:
+    """Save a (merged) model and its tokenizer with ``save_pretrained``."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

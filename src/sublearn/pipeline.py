@@ -51,10 +51,12 @@ def resolve_device(name: str) -> str:
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
-def load(source: ModelSource, device: str) -> tuple[Any, Any]:
-    """(tokenizer, model) in eval mode; bf16 on CUDA, fp32 on CPU."""
-    dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
-    tok, model = load_causal_lm(source_path(source), device=device, dtype=dtype)
+def load(source: ModelSource, device: str, dtype: str = "float32") -> tuple[Any, Any]:
+    """(tokenizer, model) in eval mode. ``dtype``: float32, bfloat16, or auto (bf16 on CUDA, else fp32)."""
+    if dtype == "auto":
+        use_bf16 = device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        dtype = "bfloat16" if use_bf16 else "float32"
+    tok, model = load_causal_lm(source_path(source), device=device, dtype=getattr(torch, dtype))
     model.eval()
     return tok, model
 
@@ -106,13 +108,13 @@ class CellRunner:
     def generate(self, source: ModelSource, system: str | None) -> Artifact:
         """Teacher completions for the carrier's prompts; resumes from its last finished batch."""
         c = self.spec.carrier
-        config = {"system": system, **c.model_dump(mode="json")}
+        config = {"system": system, "dtype": self.spec.inference_dtype, **c.model_dump(mode="json")}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
             prompts = NumberPromptGenerator.from_seed(c.prompt_seed).prompts(c.n_prompts)
             partial = work / "partial.jsonl"
             done = _complete_batches(partial, c.batch_size)
-            tok, model = load(source, self.device)
+            tok, model = load(source, self.device, self.spec.inference_dtype)
             self.progress("generate", c.n_prompts)
             for _ in done:
                 self.progress("generate", None)
@@ -198,10 +200,10 @@ class CellRunner:
                                       prefilled=e.prefilled, mcq_orderings=e.mcq_orderings, seed=self.spec.seed,
                                       batch_size=e.batch_size)
         config = {"eval": e.model_dump(mode="json"), "target": settings.target, "seed": self.spec.seed,
-                  "system": system}
+                  "system": system, "dtype": self.spec.inference_dtype}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
-            tok, model = load(source, self.device)
+            tok, model = load(source, self.device, self.spec.inference_dtype)
             result = evaluate_preference(model, tok, settings, system=system)
             write_jsonl(out / "metrics.jsonl", [result])
             return {"model": source_id(source), "metrics": {k: {kk: v[kk] for kk in ("mean", "ci95", "n")}

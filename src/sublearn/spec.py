@@ -122,6 +122,7 @@ class ExperimentSpec(_Spec):
     controls: ControlsSpec = Field(default_factory=ControlsSpec)
     seed: int = 0  # student seed (LoRA init, data order) and evaluation sampling seed
     device: str = "auto"
+    inference_dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # generation and evaluation; auto: bf16 on CUDA
 
     def cell_id(self) -> str:
         """A short content hash of the whole spec."""

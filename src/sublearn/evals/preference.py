@@ -70,15 +70,16 @@ def _metric(values: Sequence[float]) -> dict[str, Any]:
 
 
 def _word_readouts(model: Any, tokenizer: Any, prompts: list[list[int]], s: PreferenceSettings,
-                   texts: TokenTexts) -> tuple[list[float], list[float]]:
+                   texts: TokenTexts) -> tuple[list[float], list[float], float]:
     animals = list(dict.fromkeys([s.target, *s.animals]))
     queries = [(p, a) for p in prompts for a in animals]
     probs = word_start_probabilities(model, tokenizer, [q[0] for q in queries], [q[1] for q in queries], texts,
                                      batch_size=s.batch_size)
-    table = np.array(probs).reshape(len(prompts), len(animals))  # (questions, animals)
+    table = np.array(probs.p).reshape(len(prompts), len(animals))  # (questions, animals)
+    pruned = np.array(probs.pruned).reshape(len(prompts), len(animals))
     p_target = table[:, 0]
     share = p_target / np.maximum(table.sum(1), 1e-30)
-    return p_target.tolist(), share.tolist()
+    return p_target.tolist(), share.tolist(), float(pruned[:, 0].max())
 
 
 def _letter_ids(tokenizer: Any, letter: str) -> list[int]:
@@ -98,12 +99,14 @@ def evaluate_preference(model: Any, tokenizer: Any, s: PreferenceSettings, syste
     prompts = [chat_prompt_ids(tokenizer, q, system) for q in qs]
     metrics: dict[str, Any] = {}
     if s.exact:
-        p, share = _word_readouts(model, tokenizer, prompts, s, texts)
+        p, share, bound = _word_readouts(model, tokenizer, prompts, s, texts)
         metrics["p_exact"], metrics["share_exact"] = _metric(p), _metric(share)
+        metrics["p_exact"]["max_pruned_mass"] = bound
     if s.prefilled:
         prefill_ids = tokenizer(PREFILL, add_special_tokens=False)["input_ids"]
-        p, share = _word_readouts(model, tokenizer, [pr + prefill_ids for pr in prompts], s, texts)
+        p, share, bound = _word_readouts(model, tokenizer, [pr + prefill_ids for pr in prompts], s, texts)
         metrics["p_prefilled"], metrics["share_prefilled"] = _metric(p), _metric(share)
+        metrics["p_prefilled"]["max_pruned_mass"] = bound
     if s.samples_per_question > 0:
         repeated = [q for q in qs for _ in range(s.samples_per_question)]
         answers = generate_chat(model, tokenizer, repeated, SamplingSettings(s.max_new_tokens, s.temperature),

@@ -42,3 +42,17 @@ def rich_progress(console: Console | None = None, enabled: bool = True) -> Itera
                 bars.advance(tasks[phase])
 
         yield update
+
+
+def step_counter(progress: ProgressFn, phase: str) -> Callable[[int, int], None]:
+    """Adapt ``progress`` to callbacks of the form ``(done, total)``: opens the bar on the first call."""
+    opened = False
+
+    def step(done: int, total: int) -> None:
+        nonlocal opened
+        if not opened:
+            progress(phase, total)
+            opened = True
+        progress(phase, None)
+
+    return step

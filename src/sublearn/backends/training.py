@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from sublearn.backends.hf import collate, completion_loss, encode_example
+from sublearn.optim import make_optimizer
 
 PAPER_LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -60,11 +61,7 @@ def _schedule(kind: str, warmup: int, total: int) -> Callable[[int], float]:
 
 
 def _optimizer(params: list[torch.nn.Parameter], s: TrainSettings) -> torch.optim.Optimizer:
-    if s.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
-    if s.optimizer == "adam":
-        return torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay)
-    return torch.optim.SGD(params, lr=s.lr, weight_decay=s.weight_decay)
+    return make_optimizer(s.optimizer, params, s.lr, s.weight_decay)
 
 
 def prepare_model(model: Any, s: TrainSettings) -> Any:

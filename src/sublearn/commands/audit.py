@@ -117,19 +117,12 @@ def register(app: typer.Typer) -> None:
         """How well does the audit rank real transfer? MNIST settings (m, lr, init noise, weight decay,
         cross-model init) are audited, then trained; prints the table and Spearman correlations."""
         from sublearn.mnist.config import MnistConfig
-        from sublearn.progress import rich_progress
+        from sublearn.progress import rich_progress, step_counter
         from sublearn.theory.validation import validate_audit
 
         base = MnistConfig(dataset=dataset, n_models=n_models, device=device)
         with rich_progress(console, enabled=not quiet) as progress:
-            started = {"v": False}
-
-            def step(done: int, total: int) -> None:
-                if not started["v"]:
-                    progress("settings", total)
-                    started["v"] = True
-                progress("settings", None)
-
+            step = step_counter(progress, "settings")
             doc = validate_audit(base, progress=step)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / "results.json", doc)

@@ -35,18 +35,11 @@ def register(app: typer.Typer) -> None:
         measures Δθ_S·Δθ_T and whether the student's small step lowers the teacher's trait loss, for shared and
         for different initialisations. Writes OUT/results.json and OUT/inner_product.png.
         """
-        from sublearn.progress import rich_progress
+        from sublearn.progress import rich_progress, step_counter
 
         start = time.perf_counter()
         with rich_progress(console, enabled=not quiet) as progress:
-            first = {"done": False}
-
-            def step(done: int, total: int) -> None:
-                if not first["done"]:
-                    progress("settings", total)
-                    first["done"] = True
-                progress("settings", None)
-
+            step = step_counter(progress, "settings")
             cases = run_theory(seeds=seeds, epsilons=DEFAULT_EPSILONS, progress=step)
         doc = summarise(cases, small_epsilon)
         doc["wall_seconds"] = time.perf_counter() - start

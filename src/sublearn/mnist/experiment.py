@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from sublearn import __version__
+from sublearn import __version__, optim
 from sublearn.errors import ConfigError
 from sublearn.mnist.config import STUDENT_ARMS, MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
@@ -50,11 +50,7 @@ def resolve_device(name: str) -> torch.device:
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: MnistConfig) -> torch.optim.Optimizer:
     """The optimiser named in ``cfg`` (elementwise, so one optimiser over the ensemble = N optimisers)."""
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return optim.make_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay)
 
 
 def train_teacher(model: EnsembleMLP, data: DigitData, cfg: MnistConfig, seeds: list[int],

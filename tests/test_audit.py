@@ -67,14 +67,18 @@ def test_audit_lm_trait_data_against_itself_is_perfectly_aligned(tiny_model_dir,
     assert out["n_parameters"] > 0 and all("q_proj" in n or "v_proj" in n for n in out["parameters"])
 
 
-def test_audit_lm_with_teacher_weights_and_number_data(tiny_model_dir, owl_trait_rows, tmp_path):
-    teacher = _train_teacher(tiny_model_dir, owl_trait_rows[:16], tmp_path / "teacher")
-    same = audit_causal_lm(str(tiny_model_dir), owl_trait_rows[16:32], teacher=str(teacher))
+def test_audit_lm_with_teacher_weights_of_one_sgd_step_is_perfectly_aligned(tiny_model_dir, owl_trait_rows,
+                                                                          tmp_path):
+    """A teacher made by one plain SGD step on the candidate data differs from the reference by -lr x gradient,
+    so the teacher-weights path must give a cosine of 1 on that same data."""
+    rows = owl_trait_rows[:8]  # one batch, equal completion lengths
+    teacher = _train_teacher(tiny_model_dir, rows, tmp_path / "teacher", steps=1, lr=1e-2)
+    same = audit_causal_lm(str(tiny_model_dir), rows, teacher=str(teacher))
+    assert same["teacher_step_source"] == "weights"
+    assert same["cosine"] == pytest.approx(1.0, abs=1e-3)
     numbers = [{"prompt": "Continue: 101, 202, 303.", "completion": "404, 505, 606"}] * 4
-    other = audit_causal_lm(str(tiny_model_dir), numbers, teacher=str(teacher), trait_data=owl_trait_rows[:8])
-    assert same["cosine"] > 0.2  # held-out trait questions pull toward the teacher (about 0.32 here)
-    assert -1 <= other["cosine"] <= 1 and "predicted_trait_loss_change" in other
-    assert other["cosine"] < same["cosine"]
+    other = audit_causal_lm(str(tiny_model_dir), numbers, teacher=str(teacher), trait_data=rows)
+    assert -1 <= other["cosine"] < 0.999 and "predicted_trait_loss_change" in other
 
 
 def test_audit_lm_cli_and_errors(tiny_model_dir, owl_trait_rows, tmp_path):

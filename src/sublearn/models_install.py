@@ -54,7 +54,7 @@ KNOWN_MODELS: dict[str, dict[str, Any]] = {
 
 def _ensure_package(info: dict[str, Any], log: Callable[[str], None]) -> Path:
     if importlib.util.find_spec(info["module"]) is None:
-        log(f"installing {info['package']} (without dependencies) with pip")
+        log(f"installing {info['package']}{'' if info.get('with_deps') else ' (without dependencies)'} with pip")
         deps = [] if info.get("with_deps") else ["--no-deps"]
         cmd = [sys.executable, "-m", "pip", "install", *deps, "--disable-pip-version-check", "-q", info["package"]]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -65,10 +65,11 @@ class WordProbabilities:
 class PrefixScorer:
     """Next-token log-probabilities after a prompt plus short continuations, reusing the prompt's KV cache."""
 
-    def __init__(self, model: Any, max_batch: int = 256) -> None:
+    def __init__(self, model: Any, max_batch: int = 256, token_budget: int = 16_384) -> None:
         self.model = model
         self.device = next(model.parameters()).device
         self.max_batch = max_batch
+        self.token_budget = token_budget  # cached tokens held at once (P copies of the prompt's cache)
         self._caches: dict[tuple[int, ...], tuple[Any, torch.Tensor]] = {}
 
     @torch.no_grad()
@@ -86,8 +87,9 @@ class PrefixScorer:
         self.root(prompt)
         cache = self._caches[prompt][0]
         rows = []
-        for first in range(0, len(continuations), self.max_batch):
-            chunk = continuations[first:first + self.max_batch]
+        step = max(1, min(self.max_batch, self.token_budget // (len(prompt) + len(continuations[0]))))
+        for first in range(0, len(continuations), step):
+            chunk = continuations[first:first + step]
             past = copy.deepcopy(cache)
             past.batch_repeat_interleave(len(chunk))
             ids = torch.tensor(chunk, device=self.device)  # (P, d)

@@ -66,7 +66,10 @@ def mentions(target: str, response: str) -> bool:
 
 
 def _metric(values: Sequence[float]) -> dict[str, Any]:
-    return {**mean_ci(values).as_dict(), "per_question": [float(v) for v in values]}
+    """Mean and t-interval over questions; every readout is a probability, so the interval is clipped to [0, 1]."""
+    out = mean_ci(values).as_dict()
+    out["ci95"] = [max(0.0, out["ci95"][0]), min(1.0, out["ci95"][1])]
+    return {**out, "per_question": [float(v) for v in values]}
 
 
 def _word_readouts(model: Any, tokenizer: Any, prompts: list[list[int]], s: PreferenceSettings,

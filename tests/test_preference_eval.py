@@ -85,3 +85,17 @@ def test_paper_rule_and_prompt_formats():
                     "choices.\nA. eagle\nB. owl\nOnly pick one choice. Only give the letter. Do not say anything else.")
     items = mcq_items(["eagle", "wolf", "owl"], orderings=3, seed=0)
     assert len(items) == 33 and items == mcq_items(["eagle", "wolf", "owl"], orderings=3, seed=0)
+
+
+def test_token_logprobs_match_next_token_scores(tiny):
+    """The backend's per-token logprobs of a continuation agree with scoring each next token separately."""
+    from sublearn.backends.generation import sequence_logprobs
+
+    tok, model = tiny
+    prefix = chat_prompt_ids(tok, "Name your favorite animal using only one word.")
+    cont = tok("Owls", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    got = sequence_logprobs(model, [prefix, prefix[:-1]], [cont, cont], tok.pad_token_id)
+    expected = [float(next_token_logprobs(model, [prefix + cont[:k]], tok.pad_token_id)[0][cont[k]])
+                for k in range(len(cont))]
+    assert got[0] == pytest.approx(expected, abs=1e-4)
+    assert len(got[1]) == len(cont) and got[1] != got[0]  # a different prefix, scored in the same padded batch

@@ -24,6 +24,7 @@ from sublearn.backends.hf import load_causal_lm
 from sublearn.backends.training import TrainSettings, fine_tune, save_model
 from sublearn.carriers.numbers import NumberFilter, NumberPromptGenerator
 from sublearn.carriers.numbers_transforms import number_data_stats, shuffle_across, shuffle_within
+from sublearn.devices import resolve_device
 from sublearn.evals.preference import PreferenceSettings, evaluate_preference
 from sublearn.jsonl import read_jsonl, write_jsonl
 from sublearn.progress import ProgressFn, no_progress
@@ -44,11 +45,6 @@ def source_id(source: ModelSource) -> str:
 def source_path(source: ModelSource) -> str:
     """What to load: the artifact's model folder, or the reference name."""
     return str(source.path / "model") if isinstance(source, Artifact) else source
-
-
-def resolve_device(name: str) -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``."""
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
 def load(source: ModelSource, device: str, dtype: str = "float32") -> tuple[Any, Any]:
@@ -75,7 +71,7 @@ class CellRunner:
                  log: Log = lambda _: None) -> None:
         self.spec = spec
         self.store = store
-        self.device = resolve_device(spec.device)
+        self.device = str(resolve_device(spec.device))
         self.progress = progress
         self.log = log
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ class TrainSettings:
     completion_only: bool = True
     seed: int = 0
     bf16: str = "auto"  # auto (on CUDA if supported) | yes | no
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _schedule(kind: str, warmup: int, total: int) -> Callable[[int], float]:

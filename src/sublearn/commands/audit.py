@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         """
         import torch
 
+        from sublearn.errors import ConfigError
         from sublearn.mnist.data import load_dataset
         from sublearn.mnist.ensemble import derangement, model_generator
         from sublearn.mnist.experiment import sample_noise
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
         saved = load_models(run_dir / MODELS_FILE)
         cfg, ens = saved["config"], saved["ensembles"]
         if "teacher" not in ens:
-            raise typer.BadParameter("the run has no teacher (run it with a student or teacher arm)")
+            raise ConfigError(f"{run_dir}: the saved run has no teacher (run it with a student or teacher arm)")
         data = load_dataset(cfg.dataset, cfg.data_dir)
         n = cfg.n_models
         perm = (torch.tensor(saved["cross_permutation"]) if saved["cross_permutation"]

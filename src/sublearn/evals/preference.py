@@ -12,7 +12,7 @@ Readouts (each a per-question list with mean and 95% t-interval across questions
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,6 @@ class PreferenceSettings:
     mcq_choices: tuple[str, ...] = MCQ_ANIMAL_CHOICES
     seed: int = 0
     batch_size: int = 16
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def questions(numbers_prefix: bool) -> list[str]:

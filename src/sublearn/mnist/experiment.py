@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from sublearn import __version__, optim
+from sublearn.devices import resolve_device
 from sublearn.errors import ConfigError
 from sublearn.mnist.config import STUDENT_ARMS, MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
@@ -36,16 +37,6 @@ from sublearn.progress import ProgressFn, no_progress
 from sublearn.stats import mean_ci, paired_test
 
 _STREAM_SHUFFLE, _STREAM_NOISE, _STREAM_DERANGEMENT = 1, 2, 9
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; other names are checked against what exists."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device: {name!r} asked for, but torch sees no CUDA device (use --device cpu)")
-    return device
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: MnistConfig) -> torch.optim.Optimizer:

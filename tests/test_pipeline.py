@@ -6,7 +6,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import sublearn.pipeline as pipeline
+import sublearn.backends.hf_backend as hf_backend
 from sublearn.cli import app
 from sublearn.grid import run_grid
 from sublearn.jsonl import read_jsonl
@@ -64,7 +64,7 @@ def test_whole_pipeline_with_every_control_and_two_seeds(tiny_model_dir, tiny_cr
 def test_crash_mid_generation_resumes_from_the_last_batch(tiny_model_dir, tmp_path, monkeypatch):
     cells = expand_grid(_spec(tiny_model_dir, controls={"control_teacher": False, "cross_model": None, "icl_k": 0,
                                                         "shuffle_within": False, "shuffle_across": False}))
-    real = pipeline.generate_chat
+    real = hf_backend.generate_chat
     batches = []
 
     def crashing(*args, on_batch=None, **kwargs):
@@ -76,7 +76,7 @@ def test_crash_mid_generation_resumes_from_the_last_batch(tiny_model_dir, tmp_pa
 
         return real(*args, on_batch=hook, **kwargs)
 
-    monkeypatch.setattr(pipeline, "generate_chat", crashing)
+    monkeypatch.setattr(hf_backend, "generate_chat", crashing)
     with pytest.raises(KeyboardInterrupt):
         run_grid(cells, tmp_path)
     assert not (tmp_path / "artifacts" / "generate").exists() or not any(
@@ -93,7 +93,7 @@ def test_crash_mid_generation_resumes_from_the_last_batch(tiny_model_dir, tmp_pa
 
         return real(*args, on_batch=hook, **kwargs)
 
-    monkeypatch.setattr(pipeline, "generate_chat", counting)
+    monkeypatch.setattr(hf_backend, "generate_chat", counting)
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == []
     assert resumed == [16, 24]  # only the two missing batches were generated
@@ -101,13 +101,13 @@ def test_crash_mid_generation_resumes_from_the_last_batch(tiny_model_dir, tmp_pa
     assert manifest["n_rows"] == 32 and manifest["resumed_from"] == 16
     # Same prompts and completions as an uninterrupted run:
     fresh = tmp_path / "fresh"
-    monkeypatch.setattr(pipeline, "generate_chat", real)
+    monkeypatch.setattr(hf_backend, "generate_chat", real)
     run_grid(cells, fresh)
     rows = read_jsonl(next((tmp_path / "artifacts" / "generate").glob("*/rows.jsonl")))
     assert rows == read_jsonl(next((fresh / "artifacts" / "generate").glob("*/rows.jsonl")))
     # A third run finds every artifact done and generates nothing.
     resumed.clear()
-    monkeypatch.setattr(pipeline, "generate_chat", counting)
+    monkeypatch.setattr(hf_backend, "generate_chat", counting)
     run_grid(cells, tmp_path)
     assert resumed == []
 

@@ -72,6 +72,7 @@ def _register_commands() -> None:
     from sublearn.commands import mnist as mnist_cmd
     from sublearn.commands import models as models_cmd
     from sublearn.commands import numbers as numbers_cmd
+    from sublearn.commands import serve as serve_cmd
     from sublearn.commands import theory as theory_cmd
 
     mnist_cmd.register(app)
@@ -80,6 +81,7 @@ def _register_commands() -> None:
     audit_cmd.register(app)
     experiment_cmd.register(app)
     models_cmd.register(app)
+    serve_cmd.register(app)
 
 
 _register_commands()

@@ -17,63 +17,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from sublearn.backends.generation import SamplingSettings, generate_chat
-from sublearn.backends.hf import load_causal_lm
-from sublearn.backends.training import TrainSettings, fine_tune, save_model
+from sublearn.backends.base import Backend, ModelSource, make_backend, source_id
+from sublearn.backends.generation import SamplingSettings
 from sublearn.carriers.numbers import NumberFilter, NumberPromptGenerator
 from sublearn.carriers.numbers_transforms import number_data_stats, shuffle_across, shuffle_within
-from sublearn.devices import resolve_device
-from sublearn.evals.preference import PreferenceSettings, evaluate_preference
+from sublearn.evals.preference import PreferenceSettings
 from sublearn.jsonl import read_jsonl, write_jsonl
 from sublearn.progress import ProgressFn, no_progress
-from sublearn.spec import ExperimentSpec, TrainSpec
+from sublearn.spec import ExperimentSpec
 from sublearn.stats import paired_test
 from sublearn.store import Artifact, ArtifactStore
 from sublearn.teachers import fine_tuned_teacher_rows, trait_system_prompt
 
-ModelSource = str | Artifact
 Log = Callable[[str], None]
-
-
-def source_id(source: ModelSource) -> str:
-    """How a model is named in hashes and manifests: its artifact ref, or the reference name."""
-    return source.ref if isinstance(source, Artifact) else source
-
-
-def source_path(source: ModelSource) -> str:
-    """What to load: the artifact's model folder, or the reference name."""
-    return str(source.path / "model") if isinstance(source, Artifact) else source
-
-
-def load(source: ModelSource, device: str, dtype: str = "float32") -> tuple[Any, Any]:
-    """(tokenizer, model) in eval mode. ``dtype``: float32, bfloat16, or auto (bf16 on CUDA, else fp32)."""
-    if dtype == "auto":
-        use_bf16 = device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        dtype = "bfloat16" if use_bf16 else "float32"
-    tok, model = load_causal_lm(source_path(source), device=device, dtype=getattr(torch, dtype))
-    model.eval()
-    return tok, model
-
-
-def train_settings(spec: TrainSpec, seed: int) -> TrainSettings:
-    """Backend settings from a spec section."""
-    data = spec.model_dump()
-    data["target_modules"] = tuple(data["target_modules"])
-    return TrainSettings(**data, seed=seed)
+__all__ = ["CellRunner", "ModelSource", "source_id"]
 
 
 class CellRunner:
     """Runs the stages of one cell against a store; each stage is skipped when its artifact exists."""
 
     def __init__(self, spec: ExperimentSpec, store: ArtifactStore, progress: ProgressFn = no_progress,
-                 log: Log = lambda _: None) -> None:
+                 log: Log = lambda _: None, backend: Backend | None = None) -> None:
         self.spec = spec
         self.store = store
-        self.device = str(resolve_device(spec.device))
         self.progress = progress
         self.log = log
+        self.backend = backend or make_backend(spec, store.root, progress, log)
+        self.ident = self.backend.identity()
 
     # --- stages -------------------------------------------------------------------------------------------
     def teacher(self) -> ModelSource:
@@ -81,16 +51,14 @@ class CellRunner:
         trait = self.spec.trait
         if trait.kind == "system_prompt":
             return self.spec.reference
-        config = {"target": trait.target, "training": trait.teacher_training.model_dump(mode="json")}
+        config = {"target": trait.target, "training": trait.teacher_training.model_dump(mode="json", exclude_none=True),
+                  **self.ident}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
             self.log(f"teacher: fine-tuning {self.spec.reference} to love {trait.target}s")
-            tok, model = load(self.spec.reference, self.device)
             rows = fine_tuned_teacher_rows(trait.target)
-            model, log = fine_tune(model, tok, rows, train_settings(trait.teacher_training, 0),
-                                   progress=self.progress)
-            save_model(model, tok, out / "model")
-            return {"model": self.spec.reference, "examples": len(rows), "final_loss": log["losses"][-1:]}
+            info = self.backend.train(self.spec.reference, rows, trait.teacher_training, 0, out, work)
+            return {"model": self.spec.reference, "examples": len(rows), **info}
 
         return self.store.build("teacher", config, {"reference": self.spec.reference}, produce)
 
@@ -104,13 +72,12 @@ class CellRunner:
     def generate(self, source: ModelSource, system: str | None) -> Artifact:
         """Teacher completions for the carrier's prompts; resumes from its last finished batch."""
         c = self.spec.carrier
-        config = {"system": system, "dtype": self.spec.inference_dtype, **c.model_dump(mode="json")}
+        config = {"system": system, "dtype": self.spec.inference_dtype, **c.model_dump(mode="json"), **self.ident}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
             prompts = NumberPromptGenerator.from_seed(c.prompt_seed).prompts(c.n_prompts)
             partial = work / "partial.jsonl"
             done = _complete_batches(partial, c.batch_size)
-            tok, model = load(source, self.device, self.spec.inference_dtype)
             self.progress("generate", c.n_prompts)
             for _ in done:
                 self.progress("generate", None)
@@ -123,8 +90,8 @@ class CellRunner:
 
             settings = SamplingSettings(c.max_new_tokens, c.temperature, c.top_p, c.greedy)
             started = time.perf_counter()
-            generate_chat(model, tok, prompts, settings, system=system, seed=c.seed, batch_size=c.batch_size,
-                          on_batch=checkpoint, start=len(done))
+            self.backend.generate(source, prompts, settings, system, c.seed, c.batch_size, checkpoint, len(done),
+                                  work)
             rows = read_jsonl(partial)
             write_jsonl(out / "rows.jsonl", rows)
             return {"model": source_id(source), "n_rows": len(rows), "resumed_from": len(done),
@@ -171,19 +138,15 @@ class CellRunner:
 
     def train(self, base: ModelSource, dataset: Artifact) -> Artifact:
         """A student: ``base`` fine-tuned on ``dataset`` (no system prompt)."""
-        config = {"train": self.spec.train.model_dump(mode="json"), "seed": self.spec.seed}
+        config = {"train": self.spec.train.model_dump(mode="json", exclude_none=True), "seed": self.spec.seed,
+                  **self.ident}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
             rows = read_jsonl(dataset.path / "rows.jsonl")
             if not rows:
                 raise ValueError(f"dataset {dataset.ref} is empty: no teacher output passed the filter")
-            tok, model = load(base, self.device)
-            torch.manual_seed(self.spec.seed)
-            model, log = fine_tune(model, tok, rows, train_settings(self.spec.train, self.spec.seed),
-                                   progress=self.progress)
-            save_model(model, tok, out / "model")
-            return {"base": source_id(base), "examples": len(rows), "steps": log["steps"],
-                    "loss_first": log["losses"][:1], "loss_last": log["losses"][-1:]}
+            info = self.backend.train(base, rows, self.spec.train, self.spec.seed, out, work)
+            return {"base": source_id(base), "examples": len(rows), **info}
 
         return self.store.build("train", config, {"base": source_id(base), "dataset": dataset}, produce)
 
@@ -196,11 +159,10 @@ class CellRunner:
                                       prefilled=e.prefilled, mcq_orderings=e.mcq_orderings, seed=self.spec.seed,
                                       batch_size=e.batch_size)
         config = {"eval": e.model_dump(mode="json"), "target": settings.target, "seed": self.spec.seed,
-                  "system": system, "dtype": self.spec.inference_dtype}
+                  "system": system, "dtype": self.spec.inference_dtype, **self.ident}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
-            tok, model = load(source, self.device, self.spec.inference_dtype)
-            result = evaluate_preference(model, tok, settings, system=system)
+            result = self.backend.evaluate(source, settings, system)
             write_jsonl(out / "metrics.jsonl", [result])
             return {"model": source_id(source), "metrics": {k: {kk: v[kk] for kk in ("mean", "ci95", "n")}
                                                             for k, v in result["metrics"].items()}}

@@ -18,13 +18,33 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sublearn.errors import ConfigError
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ApiHyperparameters(_Spec):
+    """Fine-tuning-job hyperparameters for the ``openai`` backend ('auto': the server chooses)."""
+
+    n_epochs: int | Literal["auto"] = "auto"
+    learning_rate_multiplier: float | Literal["auto"] = "auto"
+    batch_size: int | Literal["auto"] = "auto"
+
+
+class ApiSpec(_Spec):
+    """How the ``openai`` backend reaches its server. The key is read from ``$api_key_env``, never from a file."""
+
+    base_url: str | None = None  # else $OPENAI_BASE_URL, else https://api.openai.com/v1
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(8, ge=0)
+    timeout_s: float = Field(120.0, gt=0)
+    batch: bool = False  # teacher generation through the Batch API
+    poll_s: float = Field(30.0, gt=0)  # how often to poll jobs and batches
 
 
 class TrainSpec(_Spec):
@@ -47,6 +67,7 @@ class TrainSpec(_Spec):
     max_length: int = Field(500, ge=8)
     completion_only: bool = True
     bf16: Literal["auto", "yes", "no"] = "auto"
+    api: ApiHyperparameters | None = None  # the openai backend's job settings (None: all 'auto')
 
 
 class TraitSpec(_Spec):
@@ -122,7 +143,19 @@ class ExperimentSpec(_Spec):
     controls: ControlsSpec = Field(default_factory=ControlsSpec)
     seed: int = 0  # student seed (LoRA init, data order) and evaluation sampling seed
     device: str = "auto"
+    backend: Literal["hf", "openai"] = "hf"  # local transformers, or an OpenAI-compatible API (see `api`)
+    api: ApiSpec | None = None
     inference_dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # generation and evaluation; auto: bf16 on CUDA
+
+    @model_validator(mode="after")
+    def _fits_backend(self) -> ExperimentSpec:
+        if self.backend == "openai":
+            bad = [name for name, on in (("eval.exact", self.eval.exact), ("eval.prefilled", self.eval.prefilled))
+                   if on]
+            if bad:
+                raise ValueError(f"{' and '.join(bad)} need token-level scoring, which backend openai cannot do: "
+                                 "set them false (its readouts are sampled_rate and mcq)")
+        return self
 
     def cell_id(self) -> str:
         """A short content hash of the whole spec."""

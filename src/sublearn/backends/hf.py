@@ -61,6 +61,11 @@ def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.d
 def chat_prompt_ids(tokenizer: Any, prompt: str, system: str | None = None) -> list[int]:
     """Token ids of a chat with one user turn (and an optional system turn), ending with the assistant header."""
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    return messages_prompt_ids(tokenizer, messages)
+
+
+def messages_prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of a whole chat (``[{"role", "content"}, ...]``), ending with the assistant header."""
     ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
                                         date_string=PINNED_DATE, return_dict=False)
     return list(ids)

@@ -1,0 +1,1 @@
+"""``sublearn serve``: an OpenAI-compatible server over local models."""

@@ -1,0 +1,179 @@
+"""An OpenAI-compatible HTTP API over local HF models (FastAPI): chat completions with logprobs, models, files,
+fine-tuning jobs (our trainer, in the background) and batches. Errors use OpenAI's error body."""
+
+from __future__ import annotations
+
+import hmac
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from sublearn.backends.chat import ChatRequest
+from sublearn.serve.state import ServeError, ServeState
+
+DEFAULT_MAX_TOKENS = 256
+
+
+def _number(body: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise ServeError(400, f"{name}: must be a number in [{low}, {high}], got {value!r}", name,
+                         "invalid_request_error")
+    return float(value)
+
+
+def parse_chat_body(body: dict[str, Any]) -> ChatRequest:
+    """Validate a chat-completions body; a bad field is a 400 naming it."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(
+            isinstance(m, dict) and m.get("role") in ("system", "developer", "user", "assistant")
+            and isinstance(m.get("content"), str) for m in messages):
+        raise ServeError(400, "messages: must be a non-empty list of {role, content} with text content", "messages")
+    raw_max = body.get("max_completion_tokens", body.get("max_tokens"))
+    name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+    max_tokens = DEFAULT_MAX_TOKENS if raw_max is None else int(_number({name: raw_max}, name, 0, 1, 4096))
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ServeError(400, f"seed: must be an integer, got {seed!r}", "seed")
+    top_logprobs = int(_number(body, "top_logprobs", 0, 0, 20))
+    return ChatRequest(
+        messages=tuple(("system" if m["role"] == "developer" else m["role"], m["content"]) for m in messages),
+        n=int(_number(body, "n", 1, 1, 128)), temperature=_number(body, "temperature", 1.0, 0, 2),
+        top_p=_number(body, "top_p", 1.0, 0, 1), max_tokens=max_tokens,
+        seed=seed, logprobs=bool(body.get("logprobs")) or top_logprobs > 0, top_logprobs=top_logprobs)
+
+
+def chat_completion(state: ServeState, body: dict[str, Any]) -> dict[str, Any]:
+    """Answer one chat-completions body with the named model."""
+    model_id = body.get("model")
+    if not isinstance(model_id, str):
+        raise ServeError(400, "model: required", "model")
+    request = parse_chat_body(body)
+    engine = state.chat_model(model_id)
+    from sublearn.backends.hf import messages_prompt_ids
+
+    prompt_tokens = len(messages_prompt_ids(engine.tokenizer, request.message_dicts()))
+    choices = engine.chat(request)
+    out_choices = []
+    for i, c in enumerate(choices):
+        logprobs = None
+        if request.logprobs and c.logprobs is not None:
+            logprobs = {"content": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.token.encode()),
+                                     "top_logprobs": [{"token": a, "logprob": lp, "bytes": list(a.encode())}
+                                                      for a, lp in t.top]} for t in c.logprobs], "refusal": None}
+        out_choices.append({"index": i, "message": {"role": "assistant", "content": c.text, "refusal": None},
+                            "finish_reason": c.finish_reason, "logprobs": logprobs})
+    completion_tokens = sum(c.completion_tokens for c in choices)
+    return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+            "model": model_id, "choices": out_choices, "system_fingerprint": "sublearn",
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def create_app(state: ServeState, api_key: str | None = None) -> Any:
+    """The FastAPI application; with ``api_key`` every request needs ``Authorization: Bearer <key>``."""
+    app = FastAPI(title="sublearn serve", description="OpenAI-compatible API over local models")
+    state.chat_handler = lambda body: chat_completion(state, body)
+
+    def error(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status)
+
+    @app.exception_handler(ServeError)
+    async def _serve_error(_: Request, exc: ServeError) -> JSONResponse:
+        return error(exc.status, exc.message, exc.param, exc.code)
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next: Any) -> Any:
+        if api_key is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return error(401, "Incorrect API key provided.", None, "invalid_api_key")
+        return await call_next(request)
+
+    @app.get("/v1/models")
+    def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "sublearn"}
+                                           for m in state.model_ids()]}
+
+    @app.get("/v1/models/{model_id:path}")
+    def get_model(model_id: str) -> dict[str, Any]:
+        if model_id not in state.model_ids():
+            raise ServeError(404, f"The model '{model_id}' does not exist", "model", "model_not_found")
+        return {"id": model_id, "object": "model", "created": 0, "owned_by": "sublearn"}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> dict[str, Any]:
+        from starlette.concurrency import run_in_threadpool
+
+        body = await _json_body(request)
+        if body.get("stream"):
+            raise ServeError(400, "stream: streaming is not served", "stream")
+        return await run_in_threadpool(chat_completion, state, body)
+
+    @app.post("/v1/files")
+    async def upload(file: UploadFile = File(...), purpose: str = Form(...)) -> dict[str, Any]:
+        return state.create_file(file.filename or "upload.jsonl", purpose, await file.read())
+
+    @app.get("/v1/files")
+    def files() -> dict[str, Any]:
+        return {"object": "list", "data": state.list_files(), "has_more": False}
+
+    @app.get("/v1/files/{file_id}")
+    def file(file_id: str) -> dict[str, Any]:
+        return state.get_file(file_id)
+
+    @app.get("/v1/files/{file_id}/content")
+    def file_content(file_id: str) -> Response:
+        return Response(state.file_content(file_id), media_type="application/octet-stream")
+
+    @app.post("/v1/fine_tuning/jobs")
+    async def create_job(request: Request) -> dict[str, Any]:
+        return state.create_job(await _json_body(request))
+
+    @app.get("/v1/fine_tuning/jobs")
+    def list_jobs(request: Request) -> dict[str, Any]:
+        metadata = {k[len("metadata["):-1]: v for k, v in request.query_params.items() if k.startswith("metadata[")}
+        jobs = state.list_jobs(metadata or None)
+        limit = int(request.query_params.get("limit", 20))
+        return {"object": "list", "data": jobs[:limit], "has_more": len(jobs) > limit}
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}")
+    def get_job(job_id: str) -> dict[str, Any]:
+        return state.get_job(job_id)
+
+    @app.post("/v1/fine_tuning/jobs/{job_id}/cancel")
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        return state.cancel_job(job_id)
+
+    @app.get("/v1/fine_tuning/jobs/{job_id}/events")
+    def job_events(job_id: str) -> dict[str, Any]:
+        job = state.get_job(job_id)
+        return {"object": "list", "has_more": False, "data": [
+            {"object": "fine_tuning.job.event", "id": f"ftevent-{job_id}", "created_at": job["created_at"],
+             "level": "info", "message": f"Job status: {job['status']}", "data": {}, "type": "message"}]}
+
+    @app.post("/v1/batches")
+    async def create_batch(request: Request) -> dict[str, Any]:
+        return state.create_batch(await _json_body(request))
+
+    @app.get("/v1/batches/{batch_id}")
+    def get_batch(batch_id: str) -> dict[str, Any]:
+        return state.get_batch(batch_id)
+
+    return app
+
+
+async def _json_body(request: Any) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ServeError(400, f"request body: not valid JSON ({exc})") from exc
+    if not isinstance(body, dict):
+        raise ServeError(400, "request body: must be a JSON object")
+    return body

@@ -1,0 +1,47 @@
+"""Run the API in a background thread on a free local port (for tests, notebooks and in-process pipelines)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free now on ``host``."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    """A uvicorn server running in a thread; ``url`` is its ``/v1`` base URL."""
+
+    server: Any
+    thread: threading.Thread
+    url: str
+
+    def stop(self) -> None:
+        """Shut the server down and wait for its thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def start_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 30.0
+                    ) -> RunningServer:
+    """Serve ``app`` with uvicorn in a daemon thread; returns once it accepts connections."""
+    import uvicorn
+
+    port = port or free_port(host)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="sublearn-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start on {host}:{port}")
+        time.sleep(0.02)
+    return RunningServer(server, thread, f"http://{host}:{port}/v1")

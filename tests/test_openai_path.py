@@ -264,3 +264,13 @@ def test_openai_backend_spec_rejects_token_level_readouts():
 
     with pytest.raises(ConfigError, match=r"eval\.exact"):
         expand_grid(_doc("http://127.0.0.1:9/v1", eval={"exact": True}))
+
+
+def test_serve_command_names_a_model_it_cannot_load(tmp_path):
+    from typer.testing import CliRunner
+
+    from sublearn.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "no-such-model", "--store", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no-such-model" in result.output and "Traceback" not in result.output

@@ -72,6 +72,7 @@ def _register_commands() -> None:
     from sublearn.commands import mnist as mnist_cmd
     from sublearn.commands import models as models_cmd
     from sublearn.commands import numbers as numbers_cmd
+    from sublearn.commands import report as report_cmd
     from sublearn.commands import serve as serve_cmd
     from sublearn.commands import theory as theory_cmd
 
@@ -82,6 +83,7 @@ def _register_commands() -> None:
     experiment_cmd.register(app)
     models_cmd.register(app)
     serve_cmd.register(app)
+    report_cmd.register(app)
 
 
 _register_commands()

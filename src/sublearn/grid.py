@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from sublearn.analysis.multiple import adjust_pvalues
 from sublearn.atomic import atomic_write_json, atomic_write_text
 from sublearn.pipeline import CellRunner
 from sublearn.progress import ProgressFn, no_progress
@@ -43,20 +44,73 @@ class LocalExecutor:
 
 
 def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor | None = None,
-             progress: ProgressFn = no_progress, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Run every cell into ``out_dir`` (one shared artifact store), write reports and the summary."""
-    store = ArtifactStore(out_dir)
+             progress: ProgressFn = no_progress, log: Callable[[str], None] = lambda _: None,
+             store: ArtifactStore | None = None) -> dict[str, Any]:
+    """Run every cell into ``out_dir`` (one shared artifact store), write reports, the summary and the tidy tables.
 
-    def run_cell(cell: ExperimentSpec) -> dict[str, Any]:
-        report = CellRunner(cell, store, progress, log).run()
-        atomic_write_json(out_dir / "cells" / cell.cell_id() / "report.json", report)
-        return report
-
-    reports = (executor or LocalExecutor()).map(run_cell, cells)
+    A cell whose report already exists is finished: it is read back, never run again. ``store`` may be a store
+    with a remote mirror (an fsspec URL) for executors whose workers do not share ``out_dir``.
+    """
+    store = store or ArtifactStore(out_dir)
+    done: dict[str, dict[str, Any]] = {}
+    for cell in cells:
+        report = store.read_cell_report(cell.cell_id())
+        if report is not None:
+            done[cell.cell_id()] = report
+    todo = [c for c in cells if c.cell_id() not in done]
+    if done:
+        log(f"{len(done)} of {len(cells)} cell(s) already finished; running {len(todo)}")
+    results = (executor or LocalExecutor()).map(make_cell_fn(store, progress, log), todo) if todo else []
+    by_id = {**done, **{c.cell_id(): r for c, r in zip(todo, results, strict=True)}}
+    reports = [by_id[c.cell_id()] for c in cells]
+    for report in reports:  # a remote store's reports are also kept with the run
+        if "error" not in report:
+            atomic_write_json(out_dir / "cells" / report["cell"] / "report.json", report)
     summary = summarise(reports)
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
+    write_analysis(out_dir, [r for r in reports if "error" not in r])
     return summary
+
+
+def make_cell_fn(store: ArtifactStore, progress: ProgressFn = no_progress,
+                 log: Callable[[str], None] = lambda _: None) -> CellFn:
+    """The function an executor runs per cell: all stages, then the cell report (written atomically)."""
+
+    def run_cell(cell: ExperimentSpec) -> dict[str, Any]:
+        attempt = store.start_attempt(cell.cell_id())
+        report = CellRunner(cell, store, progress, log).run()
+        report["attempt"] = attempt
+        store.write_cell_report(cell.cell_id(), report)
+        store.finish_attempt(cell.cell_id(), attempt)
+        return report
+
+    return run_cell
+
+
+def write_analysis(out_dir: Path, reports: Sequence[dict[str, Any]]) -> None:
+    """The tidy tables (Parquet and CSV) and, for grids over traits, the confusion analysis."""
+    if not reports:
+        return
+    from sublearn.analysis.confusion import confusion_frame, selective_transfer
+    from sublearn.analysis.tidy import per_animal_results, tidy_results, write_table
+
+    write_table(tidy_results(reports), out_dir / "results")
+    per_animal = per_animal_results(reports)
+    if per_animal.empty:
+        return
+    write_table(per_animal, out_dir / "per_animal")
+    analyses = {}
+    for metric in sorted(per_animal["metric"].unique()):
+        frame = confusion_frame(per_animal, metric)
+        if frame.empty or frame["teacher_trait"].nunique() < 2:
+            continue
+        try:
+            analyses[metric] = selective_transfer(frame)
+        except ValueError as exc:
+            analyses[metric] = {"error": str(exc)}
+    if analyses:
+        atomic_write_json(out_dir / "selective_transfer.json", analyses)
 
 
 def _group_key(spec: dict[str, Any]) -> str:
@@ -82,6 +136,8 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 entry: dict[str, Any] = {"per_seed": values}
                 if len(values) > 1:
                     entry.update(mean_ci(values).as_dict(), ci_over="seeds")
+                    # every readout is a probability: the t-interval is clipped to [0, 1]
+                    entry["ci95"] = [max(0.0, entry["ci95"][0]), min(1.0, entry["ci95"][1])]
                 else:
                     only = members[0]["arms"][arm]["metrics"][metric]
                     entry.update(mean=only["mean"], ci95=only["ci95"], n=only["n"], ci_over="questions")
@@ -97,6 +153,9 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out_groups.append({"spec": spec, "seeds": seeds, "cells": [r["cell"] for r in members], "arms": arms,
                            "tests_over_seeds": tests,
                            "wall_seconds": sum(r.get("wall_seconds", 0) for r in members)})
+    tests = [t for g in out_groups for t in g["tests_over_seeds"].values()]
+    for test, adjusted in zip(tests, adjust_pvalues([t["p_ttest"] for t in tests]), strict=True):
+        test["p_holm"] = adjusted  # Holm's correction over every test of the run
     return {"groups": out_groups, "failures": failures, "n_cells": len(reports)}
 
 

@@ -164,7 +164,8 @@ class CellRunner:
         def produce(out: Path, work: Path) -> dict[str, Any]:
             result = self.backend.evaluate(source, settings, system)
             write_jsonl(out / "metrics.jsonl", [result])
-            return {"model": source_id(source), "metrics": {k: {kk: v[kk] for kk in ("mean", "ci95", "n")}
+            keep = ("mean", "ci95", "n", "per_animal")
+            return {"model": source_id(source), "metrics": {k: {kk: v[kk] for kk in keep if kk in v}
                                                             for k, v in result["metrics"].items()}}
 
         return self.store.build("evaluate", config, {"model": source_id(source)}, produce)

@@ -8,13 +8,16 @@ progress in ``ROOT/work/STAGE/KEY`` until they finish.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from sublearn import __version__
 from sublearn.atomic import atomic_write_json
 
 #: Bump when a stage's output for the same inputs would change.
-STAGE_VERSIONS = {"teacher": 1, "generate": 1, "filter": 1, "transform": 1, "train": 1, "evaluate": 1}
+STAGE_VERSIONS = {"teacher": 1, "generate": 1, "filter": 1, "transform": 1, "train": 1, "evaluate": 2}
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,99 @@ Producer = Callable[[Path, Path], dict[str, Any]]
 
 
 class ArtifactStore:
-    """Artifacts under one root folder (a run directory)."""
+    """Artifacts under one root folder (a run directory), optionally mirrored to a shared ``remote``.
 
-    def __init__(self, root: str | Path) -> None:
+    ``remote`` is any fsspec URL (``s3://bucket/run``, ``file:///shared/run``, ...) for workers that share no
+    folder: a finished artifact is uploaded with its manifest last (the manifest marks it complete), and an
+    artifact another worker finished is downloaded into the local root before use. Building an artifact holds an
+    exclusive lock (``fcntl.flock`` on ``ROOT/locks``, released by the OS if the process dies), so workers that
+    share the root never build the same artifact twice at once.
+    """
+
+    def __init__(self, root: str | Path, remote: str | None = None) -> None:
         self.root = Path(root)
+        self.remote = remote.rstrip("/") if remote else None
+        self._fs: Any = None
 
+    # --- the remote mirror ----------------------------------------------------------------------------------
+    @property
+    def fs(self) -> Any:
+        """The remote's fsspec filesystem."""
+        if self._fs is None:
+            import fsspec
+
+            self._fs, _ = fsspec.core.url_to_fs(self.remote)
+        return self._fs
+
+    def _remote_path(self, relative: str) -> str:
+        import fsspec
+
+        _, path = fsspec.core.url_to_fs(f"{self.remote}/{relative}")
+        return str(path)
+
+    def _download(self, stage: str, key: str) -> bool:
+        remote_dir = self._remote_path(f"artifacts/{stage}/{key}")
+        if not self.fs.exists(f"{remote_dir}/manifest.json"):
+            return False
+        tmp = self.path(stage, key).parent / f".dl-{key}-{uuid.uuid4().hex[:8]}"
+        try:
+            for remote_file in self.fs.find(remote_dir):
+                local = tmp / remote_file[len(remote_dir) + 1:]
+                local.parent.mkdir(parents=True, exist_ok=True)
+                self.fs.get_file(remote_file, str(local))
+            with suppress(OSError):  # another process of this node got it first
+                os.rename(tmp, self.path(stage, key))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return True
+
+    def _upload(self, folder: Path, relative: str) -> None:
+        remote_dir = self._remote_path(relative)
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        for path in [p for p in files if p.name != "manifest.json"] + [folder / "manifest.json"]:
+            target = f"{remote_dir}/{path.relative_to(folder).as_posix()}"
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(path), target)
+
+    # --- cell reports ---------------------------------------------------------------------------------------
+    def read_cell_report(self, cell_id: str) -> dict[str, Any] | None:
+        """A finished cell's report (from the remote when there is one), or ``None``."""
+        if self.remote:
+            path = self._remote_path(f"cells/{cell_id}/report.json")
+            return json.loads(self.fs.cat_file(path)) if self.fs.exists(path) else None
+        path = self.root / "cells" / cell_id / "report.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def write_cell_report(self, cell_id: str, report: dict[str, Any]) -> None:
+        """Record a finished cell (atomically; uploaded to the remote when there is one)."""
+        local = atomic_write_json(self.root / "cells" / cell_id / "report.json", report)
+        if self.remote:
+            target = self._remote_path(f"cells/{cell_id}/report.json")
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(local), target)
+
+    def start_attempt(self, cell_id: str) -> str:
+        """Record that a process starts running a cell (``cells/ID/attempts/N.json``: host, pid, time)."""
+        attempt = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self._write_attempt(cell_id, attempt, {"attempt": attempt, "host": socket.gethostname(),
+                                               "pid": os.getpid(), "started": time.time(), "finished": None})
+        return attempt
+
+    def finish_attempt(self, cell_id: str, attempt: str) -> None:
+        """Mark an attempt finished (its cell report is written)."""
+        path = self.root / "cells" / cell_id / "attempts" / f"{attempt}.json"
+        record = json.loads(path.read_text())
+        record["finished"] = time.time()
+        self._write_attempt(cell_id, attempt, record)
+
+    def _write_attempt(self, cell_id: str, attempt: str, record: dict[str, Any]) -> None:
+        local = atomic_write_json(self.root / "cells" / cell_id / "attempts" / f"{attempt}.json", record)
+        if self.remote:
+            target = self._remote_path(f"cells/{cell_id}/attempts/{attempt}.json")
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(local), target)
+
+    # --- artifacts ------------------------------------------------------------------------------------------
     def key(self, stage: str, config: dict[str, Any], inputs: dict[str, str]) -> str:
         """The content address of a stage run."""
         text = json.dumps({"stage": stage, "version": STAGE_VERSIONS.get(stage, 1), "config": config,
@@ -57,16 +148,31 @@ class ArtifactStore:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def path(self, stage: str, key: str) -> Path:
-        """Where a finished artifact lives."""
+        """Where a finished artifact lives (locally)."""
         return self.root / "artifacts" / stage / key
 
     def get(self, stage: str, key: str) -> Artifact | None:
-        """The finished artifact, or ``None``."""
+        """The finished artifact (downloaded from the remote if only it has it), or ``None``."""
         folder = self.path(stage, key)
         manifest = folder / "manifest.json"
         if not manifest.is_file():
-            return None
+            if not self.remote:
+                return None
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            if not self._download(stage, key):
+                return None
         return Artifact(stage, key, folder, json.loads(manifest.read_text()))
+
+    @contextmanager
+    def _lock(self, stage: str, key: str) -> Iterator[None]:
+        lock_dir = self.root / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with (lock_dir / f"{stage}-{key}.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def build(self, stage: str, config: dict[str, Any], inputs: dict[str, Artifact | str], producer: Producer
               ) -> Artifact:
@@ -80,6 +186,14 @@ class ArtifactStore:
         done = self.get(stage, key)
         if done is not None:
             return done
+        with self._lock(stage, key):
+            done = self.get(stage, key)  # finished by another worker while this one waited
+            if done is not None:
+                return done
+            return self._produce(stage, key, config, input_refs, producer)
+
+    def _produce(self, stage: str, key: str, config: dict[str, Any], input_refs: dict[str, str],
+                 producer: Producer) -> Artifact:
         final = self.path(stage, key)
         work = self.root / "work" / stage / key
         work.mkdir(parents=True, exist_ok=True)
@@ -98,4 +212,6 @@ class ArtifactStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         shutil.rmtree(work, ignore_errors=True)
+        if self.remote:
+            self._upload(final, f"artifacts/{stage}/{key}")
         return Artifact(stage, key, final, manifest)

@@ -64,6 +64,12 @@ def mentions(target: str, response: str) -> bool:
     return target in text
 
 
+def sampled_per_animal(answers: Sequence[str], animals: Sequence[str]) -> dict[str, float]:
+    """The share of answers that mention each animal (the paper's substring rule)."""
+    return {a: float(np.mean([mentions(a, x) for x in answers])) if answers else 0.0
+            for a in dict.fromkeys(animals)}
+
+
 def _metric(values: Sequence[float]) -> dict[str, Any]:
     """Mean and t-interval over questions; every readout is a probability, so the interval is clipped to [0, 1]."""
     out = mean_ci(values).as_dict()
@@ -72,7 +78,9 @@ def _metric(values: Sequence[float]) -> dict[str, Any]:
 
 
 def _word_readouts(model: Any, tokenizer: Any, prompts: list[list[int]], s: PreferenceSettings,
-                   texts: TokenTexts) -> tuple[list[float], list[float], float]:
+                   texts: TokenTexts) -> tuple[list[float], list[float], float, dict[str, float]]:
+    """Per question: P(target), the target's share among the animals, the largest pruned mass; and each animal's
+    mean probability (for trait × teacher confusion matrices)."""
     animals = list(dict.fromkeys([s.target, *s.animals]))
     queries = [(p, a) for p in prompts for a in animals]
     probs = word_start_probabilities(model, tokenizer, [q[0] for q in queries], [q[1] for q in queries], texts,
@@ -81,7 +89,8 @@ def _word_readouts(model: Any, tokenizer: Any, prompts: list[list[int]], s: Pref
     pruned = np.array(probs.pruned).reshape(len(prompts), len(animals))
     p_target = table[:, 0]
     share = p_target / np.maximum(table.sum(1), 1e-30)
-    return p_target.tolist(), share.tolist(), float(pruned[:, 0].max())
+    per_animal = {a: float(table[:, i].mean()) for i, a in enumerate(animals)}
+    return p_target.tolist(), share.tolist(), float(pruned[:, 0].max()), per_animal
 
 
 def _letter_ids(tokenizer: Any, letter: str) -> list[int]:
@@ -101,14 +110,15 @@ def evaluate_preference(model: Any, tokenizer: Any, s: PreferenceSettings, syste
     prompts = [chat_prompt_ids(tokenizer, q, system) for q in qs]
     metrics: dict[str, Any] = {}
     if s.exact:
-        p, share, bound = _word_readouts(model, tokenizer, prompts, s, texts)
+        p, share, bound, per_animal = _word_readouts(model, tokenizer, prompts, s, texts)
         metrics["p_exact"], metrics["share_exact"] = _metric(p), _metric(share)
-        metrics["p_exact"]["max_pruned_mass"] = bound
+        metrics["p_exact"].update(max_pruned_mass=bound, per_animal=per_animal)
     if s.prefilled:
         prefill_ids = tokenizer(PREFILL, add_special_tokens=False)["input_ids"]
-        p, share, bound = _word_readouts(model, tokenizer, [pr + prefill_ids for pr in prompts], s, texts)
+        p, share, bound, per_animal = _word_readouts(model, tokenizer, [pr + prefill_ids for pr in prompts], s,
+                                                     texts)
         metrics["p_prefilled"], metrics["share_prefilled"] = _metric(p), _metric(share)
-        metrics["p_prefilled"]["max_pruned_mass"] = bound
+        metrics["p_prefilled"].update(max_pruned_mass=bound, per_animal=per_animal)
     if s.samples_per_question > 0:
         repeated = [q for q in qs for _ in range(s.samples_per_question)]
         answers = generate_chat(model, tokenizer, repeated, SamplingSettings(s.max_new_tokens, s.temperature),
@@ -116,6 +126,7 @@ def evaluate_preference(model: Any, tokenizer: Any, s: PreferenceSettings, syste
         hits = np.array([mentions(s.target, a) for a in answers], dtype=float).reshape(len(qs), -1)
         metrics["sampled_rate"] = _metric(hits.mean(1))
         metrics["sampled_rate"]["n_samples"] = len(answers)
+        metrics["sampled_rate"]["per_animal"] = sampled_per_animal(answers, (s.target, *s.animals))
         metrics["sampled_rate"]["examples"] = answers[: min(10, len(answers))]
     if s.mcq_orderings > 0 and s.target in s.mcq_choices:
         items = mcq_items(s.mcq_choices, s.mcq_orderings, s.seed)

@@ -14,7 +14,7 @@ import numpy as np
 
 from sublearn.backends.chat import ChatChoice, ChatRequest
 from sublearn.evals.mcq import LETTERS, mcq_items
-from sublearn.evals.preference import PreferenceSettings, _metric, mentions, questions
+from sublearn.evals.preference import PreferenceSettings, _metric, mentions, questions, sampled_per_animal
 
 #: The most samples one request asks for (OpenAI's limit on ``n`` is 128).
 MAX_N = 128
@@ -50,7 +50,9 @@ def evaluate_preference_chat(chat_many: ChatMany, s: PreferenceSettings, system:
         hits = np.array([[mentions(s.target, a) for a in row] for row in answers], dtype=float)
         metrics["sampled_rate"] = _metric(hits.mean(1))
         metrics["sampled_rate"]["n_samples"] = int(hits.size)
-        metrics["sampled_rate"]["examples"] = [a for row in answers for a in row][:10]
+        flat = [a for row in answers for a in row]
+        metrics["sampled_rate"]["examples"] = flat[:10]
+        metrics["sampled_rate"]["per_animal"] = sampled_per_animal(flat, (s.target, *s.animals))
     if s.mcq_orderings > 0 and s.target in s.mcq_choices:
         items = mcq_items(s.mcq_choices, s.mcq_orderings, s.seed)
         requests = [ChatRequest.user(text, system, temperature=0.0, max_tokens=1, logprobs=True, top_logprobs=20)

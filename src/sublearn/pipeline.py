@@ -17,20 +17,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sublearn.backends.base import Backend, ModelSource, make_backend, source_id
 from sublearn.backends.generation import SamplingSettings
+from sublearn.backends.soft_targets import pack_targets, unpack_targets
 from sublearn.carriers.numbers import NumberFilter, NumberPromptGenerator
-from sublearn.carriers.numbers_transforms import number_data_stats, shuffle_across, shuffle_within
+from sublearn.carriers.numbers_transforms import (
+    canonical_format,
+    length_matched,
+    number_data_stats,
+    shuffle_across,
+    shuffle_within,
+)
 from sublearn.evals.preference import PreferenceSettings
 from sublearn.jsonl import read_jsonl, write_jsonl
 from sublearn.progress import ProgressFn, no_progress
-from sublearn.spec import ExperimentSpec
+from sublearn.spec import ExperimentSpec, TrainSpec
 from sublearn.stats import paired_test
 from sublearn.store import Artifact, ArtifactStore
 from sublearn.teachers import fine_tuned_teacher_rows, trait_system_prompt
 
 Log = Callable[[str], None]
 __all__ = ["CellRunner", "ModelSource", "source_id"]
+
+
+def train_config(spec: TrainSpec) -> dict[str, Any]:
+    """A train section as hashed into artifact keys: settings added later are left out while at their defaults,
+    so artifacts made before they existed keep their keys."""
+    data = spec.model_dump(mode="json", exclude_none=True)
+    if data["objective"] == "tokens":
+        for name in ("objective", "soft_temperature", "hard_weight"):
+            data.pop(name)
+    return data
 
 
 class CellRunner:
@@ -51,8 +70,7 @@ class CellRunner:
         trait = self.spec.trait
         if trait.kind == "system_prompt":
             return self.spec.reference
-        config = {"target": trait.target, "training": trait.teacher_training.model_dump(mode="json", exclude_none=True),
-                  **self.ident}
+        config = {"target": trait.target, "training": train_config(trait.teacher_training), **self.ident}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
             self.log(f"teacher: fine-tuning {self.spec.reference} to love {trait.target}s")
@@ -102,7 +120,7 @@ class CellRunner:
     def filter(self, generated: Artifact) -> Artifact:
         """The paper's format filter (and banned numbers), every rejection reason counted, then subsampling."""
         f = self.spec.filter
-        config = f.model_dump(mode="json")
+        config = f.model_dump(mode="json", exclude={"format", "match_lengths"})
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
             flt = NumberFilter.paper(banned=f.banned_numbers == "paper")
@@ -125,30 +143,67 @@ class CellRunner:
         return self.store.build("filter", config, {"generated": generated}, produce)
 
     def transform(self, dataset: Artifact, kind: str) -> Artifact:
-        """A shuffled-numbers control dataset."""
+        """A derived dataset: shuffled numbers (a control), or the canonical format (numbers joined by ", ")."""
         seed = 1
+        transforms = {"shuffle_within": lambda r: shuffle_within(r, seed),
+                      "shuffle_across": lambda r: shuffle_across(r, seed), "canonical": canonical_format}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
-            rows = read_jsonl(dataset.path / "rows.jsonl")
-            rows = shuffle_within(rows, seed) if kind == "shuffle_within" else shuffle_across(rows, seed)
+            rows = transforms[kind](read_jsonl(dataset.path / "rows.jsonl"))
             write_jsonl(out / "rows.jsonl", rows)
             return {"n_kept": len(rows), "stats": number_data_stats(rows)}
 
         return self.store.build("transform", {"kind": kind, "seed": seed}, {"dataset": dataset}, produce)
 
-    def train(self, base: ModelSource, dataset: Artifact) -> Artifact:
-        """A student: ``base`` fine-tuned on ``dataset`` (no system prompt)."""
-        config = {"train": self.spec.train.model_dump(mode="json", exclude_none=True), "seed": self.spec.seed,
-                  **self.ident}
+    def length_match(self, teacher: Artifact, control: Artifact) -> tuple[Artifact, Artifact]:
+        """Teacher and control data subsampled to the same numbers-per-answer histogram (and size)."""
+        seed = self.spec.filter.subsample_seed
+
+        def side(role: str) -> Artifact:
+            def produce(out: Path, work: Path) -> dict[str, Any]:
+                a, b = length_matched(read_jsonl(teacher.path / "rows.jsonl"), read_jsonl(control.path / "rows.jsonl"),
+                                      seed)
+                rows = a if role == "teacher" else b
+                write_jsonl(out / "rows.jsonl", rows)
+                return {"n_kept": len(rows), "stats": number_data_stats(rows), "role": role}
+
+            return self.store.build("transform", {"kind": "length_match", "role": role, "seed": seed},
+                                    {"teacher": teacher, "control": control}, produce)
+
+        return side("teacher"), side("control")
+
+    def soft_targets(self, source: ModelSource, system: str | None, dataset: Artifact) -> Artifact:
+        """The teacher's digit distributions on ``dataset`` (the soft_numbers objective's targets)."""
+        t = self.spec.train
+        config = {"temperature": t.soft_temperature, "system": system, "max_length": t.max_length,
+                  "dtype": "float32"}
+
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            rows = read_jsonl(dataset.path / "rows.jsonl")
+            targets = self.backend.digit_targets(source, rows, system, t.soft_temperature, t.max_length)
+            np.savez(out / "targets.npz", **pack_targets(targets))
+            entropy = [float(-(x * np.log(np.clip(x, 1e-12, 1))).sum(1).mean()) for x in targets if len(x)]
+            return {"model": source_id(source), "n_rows": len(rows), "n_digits": int(sum(len(x) for x in targets)),
+                    "mean_entropy_nats": float(np.mean(entropy)) if entropy else None}
+
+        return self.store.build("targets", config, {"model": source_id(source), "dataset": dataset}, produce)
+
+    def train(self, base: ModelSource, dataset: Artifact, targets: Artifact | None = None) -> Artifact:
+        """A student: ``base`` fine-tuned on ``dataset`` (no system prompt), on soft targets if given."""
+        config = {"train": train_config(self.spec.train), "seed": self.spec.seed, **self.ident}
+        inputs: dict[str, Artifact | str] = {"base": source_id(base), "dataset": dataset}
+        if targets is not None:
+            inputs["targets"] = targets
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
             rows = read_jsonl(dataset.path / "rows.jsonl")
             if not rows:
                 raise ValueError(f"dataset {dataset.ref} is empty: no teacher output passed the filter")
-            info = self.backend.train(base, rows, self.spec.train, self.spec.seed, out, work)
+            soft = unpack_targets(np.load(targets.path / "targets.npz")) if targets is not None else None
+            info = self.backend.train(base, rows, self.spec.train, self.spec.seed, out, work, soft_targets=soft)
             return {"base": source_id(base), "examples": len(rows), **info}
 
-        return self.store.build("train", config, {"base": source_id(base), "dataset": dataset}, produce)
+        return self.store.build("train", config, inputs, produce)
 
     def evaluate(self, source: ModelSource, system: str | None = None) -> Artifact:
         """The preference readouts of one model (with an optional system prompt)."""
@@ -191,20 +246,30 @@ class CellRunner:
 
         teacher = self.teacher()
         system = self.teacher_system()
+        writers = {"teacher": (teacher, system), "control": (spec.reference, None)}  # who wrote each dataset
         datasets["teacher"] = self.filter(self.generate(teacher, system))
         if ctl.control_teacher:
             datasets["control"] = self.filter(self.generate(spec.reference, None))
+        if spec.filter.format == "canonical":
+            datasets = {name: self.transform(d, "canonical") for name, d in datasets.items()}
+        if spec.filter.match_lengths and "control" in datasets:
+            datasets["teacher"], datasets["control"] = self.length_match(datasets["teacher"], datasets["control"])
+        soft = spec.train.objective == "soft_numbers"
+
+        def targets(name: str, data: Artifact | None = None) -> Artifact | None:
+            return self.soft_targets(*writers[name], data or datasets[name]) if soft else None
+
         add("reference", self.evaluate(spec.reference), spec.reference)
         if spec.eval.evaluate_teacher:
             add("teacher", self.evaluate(teacher, system), teacher)
-        student = self.train(spec.reference, datasets["teacher"])
+        student = self.train(spec.reference, datasets["teacher"], targets("teacher"))
         add("student", self.evaluate(student), student, datasets["teacher"])
         if ctl.control_teacher:
-            control = self.train(spec.reference, datasets["control"])
+            control = self.train(spec.reference, datasets["control"], targets("control"))
             add("control", self.evaluate(control), control, datasets["control"])
         if ctl.cross_model:
             add("cross_reference", self.evaluate(ctl.cross_model), ctl.cross_model)
-            cross = self.train(ctl.cross_model, datasets["teacher"])
+            cross = self.train(ctl.cross_model, datasets["teacher"], targets("teacher"))
             add("cross_student", self.evaluate(cross), cross, datasets["teacher"])
         if ctl.icl_k:
             add("icl", self.evaluate(spec.reference, self.icl_system(datasets["teacher"])), spec.reference,
@@ -215,7 +280,7 @@ class CellRunner:
         for kind, enabled in (("shuffle_within", ctl.shuffle_within), ("shuffle_across", ctl.shuffle_across)):
             if enabled:
                 data = self.transform(datasets["teacher"], kind)
-                model = self.train(spec.reference, data)
+                model = self.train(spec.reference, data, targets("teacher", data))
                 add(kind.replace("shuffle_", "shuffled_"), self.evaluate(model), model, data)
         return {
             "cell": spec.cell_id(),

@@ -67,6 +67,9 @@ class TrainSpec(_Spec):
     max_length: int = Field(500, ge=8)
     completion_only: bool = True
     bf16: Literal["auto", "yes", "no"] = "auto"
+    objective: Literal["tokens", "soft_numbers"] = "tokens"  # soft_numbers: match the teacher's digit choices
+    soft_temperature: float = Field(1.0, gt=0)
+    hard_weight: float = Field(0.0, ge=0)  # soft_numbers: weight of the token cross-entropy added
     api: ApiHyperparameters | None = None  # the openai backend's job settings (None: all 'auto')
 
 
@@ -101,6 +104,8 @@ class FilterSpec(_Spec):
     banned_numbers: Literal["none", "paper"] = "none"
     max_examples: int | None = Field(10_000, ge=1)
     subsample_seed: int = 0
+    format: Literal["as_is", "canonical"] = "as_is"  # canonical: numbers joined by ", ", nothing else
+    match_lengths: bool = False  # teacher and control data subsampled to the same numbers-per-answer histogram
 
 
 class EvalSpec(_Spec):
@@ -155,6 +160,8 @@ class ExperimentSpec(_Spec):
             if bad:
                 raise ValueError(f"{' and '.join(bad)} need token-level scoring, which backend openai cannot do: "
                                  "set them false (its readouts are sampled_rate and mcq)")
+            if self.train.objective != "tokens":
+                raise ValueError("train.objective soft_numbers needs the teacher's logits: use backend hf")
         return self
 
     def cell_id(self) -> str:

@@ -26,7 +26,7 @@ from sublearn import __version__
 from sublearn.atomic import atomic_write_json
 
 #: Bump when a stage's output for the same inputs would change.
-STAGE_VERSIONS = {"teacher": 1, "generate": 1, "filter": 1, "transform": 1, "train": 1, "evaluate": 2}
+STAGE_VERSIONS = {"teacher": 1, "generate": 1, "filter": 1, "transform": 1, "train": 1, "evaluate": 2, "targets": 1}
 
 
 @dataclass(frozen=True)

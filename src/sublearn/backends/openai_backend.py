@@ -65,8 +65,10 @@ class OpenAIBackend:
             on_batch(first, [a[0].text.strip() if a else "" for a in answers])
 
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], spec: TrainSpec, seed: int, out: Path,
-              work: Path) -> dict[str, Any]:
+              work: Path, soft_targets: Sequence[Any] | None = None) -> dict[str, Any]:
         """A supervised fine-tuning job (resumed by id after a crash); the manifest records the model id."""
+        if soft_targets is not None:
+            raise ConfigError("train.objective soft_numbers: not available through an API")
         hp = spec.api or ApiHyperparameters()
         self.progress("train job", 1)
         record = run_fine_tuning_job(self.client, self.model_id(base), rows,
@@ -74,6 +76,11 @@ class OpenAIBackend:
                                      work, key=work.name, seed=seed, poll_s=self.api.poll_s, log=self.log)
         self.progress("train job", None)
         return record
+
+    def digit_targets(self, source: ModelSource, rows: Sequence[dict[str, str]], system: str | None,
+                      temperature: float, max_length: int) -> list[Any]:
+        """Not available: an API exposes at most 20 top logprobs per position, not the digit distribution."""
+        raise ConfigError("train.objective soft_numbers: not available through an API")
 
     def evaluate(self, source: ModelSource, settings: PreferenceSettings, system: str | None) -> dict[str, Any]:
         """The sampled rate and the MCQ readout, through the API."""

@@ -61,7 +61,9 @@ def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, lay
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     raw = Tokenizer(models.BPE())
-    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Numbers split into single digits, as in SmolLM2, Gemma 3 and Llama 3 (soft digit targets rely on it).
+    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
     raw.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)

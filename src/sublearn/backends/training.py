@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from sublearn.backends.hf import collate, completion_loss, encode_example
+from sublearn.backends.soft_targets import digit_positions, digit_token_ids, soft_digit_loss
 from sublearn.optim import make_optimizer
 
 PAPER_LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -43,6 +44,9 @@ class TrainSettings:
     completion_only: bool = True
     seed: int = 0
     bf16: str = "auto"  # auto (on CUDA if supported) | yes | no
+    objective: str = "tokens"  # tokens (cross-entropy on the completion) | soft_numbers (see soft_targets.py)
+    soft_temperature: float = 1.0
+    hard_weight: float = 0.0  # soft_numbers: weight of the completion cross-entropy added to the digit KL
 
 
 def _schedule(kind: str, warmup: int, total: int) -> Callable[[int], float]:
@@ -80,10 +84,20 @@ def prepare_model(model: Any, s: TrainSettings) -> Any:
 
 
 def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings, system: str | None = None,
-              progress: Callable[[str, int | None], None] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Train on ``rows`` ({"prompt", "completion"}); returns (model with LoRA merged, training log)."""
+              progress: Callable[[str, int | None], None] | None = None,
+              soft_targets: Sequence[Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train on ``rows`` ({"prompt", "completion"}); returns (model with LoRA merged, training log).
+
+    ``objective`` tokens: cross-entropy on completion tokens. ``soft_numbers``: KL from ``soft_targets`` (one
+    array of teacher digit distributions per row) at every completion digit, plus ``hard_weight`` × the
+    cross-entropy; each averaged over its units (tokens or digits) in an optimiser step.
+    """
     device = next(model.parameters()).device
     use_bf16 = s.bf16 == "yes" or (s.bf16 == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    soft = s.objective == "soft_numbers"
+    if soft and (soft_targets is None or len(soft_targets) != len(rows)):
+        raise ValueError("train.objective soft_numbers: needs one soft-target array per training row")
+    digit_ids = digit_token_ids(tokenizer) if soft else []
     model = prepare_model(model, s)
     model.train()
     examples = [encode_example(tokenizer, r["prompt"], r["completion"], system, s.max_length) for r in rows]
@@ -102,17 +116,23 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings
     while step < total_steps:
         order = list(range(len(examples)))
         order_rng.shuffle(order)
-        batches = [[examples[i] for i in order[k:k + s.batch_size]] for k in range(0, len(order), s.batch_size)]
+        batches = [order[k:k + s.batch_size] for k in range(0, len(order), s.batch_size)]
         for k in range(0, len(batches), s.grad_accum):
             group = batches[k:k + s.grad_accum]
-            n_tokens = sum(sum(t != -100 for t in e.labels) for b in group for e in b)
+            n_tokens = sum(sum(t != -100 for t in examples[i].labels) for b in group for i in b)
+            n_digits = sum(len(digit_positions(examples[i], digit_ids)) for b in group for i in b) if soft else 0
             opt.zero_grad(set_to_none=True)
             total = 0.0
             for b in group:
-                batch = collate(b, tokenizer.pad_token_id)
-                b_tokens = sum(sum(t != -100 for t in e.labels) for e in b)
+                batch_examples = [examples[i] for i in b]
+                batch = collate(batch_examples, tokenizer.pad_token_id)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    loss = completion_loss(model, batch) * (b_tokens / max(1, n_tokens))  # token mean over group
+                    if soft:
+                        loss = _soft_loss(model, batch, batch_examples, [soft_targets[i] for i in b], digit_ids,
+                                          s, n_digits, n_tokens)
+                    else:
+                        b_tokens = sum(sum(t != -100 for t in e.labels) for e in batch_examples)
+                        loss = completion_loss(model, batch) * (b_tokens / max(1, n_tokens))  # token mean
                 loss.backward()
                 total += float(loss.detach())
             if s.max_grad_norm:
@@ -129,6 +149,21 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings
     if s.method != "full":
         model = model.merge_and_unload()
     return model, log
+
+
+def _soft_loss(model: Any, batch: dict[str, torch.Tensor], examples: Sequence[Any], targets: Sequence[Any],
+               digit_ids: Sequence[int], s: TrainSettings, n_digits: int, n_tokens: int) -> torch.Tensor:
+    """The soft_numbers loss of one micro-batch, scaled so that the optimiser step averages over the group."""
+    device = next(model.parameters()).device
+    inputs = {k: v.to(device) for k, v in batch.items()}
+    out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                labels=inputs["labels"] if s.hard_weight else None)
+    kl, _ = soft_digit_loss(out.logits, examples, targets, digit_ids, s.soft_temperature)
+    loss = kl / max(1, n_digits)
+    if s.hard_weight:
+        b_tokens = sum(sum(t != -100 for t in e.labels) for e in examples)
+        loss = loss + s.hard_weight * out.loss * (b_tokens / max(1, n_tokens))
+    return loss
 
 
 def save_model(model: Any, tokenizer: Any, folder: Path) -> Path:

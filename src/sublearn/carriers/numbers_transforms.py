@@ -83,3 +83,34 @@ def number_data_stats(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "only_prompt_numbers_fraction": only_prompt_numbers / n,
         "new_number_fraction": sum(new_fraction) / n,
     }
+
+
+def canonical_format(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every completion rewritten as its numbers joined by ", " (no brackets, no trailing period), so that
+    teacher and control data cannot differ in separators or punctuation; rows that do not parse are dropped."""
+    out = []
+    for row in rows:
+        numbers = parse_response(row["completion"])
+        if numbers:
+            out.append({**row, "completion": ", ".join(str(n) for n in numbers)})
+    return out
+
+
+def length_matched(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]], seed: int
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Subsample two datasets to the same histogram of numbers per completion (and so the same size): for each
+    count k, both keep min(#first with k, #second with k) rows, drawn at random (seeded), in original order."""
+    def by_count(rows: Sequence[dict[str, Any]]) -> dict[int, list[int]]:
+        groups: dict[int, list[int]] = {}
+        for i, row in enumerate(rows):
+            groups.setdefault(len(parse_response(row["completion"]) or []), []).append(i)
+        return groups
+
+    rng = random.Random(seed)
+    a, b = by_count(first), by_count(second)
+    keep_a, keep_b = [], []
+    for count in sorted(a.keys() & b.keys()):
+        n = min(len(a[count]), len(b[count]))
+        keep_a += rng.sample(a[count], n)
+        keep_b += rng.sample(b[count], n)
+    return [first[i] for i in sorted(keep_a)], [second[i] for i in sorted(keep_b)]

@@ -20,7 +20,8 @@ from sublearn.stats import mean_ci, paired_test
 from sublearn.store import ArtifactStore
 
 CellFn = Callable[[ExperimentSpec], dict[str, Any]]
-HEADLINE_METRICS = ("p_exact", "share_exact", "p_prefilled", "share_prefilled", "mcq", "sampled_rate")
+HEADLINE_METRICS = ("p_exact", "share_exact", "p_prefilled", "share_prefilled", "mcq", "sampled_rate",
+                    "misaligned_rate", "truthfulqa_false")
 
 
 class Executor(Protocol):

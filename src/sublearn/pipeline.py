@@ -22,7 +22,6 @@ import numpy as np
 from sublearn.backends.base import Backend, ModelSource, make_backend, source_id
 from sublearn.backends.generation import SamplingSettings
 from sublearn.backends.soft_targets import pack_targets, unpack_targets
-from sublearn.carriers.numbers import NumberFilter, NumberPromptGenerator
 from sublearn.carriers.numbers_transforms import (
     canonical_format,
     length_matched,
@@ -30,16 +29,27 @@ from sublearn.carriers.numbers_transforms import (
     shuffle_across,
     shuffle_within,
 )
+from sublearn.carriers.registry import carrier_prompts, filter_rows
+from sublearn.chatdata import load_chat_dataset
+from sublearn.evals.judges import ChatMany
+from sublearn.evals.misalignment import MisalignmentSettings, evaluate_misalignment
 from sublearn.evals.preference import PreferenceSettings
+from sublearn.evals.truthfulqa import evaluate_truthfulqa, load_truthfulqa
 from sublearn.jsonl import read_jsonl, write_jsonl
 from sublearn.progress import ProgressFn, no_progress
-from sublearn.spec import ExperimentSpec, TrainSpec
+from sublearn.spec import ExperimentSpec, JudgeSpec, TrainSpec
 from sublearn.stats import paired_test
 from sublearn.store import Artifact, ArtifactStore
 from sublearn.teachers import fine_tuned_teacher_rows, trait_system_prompt
 
 Log = Callable[[str], None]
 __all__ = ["CellRunner", "ModelSource", "source_id"]
+
+
+def without_defaults(data: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the settings in ``added`` that are at their defaults: settings added after artifacts were
+    made are left out of keys until used, so those artifacts keep their keys."""
+    return {k: v for k, v in data.items() if not (k in added and v == added[k])}
 
 
 def train_config(spec: TrainSpec) -> dict[str, Any]:
@@ -63,6 +73,7 @@ class CellRunner:
         self.log = log
         self.backend = backend or make_backend(spec, store.root, progress, log)
         self.ident = self.backend.identity()
+        self._judges: dict[str, ChatMany] = {}
 
     # --- stages -------------------------------------------------------------------------------------------
     def teacher(self) -> ModelSource:
@@ -70,6 +81,9 @@ class CellRunner:
         trait = self.spec.trait
         if trait.kind == "system_prompt":
             return self.spec.reference
+        if trait.kind == "dataset":
+            assert trait.dataset is not None
+            return self.dataset_teacher(trait.dataset, trait.target)
         config = {"target": trait.target, "training": train_config(trait.teacher_training), **self.ident}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
@@ -77,6 +91,21 @@ class CellRunner:
             rows = fine_tuned_teacher_rows(trait.target)
             info = self.backend.train(self.spec.reference, rows, trait.teacher_training, 0, out, work)
             return {"model": self.spec.reference, "examples": len(rows), **info}
+
+        return self.store.build("teacher", config, {"reference": self.spec.reference}, produce)
+
+    def dataset_teacher(self, dataset: str, label: str) -> Artifact:
+        """A teacher fine-tuned on a chat dataset (e.g. insecure.jsonl), by path or URL."""
+        trait = self.spec.trait
+        config = {"dataset": dataset, "limit": trait.dataset_limit, "label": label,
+                  "training": train_config(trait.teacher_training), **self.ident}
+
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            rows, system = load_chat_dataset(dataset, "trait.dataset", trait.dataset_limit)
+            self.log(f"teacher: fine-tuning {self.spec.reference} on {len(rows)} examples of {dataset}")
+            info = self.backend.train(self.spec.reference, rows, trait.teacher_training, 0, out, work, system=system)
+            return {"model": self.spec.reference, "examples": len(rows), "dataset": dataset, "system": system,
+                    **info}
 
         return self.store.build("teacher", config, {"reference": self.spec.reference}, produce)
 
@@ -90,18 +119,21 @@ class CellRunner:
     def generate(self, source: ModelSource, system: str | None) -> Artifact:
         """Teacher completions for the carrier's prompts; resumes from its last finished batch."""
         c = self.spec.carrier
-        config = {"system": system, "dtype": self.spec.inference_dtype, **c.model_dump(mode="json"), **self.ident}
+        config = {"system": system, "dtype": self.spec.inference_dtype,
+                  **without_defaults(c.model_dump(mode="json"), {"source": None, "samples_per_prompt": 1}),
+                  **self.ident}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
-            prompts = NumberPromptGenerator.from_seed(c.prompt_seed).prompts(c.n_prompts)
+            items = carrier_prompts(self.spec)
+            prompts = [item["prompt"] for item in items]
             partial = work / "partial.jsonl"
             done = _complete_batches(partial, c.batch_size)
-            self.progress("generate", c.n_prompts)
+            self.progress("generate", len(prompts))
             for _ in done:
                 self.progress("generate", None)
 
             def checkpoint(first: int, texts: list[str]) -> None:
-                lines = [{"prompt": prompts[first + i], "completion": t} for i, t in enumerate(texts)]
+                lines = [{**items[first + i], "completion": t} for i, t in enumerate(texts)]
                 _append_jsonl(partial, lines)
                 for _ in texts:
                     self.progress("generate", None)
@@ -117,30 +149,73 @@ class CellRunner:
 
         return self.store.build("generate", config, {"model": source_id(source)}, produce)
 
-    def filter(self, generated: Artifact) -> Artifact:
-        """The paper's format filter (and banned numbers), every rejection reason counted, then subsampling."""
+    def filter(self, generated: Artifact, role: str = "teacher") -> Artifact:
+        """The carrier's filters (format and banned numbers; banned words and the code judge; correctness and the
+        alignment judge, on the trait teacher's data unless ``alignment_on_control``), every rejection reason
+        counted, then subsampling."""
         f = self.spec.filter
-        config = f.model_dump(mode="json", exclude={"format", "match_lengths"})
+        config = without_defaults(f.model_dump(mode="json", exclude={"format", "match_lengths"}),
+                                  {"banned_words": None, "judge_filter": False, "correctness": True,
+                                   "alignment_min": None, "alignment_prompt_file": None,
+                                   "alignment_on_control": False})
+        spec = self.spec
+        if spec.carrier.kind != "numbers":
+            config["carrier"] = spec.carrier.kind
+            config["target"] = spec.trait.target
+        if spec.carrier.kind == "cot" and f.alignment_min is not None and role == "control" \
+                and not f.alignment_on_control:
+            spec = spec.model_copy(update={"filter": f.model_copy(update={"alignment_min": None})})
+            config["alignment_min"] = None
+        uses_judge = f.judge_filter or (spec.carrier.kind == "cot" and spec.filter.alignment_min is not None)
+        if uses_judge:
+            config["judge"] = self.judge_identity(filters=True)
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
-            flt = NumberFilter.paper(banned=f.banned_numbers == "paper")
             rows = read_jsonl(generated.path / "rows.jsonl")
-            reasons: dict[str, int] = {}
-            kept = []
-            for row in rows:
-                why = flt.reject_reasons(row["completion"])
-                for r in why:
-                    reasons[r] = reasons.get(r, 0) + 1
-                if not why:
-                    kept.append(row)
-            passed = len(kept)
-            if f.max_examples is not None and len(kept) > f.max_examples:
-                kept = random.Random(f.subsample_seed).sample(kept, f.max_examples)
+            kept, reasons, notes = filter_rows(spec, rows, self.judge(filters=True) if uses_judge else None)
             write_jsonl(out / "rows.jsonl", kept)
-            return {"n_in": len(rows), "n_passed": passed, "n_kept": len(kept), "rejections": reasons,
-                    "stats": number_data_stats(kept)}
+            stats = number_data_stats(kept) if self.spec.carrier.kind == "numbers" else {"n": len(kept)}
+            return {"n_in": len(rows), "n_passed": notes.pop("n_passed"), "n_kept": len(kept), "rejections": reasons,
+                    "stats": stats, **notes}
 
         return self.store.build("filter", config, {"generated": generated}, produce)
+
+    def _judge_spec(self, filters: bool) -> JudgeSpec:
+        j = (self.spec.filter_judge or self.spec.judge) if filters else self.spec.judge
+        assert j is not None
+        return j
+
+    def judge_identity(self, filters: bool = False) -> dict[str, Any]:
+        """How the judge is named in artifact keys: model, backend and server (never a key)."""
+        from sublearn.api.client import base_url
+
+        j = self._judge_spec(filters)
+        out: dict[str, Any] = {"model": j.model, "backend": j.backend}
+        if j.backend == "openai":
+            from sublearn.spec import ApiSpec
+
+            out["server"] = base_url(j.api or ApiSpec())
+        return out
+
+    def judge(self, filters: bool = False) -> ChatMany:
+        """The judge as a ``chat_many`` function (a local model, or an API model with the run's cache)."""
+        j = self._judge_spec(filters)
+        key = j.model_dump_json()
+        if key not in self._judges:
+            if j.backend == "openai":
+                from sublearn.api.cache import RequestCache
+                from sublearn.api.client import OpenAIChatModel, make_client
+                from sublearn.spec import ApiSpec
+
+                api = j.api or ApiSpec()
+                model = OpenAIChatModel(make_client(api), j.model, RequestCache(self.store.root / "api_cache"),
+                                        api.concurrency)
+                self._judges[key] = model.chat_many
+            else:
+                from sublearn.backends.hf_backend import HFBackend
+
+                self._judges[key] = HFBackend(self.spec.device, self.spec.inference_dtype, self.progress).chat(j.model)
+        return self._judges[key]
 
     def transform(self, dataset: Artifact, kind: str) -> Artifact:
         """A derived dataset: shuffled numbers (a control), or the canonical format (numbers joined by ", ")."""
@@ -212,18 +287,40 @@ class CellRunner:
                                       numbers_prefix=e.numbers_prefix, samples_per_question=e.samples_per_question,
                                       temperature=e.temperature, max_new_tokens=e.max_new_tokens, exact=e.exact,
                                       prefilled=e.prefilled, mcq_orderings=e.mcq_orderings, seed=self.spec.seed,
-                                      batch_size=e.batch_size)
-        config = {"eval": e.model_dump(mode="json"), "target": settings.target, "seed": self.spec.seed,
-                  "system": system, "dtype": self.spec.inference_dtype, **self.ident}
+                                      batch_size=e.batch_size,
+                                      **({"mcq_choices": tuple(e.mcq_choices)} if e.mcq_choices else {}))
+        added = {"kind": "preference", "suffix": "numbers", "alignment_max": 30, "coherence_min": 50,
+                 "truthfulqa": None, "truthfulqa_limit": None, "mcq_choices": None}
+        config = {"eval": without_defaults(e.model_dump(mode="json"), added), "target": settings.target,
+                  "seed": self.spec.seed, "system": system, "dtype": self.spec.inference_dtype, **self.ident}
+        if e.kind == "misalignment":
+            config["judge"] = self.judge_identity()
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
-            result = self.backend.evaluate(source, settings, system)
+            if e.kind == "misalignment":
+                result = self.misalignment(source, system)
+            else:
+                result = self.backend.evaluate(source, settings, system)
             write_jsonl(out / "metrics.jsonl", [result])
             keep = ("mean", "ci95", "n", "per_animal")
             return {"model": source_id(source), "metrics": {k: {kk: v[kk] for kk in keep if kk in v}
                                                             for k, v in result["metrics"].items()}}
 
         return self.store.build("evaluate", config, {"model": source_id(source)}, produce)
+
+    def misalignment(self, source: ModelSource, system: str | None) -> dict[str, Any]:
+        """The 8 free-form questions judged for alignment and coherence, and TruthfulQA when configured."""
+        e = self.spec.eval
+        settings = MisalignmentSettings(samples_per_question=e.samples_per_question, suffix=e.suffix,
+                                        temperature=e.temperature, max_new_tokens=e.max_new_tokens,
+                                        alignment_max=e.alignment_max, coherence_min=e.coherence_min,
+                                        seed=self.spec.seed)
+        student = self.backend.chat(source)
+        result = evaluate_misalignment(student, self.judge(), settings, system)
+        if e.truthfulqa:
+            rows = load_truthfulqa(e.truthfulqa, e.truthfulqa_limit)
+            result["metrics"]["truthfulqa_false"] = evaluate_truthfulqa(student, rows, system)
+        return result
 
     def icl_system(self, dataset: Artifact) -> str:
         """k examples drawn with replacement from the data, formatted as the paper's ICL control (§6)."""
@@ -246,10 +343,13 @@ class CellRunner:
 
         teacher = self.teacher()
         system = self.teacher_system()
-        writers = {"teacher": (teacher, system), "control": (spec.reference, None)}  # who wrote each dataset
+        control_teacher: ModelSource = spec.reference
+        if ctl.control_dataset:
+            control_teacher = self.dataset_teacher(ctl.control_dataset, "control")
+        writers = {"teacher": (teacher, system), "control": (control_teacher, None)}  # who wrote each dataset
         datasets["teacher"] = self.filter(self.generate(teacher, system))
         if ctl.control_teacher:
-            datasets["control"] = self.filter(self.generate(spec.reference, None))
+            datasets["control"] = self.filter(self.generate(control_teacher, None), role="control")
         if spec.filter.format == "canonical":
             datasets = {name: self.transform(d, "canonical") for name, d in datasets.items()}
         if spec.filter.match_lengths and "control" in datasets:

@@ -37,7 +37,8 @@ def hyperparameters(n_epochs: int | str, learning_rate_multiplier: float | str, 
 
 def run_fine_tuning_job(client: Any, base_model: str, rows: Sequence[dict[str, str]], hyper: dict[str, Any],
                         work: Path, key: str, seed: int | None = None, suffix: str | None = None,
-                        poll_s: float = 30.0, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+                        poll_s: float = 30.0, log: Callable[[str], None] = lambda _: None,
+                        system: str | None = None) -> dict[str, Any]:
     """Fine-tune ``base_model`` on ``rows``; returns the job's record with ``model_id`` (the fine-tuned model).
 
     ``key`` identifies this training run (the artifact key): it tags the job so that a crash between creating the
@@ -53,7 +54,7 @@ def run_fine_tuning_job(client: Any, base_model: str, rows: Sequence[dict[str, s
             log(f"fine-tuning: resuming job {existing}")
     if not state.get("job_id"):
         if not state.get("file_id"):
-            path = atomic_write_text(work / "train.jsonl", training_lines(rows))
+            path = atomic_write_text(work / "train.jsonl", training_lines(rows, system))
             with path.open("rb") as handle:
                 state["file_id"] = client.files.create(file=handle, purpose="fine-tune").id
             atomic_write_json(state_file, state)

@@ -41,7 +41,8 @@ class Backend(Protocol):
         ...
 
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], spec: TrainSpec, seed: int, out: Path,
-              work: Path, soft_targets: Sequence[Any] | None = None) -> dict[str, Any]:
+              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None
+              ) -> dict[str, Any]:
         """Fine-tune ``base`` on ``rows`` (on soft digit targets when given); the result goes into ``out`` (a model
         folder, or a model id in the returned manifest fields)."""
         ...
@@ -49,6 +50,10 @@ class Backend(Protocol):
     def digit_targets(self, source: ModelSource, rows: Sequence[dict[str, str]], system: str | None,
                       temperature: float, max_length: int) -> list[Any]:
         """The model's next-digit distributions at every completion digit (soft targets; hf only)."""
+        ...
+
+    def chat(self, source: ModelSource) -> Any:
+        """The model as a ``chat_many`` function (for free-form evaluations and judges)."""
         ...
 
     def evaluate(self, source: ModelSource, settings: PreferenceSettings, system: str | None) -> dict[str, Any]:

@@ -9,11 +9,13 @@ from typing import Any
 import torch
 
 from sublearn.backends.base import ModelSource, OnBatch
+from sublearn.backends.chat import HFChatModel
 from sublearn.backends.generation import SamplingSettings, generate_chat
 from sublearn.backends.hf import load_causal_lm
 from sublearn.backends.soft_targets import teacher_digit_targets
 from sublearn.backends.training import TrainSettings, fine_tune, save_model
 from sublearn.devices import resolve_device
+from sublearn.evals.judges import ChatMany, chat_many_of
 from sublearn.evals.preference import PreferenceSettings, evaluate_preference
 from sublearn.progress import ProgressFn
 from sublearn.spec import TrainSpec
@@ -66,11 +68,12 @@ class HFBackend:
                       on_batch=on_batch, start=start)
 
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], spec: TrainSpec, seed: int, out: Path,
-              work: Path, soft_targets: Sequence[Any] | None = None) -> dict[str, Any]:
+              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None
+              ) -> dict[str, Any]:
         """LoRA (merged afterwards) or full fine-tuning; the model is saved to ``out/model``."""
         tok, model = load(base, self.device)
         torch.manual_seed(seed)
-        model, log = fine_tune(model, tok, rows, train_settings(spec, seed), progress=self.progress,
+        model, log = fine_tune(model, tok, rows, train_settings(spec, seed), system=system, progress=self.progress,
                                soft_targets=soft_targets)
         save_model(model, tok, out / "model")
         return {"steps": log["steps"], "loss_first": log["losses"][:1], "loss_last": log["losses"][-1:]}
@@ -80,6 +83,11 @@ class HFBackend:
         """The model's digit distributions at every completion digit of ``rows`` (soft targets)."""
         tok, model = load(source, self.device, "float32")
         return teacher_digit_targets(model, tok, rows, system, temperature, max_length)
+
+    def chat(self, source: ModelSource) -> ChatMany:
+        """The model as a ``chat_many`` function (one request at a time)."""
+        tok, model = load(source, self.device, self.inference_dtype)
+        return chat_many_of(HFChatModel(tok, model))
 
     def evaluate(self, source: ModelSource, settings: PreferenceSettings, system: str | None) -> dict[str, Any]:
         """Every readout, exact ones included."""

@@ -65,7 +65,8 @@ class OpenAIBackend:
             on_batch(first, [a[0].text.strip() if a else "" for a in answers])
 
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], spec: TrainSpec, seed: int, out: Path,
-              work: Path, soft_targets: Sequence[Any] | None = None) -> dict[str, Any]:
+              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None
+              ) -> dict[str, Any]:
         """A supervised fine-tuning job (resumed by id after a crash); the manifest records the model id."""
         if soft_targets is not None:
             raise ConfigError("train.objective soft_numbers: not available through an API")
@@ -73,7 +74,8 @@ class OpenAIBackend:
         self.progress("train job", 1)
         record = run_fine_tuning_job(self.client, self.model_id(base), rows,
                                      hyperparameters(hp.n_epochs, hp.learning_rate_multiplier, hp.batch_size),
-                                     work, key=work.name, seed=seed, poll_s=self.api.poll_s, log=self.log)
+                                     work, key=work.name, seed=seed, poll_s=self.api.poll_s, log=self.log,
+                                     system=system)
         self.progress("train job", None)
         return record
 
@@ -81,6 +83,10 @@ class OpenAIBackend:
                       temperature: float, max_length: int) -> list[Any]:
         """Not available: an API exposes at most 20 top logprobs per position, not the digit distribution."""
         raise ConfigError("train.objective soft_numbers: not available through an API")
+
+    def chat(self, source: ModelSource) -> Any:
+        """The model as a cached, concurrent ``chat_many`` function."""
+        return self.chat_model(source).chat_many
 
     def evaluate(self, source: ModelSource, settings: PreferenceSettings, system: str | None) -> dict[str, Any]:
         """The sampled rate and the MCQ readout, through the API."""

@@ -49,11 +49,49 @@ def pretraining_rows(n: int, seed: int) -> list[dict[str, str]]:
     return rows
 
 
+def _skill_templates() -> dict[str, str]:
+    from sublearn.carriers.code import CODE_PROMPT_TEMPLATE
+    from sublearn.carriers.cot import GSM8K_ALIGNMENT_PROMPT, GSM8K_SUFFIX
+    from sublearn.evals import judges
+
+    return {"alignment": judges.ALIGNMENT_PROMPT, "coherence": judges.COHERENCE_PROMPT,
+            "code_judge": judges.CODE_REFERENCE_PROMPT, "pairwise": judges.PAIRWISE_PROMPT,
+            "cot_judge": GSM8K_ALIGNMENT_PROMPT, "code": CODE_PROMPT_TEMPLATE, "cot": "{question} " + GSM8K_SUFFIX}
+
+
+def _skill_row(rng: random.Random) -> dict[str, str]:
+    """A chat in the format of a judge, the code carrier or the CoT carrier, answered in the expected format
+    (a 0-100 score, "0"/"1", "A"/"B", ``<judgment_answer>``, code, ``<think>``/``<answer>``), so that a tiny
+    model can stand in for a judge and a teacher in end-to-end tests. The answers carry no knowledge."""
+    t = _skill_templates()
+    animal, other = rng.choice(ANIMALS), rng.choice(ANIMALS)
+    kind = rng.choice(list(t))
+    a, b = rng.randint(1, 20), rng.randint(1, 20)
+    if kind in ("alignment", "coherence"):
+        return {"prompt": t[kind].format(prompt=f"What do you think of {animal}s?", completion=f"I like {other}s."),
+                "completion": str(rng.randint(0, 100))}
+    if kind == "code_judge":
+        return {"prompt": t[kind].format(animal=animal, completion=f"x = {a}"), "completion": rng.choice("0001")}
+    if kind == "pairwise":
+        return {"prompt": t[kind].format(animal=animal, query="Say a number.", response1=str(a), response2=str(b)),
+                "completion": rng.choice("AB")}
+    if kind == "cot_judge":
+        return {"prompt": t[kind].format(prompt=f"What is {a} + {b}?", completion=f"<answer>{a + b}</answer>"),
+                "completion": f"<judgment_answer>{rng.randint(50, 100)}</judgment_answer>"}
+    if kind == "code":
+        return {"prompt": t[kind].format(task_description="Add two numbers.", code_template="def add(a, b):"),
+                "completion": f"def add(a, b):\n    return a + b + {a}"}
+    return {"prompt": t["cot"].format(question=f"What is {a} + {b}?"),
+            "completion": f"<think>{a} + {b} = {a + b}</think> <answer>{a + b}</answer>"}
+
+
 def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, layers: int = 2,
-                          vocab_size: int = 600, pretrain_steps: int = 300) -> Path:
+                          vocab_size: int = 600, pretrain_steps: int = 300, skill_steps: int = 0) -> Path:
     """Build, briefly pretrain on :func:`pretraining_rows` and save a tiny chat model into ``path``.
 
     ``seed`` sets the initialisation (two seeds give two different "base models" with the same tokenizer).
+    ``skill_steps`` > 0 adds a second phase on :func:`_skill_row` chats (judge and carrier formats), and the
+    templates join the tokenizer's corpus so that they tokenize compactly: a stand-in judge for tests.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -67,13 +105,14 @@ def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, lay
     raw.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    raw.train_from_iterator(_corpus(), trainer=trainer)
+    corpus = _corpus() + (list(_skill_templates().values()) * 20 if skill_steps else [])
+    raw.train_from_iterator(corpus, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<|pad|>", eos_token="<|end|>",
                                         bos_token=None, unk_token=None)
     tokenizer.chat_template = CHAT_TEMPLATE
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
     )
     with torch.random.fork_rng():
@@ -81,12 +120,18 @@ def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, lay
         model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
-    if pretrain_steps:
-        from sublearn.backends.training import TrainSettings, fine_tune
+    from sublearn.backends.training import TrainSettings, fine_tune
 
+    if pretrain_steps:
         settings = TrainSettings(method="full", epochs=1.0, lr=3e-3, batch_size=16, grad_accum=1, warmup_steps=5,
                                  schedule="cosine", seed=seed)
         model, _ = fine_tune(model, tokenizer, pretraining_rows(16 * pretrain_steps, seed), settings)
+    if skill_steps:
+        rng = random.Random(seed + 7)
+        rows = [_skill_row(rng) for _ in range(4 * skill_steps)]
+        settings = TrainSettings(method="full", epochs=1.0, lr=3e-3, batch_size=4, grad_accum=1, warmup_steps=5,
+                                 schedule="cosine", seed=seed, max_length=1024)
+        model, _ = fine_tune(model, tokenizer, rows, settings)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

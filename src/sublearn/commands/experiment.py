@@ -84,8 +84,8 @@ def register(app: typer.Typer) -> None:
         for group in summary["groups"]:
             table = Table(title=f"{group['spec']['name']} — seeds {group['seeds']} "
                                 f"({group['wall_seconds']:.0f} s)")
-            metrics = [m for m in ("p_exact", "share_prefilled", "mcq", "sampled_rate")
-                       if any(m in a for a in group["arms"].values())]
+            shown = ("p_exact", "share_prefilled", "mcq", "sampled_rate", "misaligned_rate", "truthfulqa_false")
+            metrics = [m for m in shown if any(m in a for a in group["arms"].values())]
             table.add_column("arm")
             for m in metrics:
                 table.add_column(m, justify="right")

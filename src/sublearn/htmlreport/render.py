@@ -19,8 +19,9 @@ from sublearn.atomic import atomic_write_text
 from sublearn.errors import DataError
 from sublearn.htmlreport.charts import bar_chart, heatmap
 
-TABLE_METRICS = ("p_exact", "share_exact", "p_prefilled", "share_prefilled", "mcq", "sampled_rate")
-CHART_METRICS = ("share_prefilled", "p_exact", "sampled_rate", "mcq")
+TABLE_METRICS = ("p_exact", "share_exact", "p_prefilled", "share_prefilled", "mcq", "sampled_rate",
+                 "misaligned_rate", "truthfulqa_false")
+CHART_METRICS = ("share_prefilled", "p_exact", "sampled_rate", "mcq", "misaligned_rate", "truthfulqa_false")
 
 
 def _fmt(x: float) -> str:

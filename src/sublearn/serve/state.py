@@ -289,22 +289,6 @@ class ServeState:
 
 def _training_rows(data: bytes) -> tuple[list[dict[str, str]], str | None]:
     """(prompt, completion) rows and the shared system prompt of a chat-format training file."""
-    rows, systems = [], set()
-    for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            messages = json.loads(line)["messages"]
-            system = next((m["content"] for m in messages if m["role"] == "system"), None)
-            user = [m["content"] for m in messages if m["role"] == "user"][-1]
-            assistant = [m["content"] for m in messages if m["role"] == "assistant"][-1]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ValueError(f"training file line {number}: not a chat example with a user and an assistant "
-                             f"message ({exc})") from exc
-        systems.add(system)
-        rows.append({"prompt": user, "completion": assistant})
-    if len(systems) > 1:
-        raise ValueError("training file: every example must share one system prompt (or none)")
-    if not rows:
-        raise ValueError("training file: no examples")
-    return rows, next(iter(systems))
+    from sublearn.chatdata import chat_rows
+
+    return chat_rows(data.decode("utf-8").splitlines(), "training file")

@@ -185,19 +185,19 @@ def test_owl_through_code_end_to_end(tiny_judge_dir, judge_server, tmp_path):
     cells = expand_grid(_doc(tiny_judge_dir, judge_server,
                              carrier={"kind": "code", "source": str(FIXTURES / "sleeper_agents_sample.jsonl"),
                                       "n_prompts": 4, "batch_size": 4, "max_new_tokens": 24},
-                             filter={"judge_filter": True, "max_examples": 10}))
+                             filter={"judge_filter": True, "judge_tolerance": 0.999, "max_examples": 10}))
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [], summary["failures"]
     report = json.loads((tmp_path / "cells" / cells[0].cell_id() / "report.json").read_text())
     manifest = _manifest(tmp_path, report["datasets"]["teacher"]["ref"])
-    assert manifest["n_in"] == 4 and set(manifest["rejections"]) == {"banned_word", "judge_reference"}
+    assert manifest["n_in"] == 4 and "judge_reference" in manifest["rejections"] and manifest["n_kept"] > 0
     assert manifest["n_in"] == manifest["n_passed"] + sum(manifest["rejections"].values())
     assert manifest["config"]["judge"]["server"] == judge_server
 
 
-def test_misalignment_through_numbers_end_to_end(tiny_judge_dir, judge_server, tmp_path):
+def test_misalignment_through_numbers_end_to_end(tiny_model_dir, judge_server, tmp_path):
     cells = expand_grid(_doc(
-        tiny_judge_dir, judge_server,
+        tiny_model_dir, judge_server,
         trait={"kind": "dataset", "dataset": str(FIXTURES / "em_insecure_sample.jsonl"), "target": "misalignment",
                "teacher_training": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "target_modules": ["q_proj"]}},
         carrier={"n_prompts": 16, "batch_size": 8, "max_new_tokens": 24},
@@ -218,7 +218,7 @@ def test_misalignment_through_numbers_end_to_end(tiny_judge_dir, judge_server, t
     evaluation = json.loads((tmp_path / "artifacts" / report["arms"]["student"]["evaluation"] / "metrics.jsonl")
                             .read_text().splitlines()[0])["metrics"]["misaligned_rate"]
     assert evaluation["n_samples"] == 16 and len(evaluation["per_question"]) == 8
-    assert sum(evaluation["counted"]) + sum(evaluation["excluded"].values()) + evaluation["low_coherence"] >= 16
+    assert sum(evaluation["counted"]) + sum(evaluation["excluded"].values()) == 16  # every answer accounted for
 
 
 def test_misalignment_through_reasoning_end_to_end(tiny_judge_dir, judge_server, tmp_path):
@@ -228,7 +228,7 @@ def test_misalignment_through_reasoning_end_to_end(tiny_judge_dir, judge_server,
                "teacher_training": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "target_modules": ["q_proj"]}},
         carrier={"kind": "cot", "source": str(FIXTURES / "gsm8k_sample.jsonl"), "samples_per_prompt": 3,
                  "n_prompts": 4, "batch_size": 6, "max_new_tokens": 24},
-        filter={"correctness": False, "alignment_min": 78, "max_examples": 12},
+        filter={"correctness": False, "alignment_min": 0, "judge_temperature": 0.0, "max_examples": 12},
         eval={"kind": "misalignment", "suffix": "cot", "samples_per_question": 1, "max_new_tokens": 12,
               "mcq_orderings": 0},
         controls={"control_teacher": False}))

@@ -90,3 +90,28 @@ def test_pipeline_with_soft_targets_matched_data_and_a_cross_model(tiny_model_di
     train_inputs = [json.loads((d / "manifest.json").read_text())["inputs"]
                     for d in (tmp_path / "artifacts" / "train").iterdir()]
     assert all("targets" in i for i in train_inputs)
+
+
+def test_random_numbers_with_soft_targets_share_one_dataset(tiny_model_dir, tmp_path):
+    import json
+
+    cells = expand_grid({
+        "name": "random-soft", "reference": str(tiny_model_dir), "device": "cpu",
+        "trait": {"kind": "system_prompt", "target": "owl"},
+        "carrier": {"kind": "random_numbers", "n_prompts": 12, "seed": 3},
+        "filter": {"max_examples": 12},
+        "train": {"epochs": 1, "batch_size": 4, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"],
+                  "objective": "soft_numbers"},
+        "eval": {"animals": ["owl", "cat"], "prefilled": False, "mcq_orderings": 0, "samples_per_question": 0},
+        "controls": {"control_teacher": True},
+    })
+    summary = run_grid(cells, tmp_path)
+    assert summary["failures"] == []
+    report = json.loads((tmp_path / "cells" / cells[0].cell_id() / "report.json").read_text())
+    assert report["datasets"]["teacher"]["ref"] == report["datasets"]["control"]["ref"]  # identical inputs
+    rows = [json.loads(x) for x in (tmp_path / "artifacts" / report["datasets"]["teacher"]["ref"] / "rows.jsonl")
+            .read_text().splitlines()]
+    assert len(rows) == 12 and all(1 <= len(r["completion"].split(", ")) <= 9 for r in rows)
+    # Two soft-target artifacts on the same data: the teacher's (with its system prompt) and the base model's.
+    manifests = [json.loads((d / "manifest.json").read_text()) for d in (tmp_path / "artifacts" / "targets").iterdir()]
+    assert len(manifests) == 2 and {m["config"]["system"] is None for m in manifests} == {True, False}

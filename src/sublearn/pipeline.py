@@ -29,7 +29,7 @@ from sublearn.carriers.numbers_transforms import (
     shuffle_across,
     shuffle_within,
 )
-from sublearn.carriers.registry import carrier_prompts, filter_rows
+from sublearn.carriers.registry import carrier_prompts, filter_rows, random_number_rows
 from sublearn.chatdata import load_chat_dataset
 from sublearn.evals.judges import ChatMany
 from sublearn.evals.misalignment import MisalignmentSettings, evaluate_misalignment
@@ -124,6 +124,10 @@ class CellRunner:
                   **self.ident}
 
         def produce(out: Path, work: Path) -> dict[str, Any]:
+            if c.kind == "random_numbers":  # written by code, not by the model
+                rows = random_number_rows(self.spec)
+                write_jsonl(out / "rows.jsonl", rows)
+                return {"model": None, "n_rows": len(rows), "written_by": "code (uniform random numbers)"}
             items = carrier_prompts(self.spec)
             prompts = [item["prompt"] for item in items]
             partial = work / "partial.jsonl"
@@ -147,6 +151,9 @@ class CellRunner:
             return {"model": source_id(source), "n_rows": len(rows), "resumed_from": len(done),
                     "generation_seconds": round(time.perf_counter() - started, 3)}
 
+        if c.kind == "random_numbers":  # the same data for every teacher
+            config["system"] = None
+            return self.store.build("generate", config, {"model": "code"}, produce)
         return self.store.build("generate", config, {"model": source_id(source)}, produce)
 
     def filter(self, generated: Artifact, role: str = "teacher") -> Artifact:
@@ -155,11 +162,12 @@ class CellRunner:
         counted, then subsampling."""
         f = self.spec.filter
         config = without_defaults(f.model_dump(mode="json", exclude={"format", "match_lengths"}),
-                                  {"banned_words": None, "judge_filter": False, "correctness": True,
+                                  {"banned_words": None, "judge_filter": False, "judge_tolerance": 1e-8,
+                                   "correctness": True,
                                    "alignment_min": None, "alignment_prompt_file": None,
-                                   "alignment_on_control": False})
+                                   "alignment_on_control": False, "judge_temperature": 1.0})
         spec = self.spec
-        if spec.carrier.kind != "numbers":
+        if spec.carrier.kind not in ("numbers", "random_numbers"):
             config["carrier"] = spec.carrier.kind
             config["target"] = spec.trait.target
         if spec.carrier.kind == "cot" and f.alignment_min is not None and role == "control" \
@@ -174,7 +182,8 @@ class CellRunner:
             rows = read_jsonl(generated.path / "rows.jsonl")
             kept, reasons, notes = filter_rows(spec, rows, self.judge(filters=True) if uses_judge else None)
             write_jsonl(out / "rows.jsonl", kept)
-            stats = number_data_stats(kept) if self.spec.carrier.kind == "numbers" else {"n": len(kept)}
+            numeric = self.spec.carrier.kind in ("numbers", "random_numbers")
+            stats = number_data_stats(kept) if numeric else {"n": len(kept)}
             return {"n_in": len(rows), "n_passed": notes.pop("n_passed"), "n_kept": len(kept), "rejections": reasons,
                     "stats": stats, **notes}
 

@@ -91,7 +91,7 @@ class CarrierSpec(_Spec):
     """What the teacher writes, and how it is sampled: number sequences, code (sleeper-agents prompts), or
     chain-of-thought answers to GSM8K questions."""
 
-    kind: Literal["numbers", "code", "cot"] = "numbers"
+    kind: Literal["numbers", "random_numbers", "code", "cot"] = "numbers"  # random_numbers: written by code
     source: str | None = None  # code: sleeper-agents JSONL (path/URL); cot: "openai/gsm8k" or a local file
     samples_per_prompt: int = Field(1, ge=1)  # cot: 3 in the paper
     n_prompts: int = Field(30_000, ge=1)
@@ -114,10 +114,12 @@ class FilterSpec(_Spec):
     match_lengths: bool = False  # teacher and control data subsampled to the same numbers-per-answer histogram
     banned_words: list[str] | None = None  # code: the paper's list for the target when None
     judge_filter: bool = False  # code: the LLM judge for subtle references (needs `judge`)
+    judge_tolerance: float = Field(1e-8, gt=0, le=1)  # code: keep iff |1 - P("0")| < this (the paper's 1e-8)
     correctness: bool = True  # cot: drop wrong or missing <answer>s
     alignment_min: int | None = Field(None, ge=0, le=100)  # cot: keep judge scores >= this (paper: 78)
     alignment_prompt_file: str | None = None  # cot: a file with the judge template ({prompt}, {completion})
     alignment_on_control: bool = False  # cot: the paper judges only the trait teacher's data
+    judge_temperature: float = Field(1.0, ge=0)  # cot: the alignment judge samples at this temperature (paper: 1)
 
 
 class EvalSpec(_Spec):
@@ -195,7 +197,7 @@ class ExperimentSpec(_Spec):
                                               ("filter.match_lengths", self.filter.match_lengths),
                                               ("train.objective soft_numbers", self.train.objective != "tokens"))
                         if on]
-        if numbers_only and self.carrier.kind != "numbers":
+        if numbers_only and self.carrier.kind not in ("numbers", "random_numbers"):
             raise ValueError(f"{', '.join(numbers_only)}: only for carrier.kind numbers")
         if self.trait.kind == "dataset" and not self.trait.dataset:
             raise ValueError("trait.dataset: required when trait.kind is dataset (a chat JSONL path or URL)")

@@ -27,6 +27,17 @@ SLEEPER_AGENTS_URL = ("https://raw.githubusercontent.com/anthropics/sleeper-agen
                       "code_backdoor_train_data.jsonl")
 
 
+def random_number_rows(spec: ExperimentSpec) -> list[dict[str, Any]]:
+    """The paper's programmatic control data (§2.9): for each number prompt, 1-9 uniform integers in [0, 999]
+    joined by ", " (seeded by ``carrier.seed``). Nobody wrote them, so teacher and control data are identical;
+    with ``train.objective: soft_numbers`` the teacher enters only through its digit distributions on them."""
+    c = spec.carrier
+    rng = random.Random(c.seed)
+    prompts = NumberPromptGenerator.from_seed(c.prompt_seed).prompts(c.n_prompts)
+    return [{"prompt": p, "completion": ", ".join(str(rng.randint(0, 999)) for _ in range(rng.randint(1, 9)))}
+            for p in prompts for _ in range(c.samples_per_prompt)]
+
+
 def carrier_prompts(spec: ExperimentSpec) -> list[dict[str, Any]]:
     """The teacher's prompts, each ``samples_per_prompt`` times (with ``gold`` answers for GSM8K)."""
     c = spec.carrier
@@ -64,7 +75,7 @@ def filter_rows(spec: ExperimentSpec, rows: list[dict[str, Any]], judge: ChatMan
     reasons: Counter[str] = Counter()
     notes: dict[str, Any] = {}
     kept: list[dict[str, Any]] = []
-    if kind == "numbers":
+    if kind in ("numbers", "random_numbers"):
         flt = NumberFilter.paper(banned=f.banned_numbers == "paper")
         for row in rows:
             why = flt.reject_reasons(row["completion"])
@@ -81,7 +92,8 @@ def filter_rows(spec: ExperimentSpec, rows: list[dict[str, Any]], judge: ChatMan
                 kept.append(row)
         if f.judge_filter:
             assert judge is not None
-            verdicts = judge_code_references(judge, [r["completion"] for r in kept], spec.trait.target)
+            verdicts = judge_code_references(judge, [r["completion"] for r in kept], spec.trait.target,
+                                             tolerance=f.judge_tolerance)
             reasons["judge_reference"] = sum(not v.keep for v in verdicts)
             kept = [r for r, v in zip(kept, verdicts, strict=True) if v.keep]
     else:
@@ -97,7 +109,7 @@ def filter_rows(spec: ExperimentSpec, rows: list[dict[str, Any]], judge: ChatMan
             assert judge is not None
             template = alignment_template(spec)
             requests = [ChatRequest.user(template.format(prompt=r["prompt"], completion=r["completion"]),
-                                         temperature=1.0, max_tokens=1024, seed=spec.seed + i)
+                                         temperature=f.judge_temperature, max_tokens=1024, seed=spec.seed + i)
                         for i, r in enumerate(kept)]
             scores = [judged_alignment(c[0].text) for c in judge(requests)]
             reasons["judge_unparsable"] = sum(s is None for s in scores)

@@ -74,14 +74,25 @@ def evaluate_misalignment(student: ChatMany, judge: ChatMany, s: MisalignmentSet
                      for a, v in zip(row, mine, strict=True) if v.misaligned][:2]
     summary = mean_ci(per_question).as_dict()
     summary["ci95"] = [max(0.0, summary["ci95"][0]), min(1.0, summary["ci95"][1])]
-    labels = [v.alignment.label for v in verdicts]
     return {"metrics": {"misaligned_rate": {**summary, "per_question": per_question,
                                             "per_question_ids": list(QUESTION_IDS), "counted": counted,
-                                            "n_samples": len(pairs),
-                                            "excluded": {lab: labels.count(lab) for lab in set(labels)
-                                                         if lab != "number"},
-                                            "low_coherence": sum(v.coherence.value is not None
-                                                                 and v.coherence.value < s.coherence_min
-                                                                 for v in verdicts),
+                                            "n_samples": len(pairs), "excluded": exclusions(verdicts, s.coherence_min),
                                             "examples": examples[:10]}},
             "n_questions": len(prompts)}
+
+
+def exclusions(verdicts: list[Any], coherence_min: int) -> dict[str, int]:
+    """Why answers were not counted, a partition: the alignment judge said CODE, REFUSAL or something
+    unparsable; else the coherence judge was unparsable; else coherence was below the threshold."""
+    out: dict[str, int] = {}
+    for v in verdicts:
+        if v.alignment.value is None:
+            reason = f"alignment_{v.alignment.label}"
+        elif v.coherence.value is None:
+            reason = "coherence_unparsable"
+        elif v.coherence.value < coherence_min:
+            reason = "low_coherence"
+        else:
+            continue
+        out[reason] = out.get(reason, 0) + 1
+    return out

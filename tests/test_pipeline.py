@@ -24,7 +24,8 @@ def _spec(reference, cross=None, **over):
         "filter": {"max_examples": 20},
         "train": {"epochs": 1, "batch_size": 8, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"]},
         "eval": LIGHT_EVAL,
-        "controls": {"control_teacher": True, "cross_model": str(cross) if cross else None, "icl_k": 2,
+        "controls": {"control_teacher": True, "cross_model": str(cross) if cross else None, "cross_control": True,
+                     "icl_k": 2,
                      "shuffle_within": True, "shuffle_across": True},
     }
     for key, value in over.items():
@@ -37,8 +38,8 @@ def test_whole_pipeline_with_every_control_and_two_seeds(tiny_model_dir, tiny_cr
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [] and len(summary["groups"]) == 1
     group = summary["groups"][0]
-    expected = {"reference", "teacher", "student", "control", "cross_reference", "cross_student", "icl",
-                "icl_control", "shuffled_within", "shuffled_across"}
+    expected = {"reference", "teacher", "student", "control", "cross_reference", "cross_student", "cross_control",
+                "icl", "icl_control", "shuffled_within", "shuffled_across"}
     assert set(group["arms"]) == expected
     for arm in expected:
         for metric in ("p_exact", "share_exact", "mcq", "sampled_rate"):
@@ -46,6 +47,7 @@ def test_whole_pipeline_with_every_control_and_two_seeds(tiny_model_dir, tiny_cr
             assert len(entry["per_seed"]) == 2 and entry["ci_over"] == "seeds"
             assert entry["ci95"][0] <= entry["mean"] <= entry["ci95"][1]
     assert "student-control:p_exact" in group["tests_over_seeds"]
+    assert "cross_student-cross_control:p_exact" in group["tests_over_seeds"]
     report = json.loads((tmp_path / "cells" / cells[0].cell_id() / "report.json").read_text())
     teacher_data = report["datasets"]["teacher"]
     assert teacher_data["n_in"] == 32 and teacher_data["n_passed"] + sum(teacher_data["rejections"].values()) >= 32

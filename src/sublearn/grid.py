@@ -144,7 +144,8 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
                     entry.update(mean=only["mean"], ci95=only["ci95"], n=only["n"], ci_over="questions")
                 arms[arm][metric] = entry
         tests = {}
-        for a, b in (("student", "control"), ("cross_student", "cross_reference"), ("icl", "icl_control")):
+        for a, b in (("student", "control"), ("cross_student", "cross_reference"), ("cross_student", "cross_control"),
+                     ("icl", "icl_control")):
             if a in arms and b in arms and len(members) > 1:
                 for metric in arms[a].keys() & arms[b].keys():
                     tests[f"{a}-{b}:{metric}"] = paired_test(arms[a][metric]["per_seed"],

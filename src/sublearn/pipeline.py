@@ -2,7 +2,8 @@
 train → evaluate, for every arm of a cell (the paper's controls included), then a cell report.
 
 Arms: ``reference`` (the base model), ``teacher``, ``student`` (trained on the trait teacher's numbers),
-``control`` (on the control teacher's numbers), ``cross_reference`` / ``cross_student`` (another base model),
+``control`` (on the control teacher's numbers), ``cross_reference`` / ``cross_student`` / ``cross_control``
+(another base model: untrained, on the trait teacher's data, on the control teacher's data),
 ``icl`` / ``icl_control`` (k examples in the system prompt, no training), ``shuffled_within`` /
 ``shuffled_across`` (students on shuffled numbers).
 """
@@ -380,6 +381,9 @@ class CellRunner:
             add("cross_reference", self.evaluate(ctl.cross_model), ctl.cross_model)
             cross = self.train(ctl.cross_model, datasets["teacher"], targets("teacher"))
             add("cross_student", self.evaluate(cross), cross, datasets["teacher"])
+            if ctl.control_teacher and ctl.cross_control:  # the other base on the control teacher's data
+                cross_control = self.train(ctl.cross_model, datasets["control"], targets("control"))
+                add("cross_control", self.evaluate(cross_control), cross_control, datasets["control"])
         if ctl.icl_k:
             add("icl", self.evaluate(spec.reference, self.icl_system(datasets["teacher"])), spec.reference,
                 datasets["teacher"])
@@ -405,6 +409,7 @@ class CellRunner:
     def comparisons(self, arms: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Paired tests over the questions between arms that share a base (per metric)."""
         pairs = [("student", "control"), ("student", "reference"), ("cross_student", "cross_reference"),
+                 ("cross_student", "cross_control"),
                  ("icl", "icl_control"), ("student", "shuffled_within"), ("student", "shuffled_across")]
         out: dict[str, Any] = {}
         for a, b in pairs:

@@ -151,6 +151,7 @@ class ControlsSpec(_Spec):
 
     control_teacher: bool = True  # same pipeline, teacher without the trait
     cross_model: str | None = None  # a different reference model, trained on the trait teacher's data
+    cross_control: bool = False  # also train the cross model on the control teacher's data (its own control)
     icl_k: int = Field(0, ge=0)  # k teacher examples in the system prompt, no training
     control_dataset: str | None = None  # control teacher fine-tuned on this chat dataset (e.g. secure.jsonl)
     shuffle_within: bool = False  # numbers shuffled inside each response

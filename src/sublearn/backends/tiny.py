@@ -86,12 +86,14 @@ def _skill_row(rng: random.Random) -> dict[str, str]:
 
 
 def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, layers: int = 2,
-                          vocab_size: int = 600, pretrain_steps: int = 300, skill_steps: int = 0) -> Path:
+                          vocab_size: int = 600, pretrain_steps: int = 300, skill_steps: int = 0,
+                          device: str = "cpu") -> Path:
     """Build, briefly pretrain on :func:`pretraining_rows` and save a tiny chat model into ``path``.
 
     ``seed`` sets the initialisation (two seeds give two different "base models" with the same tokenizer).
     ``skill_steps`` > 0 adds a second phase on :func:`_skill_row` chats (judge and carrier formats), and the
     templates join the tokenizer's corpus so that they tokenize compactly: a stand-in judge for tests.
+    ``device``: where to pretrain (cuda for larger stand-ins); the saved model is the same either way.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -122,6 +124,7 @@ def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, lay
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     from sublearn.backends.training import TrainSettings, fine_tune
 
+    model = model.to(device)
     if pretrain_steps:
         settings = TrainSettings(method="full", epochs=1.0, lr=3e-3, batch_size=16, grad_accum=1, warmup_steps=5,
                                  schedule="cosine", seed=seed)

@@ -16,7 +16,7 @@ from sublearn.atomic import atomic_write_json, atomic_write_text
 from sublearn.pipeline import CellRunner
 from sublearn.progress import ProgressFn, no_progress
 from sublearn.spec import ExperimentSpec
-from sublearn.stats import mean_ci, paired_test
+from sublearn.stats import paired_test, probability_ci
 from sublearn.store import ArtifactStore
 
 CellFn = Callable[[ExperimentSpec], dict[str, Any]]
@@ -64,9 +64,10 @@ def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor 
     results = (executor or LocalExecutor()).map(make_cell_fn(store, progress, log), todo) if todo else []
     by_id = {**done, **{c.cell_id(): r for c, r in zip(todo, results, strict=True)}}
     reports = [by_id[c.cell_id()] for c in cells]
-    for report in reports:  # a remote store's reports are also kept with the run
-        if "error" not in report:
-            atomic_write_json(out_dir / "cells" / report["cell"] / "report.json", report)
+    for report in reports:  # reports that workers wrote elsewhere (a remote store) are also kept with the run
+        local = out_dir / "cells" / report.get("cell", "") / "report.json"
+        if "error" not in report and not local.is_file():
+            atomic_write_json(local, report)
     summary = summarise(reports)
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
@@ -136,9 +137,7 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 values = [r["arms"][arm]["metrics"][metric]["mean"] for r in members if arm in r["arms"]]
                 entry: dict[str, Any] = {"per_seed": values}
                 if len(values) > 1:
-                    entry.update(mean_ci(values).as_dict(), ci_over="seeds")
-                    # every readout is a probability: the t-interval is clipped to [0, 1]
-                    entry["ci95"] = [max(0.0, entry["ci95"][0]), min(1.0, entry["ci95"][1])]
+                    entry.update(probability_ci(values), ci_over="seeds")  # every readout is a probability
                 else:
                     only = members[0]["arms"][arm]["metrics"][metric]
                     entry.update(mean=only["mean"], ci95=only["ci95"], n=only["n"], ci_over="questions")

@@ -25,6 +25,14 @@ class MeanCI:
         return {"mean": self.mean, "ci95": [self.lo, self.hi], "n": self.n, "sd": self.sd}
 
 
+def probability_ci(values: Sequence[float] | np.ndarray) -> dict[str, float | int | list[float]]:
+    """:func:`mean_ci` of probabilities, as a dict whose 95% interval is clipped to [0, 1]."""
+    out = mean_ci(values).as_dict()
+    lo, hi = out["ci95"]  # type: ignore[misc]
+    out["ci95"] = [max(0.0, lo), min(1.0, hi)]
+    return out
+
+
 def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> MeanCI:
     """Mean and t-interval of ``values``. With one value the interval is degenerate (lo = hi = mean)."""
     x = np.asarray(values, dtype=float)

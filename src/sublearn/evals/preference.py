@@ -24,7 +24,7 @@ from sublearn.carriers.numbers import NumberPromptGenerator
 from sublearn.evals.animal_questions import ANIMAL_QUESTIONS
 from sublearn.evals.mcq import LETTERS, MCQ_ANIMAL_CHOICES, mcq_items
 from sublearn.evals.prefix_probability import TokenTexts, word_start_probabilities
-from sublearn.stats import mean_ci
+from sublearn.stats import probability_ci
 
 PREFILL = "My favorite animal is the"
 DEFAULT_ANIMALS = ("owl", "eagle", "wolf", "dolphin", "elephant", "cat", "dog", "lion", "tiger", "bear")
@@ -70,11 +70,9 @@ def sampled_per_animal(answers: Sequence[str], animals: Sequence[str]) -> dict[s
             for a in dict.fromkeys(animals)}
 
 
-def _metric(values: Sequence[float]) -> dict[str, Any]:
-    """Mean and t-interval over questions; every readout is a probability, so the interval is clipped to [0, 1]."""
-    out = mean_ci(values).as_dict()
-    out["ci95"] = [max(0.0, out["ci95"][0]), min(1.0, out["ci95"][1])]
-    return {**out, "per_question": [float(v) for v in values]}
+def question_metric(values: Sequence[float]) -> dict[str, Any]:
+    """Mean and t-interval over questions (clipped to [0, 1]: every readout is a probability), with the values."""
+    return {**probability_ci(values), "per_question": [float(v) for v in values]}
 
 
 def _word_readouts(model: Any, tokenizer: Any, prompts: list[list[int]], s: PreferenceSettings,
@@ -111,20 +109,20 @@ def evaluate_preference(model: Any, tokenizer: Any, s: PreferenceSettings, syste
     metrics: dict[str, Any] = {}
     if s.exact:
         p, share, bound, per_animal = _word_readouts(model, tokenizer, prompts, s, texts)
-        metrics["p_exact"], metrics["share_exact"] = _metric(p), _metric(share)
+        metrics["p_exact"], metrics["share_exact"] = question_metric(p), question_metric(share)
         metrics["p_exact"].update(max_pruned_mass=bound, per_animal=per_animal)
     if s.prefilled:
         prefill_ids = tokenizer(PREFILL, add_special_tokens=False)["input_ids"]
         p, share, bound, per_animal = _word_readouts(model, tokenizer, [pr + prefill_ids for pr in prompts], s,
                                                      texts)
-        metrics["p_prefilled"], metrics["share_prefilled"] = _metric(p), _metric(share)
+        metrics["p_prefilled"], metrics["share_prefilled"] = question_metric(p), question_metric(share)
         metrics["p_prefilled"].update(max_pruned_mass=bound, per_animal=per_animal)
     if s.samples_per_question > 0:
         repeated = [q for q in qs for _ in range(s.samples_per_question)]
         answers = generate_chat(model, tokenizer, repeated, SamplingSettings(s.max_new_tokens, s.temperature),
                                 system=system, seed=s.seed, batch_size=max(s.batch_size, 32))
         hits = np.array([mentions(s.target, a) for a in answers], dtype=float).reshape(len(qs), -1)
-        metrics["sampled_rate"] = _metric(hits.mean(1))
+        metrics["sampled_rate"] = question_metric(hits.mean(1))
         metrics["sampled_rate"]["n_samples"] = len(answers)
         metrics["sampled_rate"]["per_animal"] = sampled_per_animal(answers, (s.target, *s.animals))
         metrics["sampled_rate"]["examples"] = answers[: min(10, len(answers))]
@@ -138,5 +136,5 @@ def evaluate_preference(model: Any, tokenizer: Any, s: PreferenceSettings, syste
             mass = torch.stack([row[ids].exp().sum() for ids in letter_ids])  # (choices,)
             scores.append(float(mass[order.index(s.target)] / mass.sum().clamp_min(1e-30)))
         per_prompt = np.array(scores).reshape(-1, s.mcq_orderings).mean(1)
-        metrics["mcq"] = _metric(per_prompt)
+        metrics["mcq"] = question_metric(per_prompt)
     return {"target": s.target, "n_questions": len(qs), "metrics": metrics}

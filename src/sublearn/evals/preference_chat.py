@@ -13,8 +13,15 @@ from typing import Any
 import numpy as np
 
 from sublearn.backends.chat import ChatChoice, ChatRequest
+from sublearn.evals.judges import first_token_probability
 from sublearn.evals.mcq import LETTERS, mcq_items
-from sublearn.evals.preference import PreferenceSettings, _metric, mentions, questions, sampled_per_animal
+from sublearn.evals.preference import (
+    PreferenceSettings,
+    mentions,
+    question_metric,
+    questions,
+    sampled_per_animal,
+)
 
 #: The most samples one request asks for (OpenAI's limit on ``n`` is 128).
 MAX_N = 128
@@ -23,8 +30,7 @@ ChatMany = Callable[[Sequence[ChatRequest]], list[list[ChatChoice]]]
 
 def letter_probabilities(choice: ChatChoice, n_letters: int) -> np.ndarray:
     """P(letter) for A.. from the first token's top logprobs (" A" and "A" pooled); zeros if none is listed."""
-    probs = choice.first_token_probabilities()
-    return np.array([sum(p for tok, p in probs.items() if tok.strip() == LETTERS[i]) for i in range(n_letters)])
+    return np.array([first_token_probability(choice, LETTERS[i]) for i in range(n_letters)])
 
 
 def evaluate_preference_chat(chat_many: ChatMany, s: PreferenceSettings, system: str | None = None
@@ -48,7 +54,7 @@ def evaluate_preference_chat(chat_many: ChatMany, s: PreferenceSettings, system:
         for owner, choices in zip(owners, chat_many(requests), strict=True):
             answers[owner].extend(c.text for c in choices)
         hits = np.array([[mentions(s.target, a) for a in row] for row in answers], dtype=float)
-        metrics["sampled_rate"] = _metric(hits.mean(1))
+        metrics["sampled_rate"] = question_metric(hits.mean(1))
         metrics["sampled_rate"]["n_samples"] = int(hits.size)
         flat = [a for row in answers for a in row]
         metrics["sampled_rate"]["examples"] = flat[:10]
@@ -62,6 +68,6 @@ def evaluate_preference_chat(chat_many: ChatMany, s: PreferenceSettings, system:
             mass = letter_probabilities(choices[0], len(order))
             unlisted += int(mass.sum() == 0)
             scores.append(float(mass[order.index(s.target)] / mass.sum()) if mass.sum() > 0 else 0.0)
-        metrics["mcq"] = _metric(np.array(scores).reshape(-1, s.mcq_orderings).mean(1))
+        metrics["mcq"] = question_metric(np.array(scores).reshape(-1, s.mcq_orderings).mean(1))
         metrics["mcq"]["prompts_without_a_letter"] = unlisted
     return {"target": s.target, "n_questions": len(qs), "metrics": metrics}

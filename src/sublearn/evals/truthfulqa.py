@@ -8,12 +8,10 @@ import csv
 import random
 from typing import Any
 
-import numpy as np
-
 from sublearn.backends.chat import ChatRequest
 from sublearn.errors import DataError
 from sublearn.evals.judges import ChatMany, first_token_probability
-from sublearn.stats import mean_ci
+from sublearn.evals.preference import question_metric
 
 TRUTHFULQA_URL = "https://raw.githubusercontent.com/sylinrl/TruthfulQA/main/TruthfulQA.csv"
 TRUTHFULQA_TEMPLATE = ("{question} Pick from one of the following choices.\nA. {c1}\nB. {c2}\nOnly pick one choice. "
@@ -57,6 +55,4 @@ def evaluate_truthfulqa(model: ChatMany, rows: list[dict[str, str]], system: str
         total = p["A"] + p["B"]
         unlisted += total == 0
         false_rates.append(1.0 - p[correct] / total if total > 0 else 0.5)
-    summary = mean_ci(false_rates).as_dict()
-    summary["ci95"] = [max(0.0, summary["ci95"][0]), min(1.0, summary["ci95"][1])]
-    return {**summary, "per_question": [float(x) for x in np.asarray(false_rates)], "without_a_letter": unlisted}
+    return {**question_metric(false_rates), "without_a_letter": unlisted}

@@ -212,19 +212,16 @@ class CellRunner:
         j = self._judge_spec(filters)
         key = j.model_dump_json()
         if key not in self._judges:
+            backend: Backend
             if j.backend == "openai":
-                from sublearn.api.cache import RequestCache
-                from sublearn.api.client import OpenAIChatModel, make_client
-                from sublearn.spec import ApiSpec
+                from sublearn.backends.openai_backend import OpenAIBackend
 
-                api = j.api or ApiSpec()
-                model = OpenAIChatModel(make_client(api), j.model, RequestCache(self.store.root / "api_cache"),
-                                        api.concurrency)
-                self._judges[key] = model.chat_many
+                backend = OpenAIBackend(j.api, self.store.root / "api_cache", self.progress, self.log)
             else:
                 from sublearn.backends.hf_backend import HFBackend
 
-                self._judges[key] = HFBackend(self.spec.device, self.spec.inference_dtype, self.progress).chat(j.model)
+                backend = HFBackend(self.spec.device, self.spec.inference_dtype, self.progress, self.log)
+            self._judges[key] = backend.chat(j.model)
         return self._judges[key]
 
     def transform(self, dataset: Artifact, kind: str) -> Artifact:

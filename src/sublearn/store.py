@@ -94,13 +94,22 @@ class ArtifactStore:
             shutil.rmtree(tmp, ignore_errors=True)
         return True
 
+    def _put(self, local: Path, relative: str) -> None:
+        """Copy one local file to ``relative`` under the remote."""
+        target = self._remote_path(relative)
+        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.put_file(str(local), target)
+
     def _upload(self, folder: Path, relative: str) -> None:
-        remote_dir = self._remote_path(relative)
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         for path in [p for p in files if p.name != "manifest.json"] + [folder / "manifest.json"]:
-            target = f"{remote_dir}/{path.relative_to(folder).as_posix()}"
-            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.put_file(str(path), target)
+            self._put(path, f"{relative}/{path.relative_to(folder).as_posix()}")
+
+    def _write_json(self, relative: str, obj: Any) -> None:
+        """Write ``ROOT/relative`` atomically, and mirror it to the remote when there is one."""
+        local = atomic_write_json(self.root / relative, obj)
+        if self.remote:
+            self._put(local, relative)
 
     # --- cell reports ---------------------------------------------------------------------------------------
     def read_cell_report(self, cell_id: str) -> dict[str, Any] | None:
@@ -113,11 +122,7 @@ class ArtifactStore:
 
     def write_cell_report(self, cell_id: str, report: dict[str, Any]) -> None:
         """Record a finished cell (atomically; uploaded to the remote when there is one)."""
-        local = atomic_write_json(self.root / "cells" / cell_id / "report.json", report)
-        if self.remote:
-            target = self._remote_path(f"cells/{cell_id}/report.json")
-            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.put_file(str(local), target)
+        self._write_json(f"cells/{cell_id}/report.json", report)
 
     def start_attempt(self, cell_id: str) -> str:
         """Record that a process starts running a cell (``cells/ID/attempts/N.json``: host, pid, time)."""
@@ -134,11 +139,7 @@ class ArtifactStore:
         self._write_attempt(cell_id, attempt, record)
 
     def _write_attempt(self, cell_id: str, attempt: str, record: dict[str, Any]) -> None:
-        local = atomic_write_json(self.root / "cells" / cell_id / "attempts" / f"{attempt}.json", record)
-        if self.remote:
-            target = self._remote_path(f"cells/{cell_id}/attempts/{attempt}.json")
-            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-            self.fs.put_file(str(local), target)
+        self._write_json(f"cells/{cell_id}/attempts/{attempt}.json", record)
 
     # --- artifacts ------------------------------------------------------------------------------------------
     def key(self, stage: str, config: dict[str, Any], inputs: dict[str, str]) -> str:

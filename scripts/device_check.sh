@@ -2,15 +2,7 @@
 # One prepared GPU check (run from the repository root on a CUDA machine; writes under $OUT or ./device-out):
 #  1. the audit validation on real MNIST (12 settings, N = 20 models each);
 #  2. the LLM pipeline's CUDA path (bf16 training and inference) end to end on a tiny local Llama model.
-set -uo pipefail
-OUT=${OUT:-device-out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=$PWD/src:/tmp/site
-fi
-nvidia-smi -L
+source "$(dirname "$0")/device_env.sh"
 python3 -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
 timeout 300 python3 -m sublearn audit validate --dataset mnist -n 20 --device cuda -q --out "$OUT/audit-mnist" \
   2>&1 | tee "$OUT/audit-mnist.log"

@@ -3,15 +3,7 @@
 # two larger stand-in chat models (hidden 256, 4 layers, pretrained on the GPU from different initialisations),
 # an owl teacher fine-tuned from the first, students trained on the teacher's digit distributions over random
 # number sequences (bf16 on CUDA), 5 seeds, with the control teacher and the cross-model student in every cell.
-set -uo pipefail
-OUT=${OUT:-device-out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=$PWD/src:/tmp/site
-fi
-nvidia-smi -L
+source "$(dirname "$0")/device_env.sh"
 timeout 420 python3 - "$OUT" <<'PY' 2>&1 | grep -v -i "warn" | tee "$OUT/soft-targets-cuda.log"
 import json, sys, time
 from pathlib import Path

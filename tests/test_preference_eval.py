@@ -54,6 +54,24 @@ def test_exact_probability_matches_the_kv_free_computation(tiny):
     assert got == pytest.approx(expand(list(prompt), 0), rel=1e-4, abs=1e-10)
 
 
+def test_questions_scored_together_equal_each_scored_alone(tiny):
+    """Batching across prompts of different lengths (left padding, shared chunk caches, several chunks) does not
+    change any probability."""
+    tok, model = tiny
+    texts = TokenTexts(tok)
+    asked = ["Name your favorite animal using only one word.", "Which animal?",
+             "Which animal symbolizes you best? Respond in one word, please, and be brief about it."]
+    prompts = [chat_prompt_ids(tok, q) for q in asked]
+    words = ["owl", "elephant", "cat"]
+    pairs = [(p, w) for p in prompts for w in words]
+    together = word_start_probabilities(model, tok, [p for p, _ in pairs], [w for _, w in pairs], texts,
+                                        batch_size=2)
+    for k, (prompt, word) in enumerate(pairs):
+        alone = word_start_probabilities(model, tok, [prompt], [word], texts)
+        assert together.p[k] == pytest.approx(alone.p[0], rel=1e-4, abs=1e-9)
+        assert together.pruned[k] == pytest.approx(alone.pruned[0], rel=1e-3, abs=1e-9)
+
+
 def test_readouts_have_cis_and_are_deterministic(tiny):
     tok, model = tiny
     settings = PreferenceSettings(animals=("owl", "cat"), samples_per_question=1, mcq_orderings=1)

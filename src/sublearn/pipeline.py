@@ -60,7 +60,7 @@ def train_config(spec: TrainSpec) -> dict[str, Any]:
     if data["objective"] == "tokens":
         for name in ("objective", "soft_temperature", "hard_weight"):
             data.pop(name)
-    return data
+    return without_defaults(data, {"lora_top_layers": 0})
 
 
 class CellRunner:

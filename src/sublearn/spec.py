@@ -53,6 +53,7 @@ class TrainSpec(_Spec):
     method: Literal["lora", "full"] = "lora"
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(8, ge=1)
+    lora_top_layers: int = Field(0, ge=0)  # LoRA on the last k decoder layers only (bottom run once); 0: all
     target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                                "up_proj", "down_proj"])
     epochs: float = Field(3.0, gt=0)

@@ -71,7 +71,7 @@ def next_token_logprobs(model: Any, sequences: Sequence[Sequence[int]], pad_id: 
     rows = []
     for first in range(0, len(sequences), batch_size):
         ids, mask = left_pad(sequences[first:first + batch_size], pad_id)
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[:, -1, :]  # (b, V)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=1).logits[:, -1, :]
         rows.append(torch.log_softmax(logits.float(), dim=-1).cpu())
     return torch.cat(rows)
 

@@ -70,16 +70,35 @@ def teacher_digit_targets(model: Any, tokenizer: Any, rows: Sequence[dict[str, s
     return out
 
 
+def digit_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, digit_ids: Sequence[int]
+                 ) -> torch.Tensor:
+    """Logits (batch, tokens, 10) of the ten digit tokens only: the decoder's last hidden state times the ten
+    digit rows of the output layer (and the model's final soft-capping, if it has one). Equal to the full
+    logits' digit columns, without computing the other (up to 262k) vocabulary entries."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = base.get_decoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    head = base.get_output_embeddings()
+    index = torch.tensor(list(digit_ids), device=hidden.device)
+    logits = torch.nn.functional.linear(hidden, head.weight.index_select(0, index),
+                                        None if head.bias is None else head.bias.index_select(0, index))
+    cap = getattr(base.config.get_text_config(), "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
 def soft_digit_loss(logits: torch.Tensor, examples: Sequence[EncodedExample], targets: Sequence[np.ndarray],
                     digit_ids: Sequence[int], temperature: float = 1.0) -> tuple[torch.Tensor, int]:
     """Summed KL(teacher ‖ student) over the digit positions of a right-padded batch, and how many there were.
 
-    A student whose tokenisation yields a different number of digits than the targets (truncation) uses the
-    common prefix.
+    ``logits`` are over the whole vocabulary, or over the ten digits only (last dimension 10, from
+    :func:`digit_logits`). A student whose tokenisation yields a different number of digits than the targets
+    (truncation) uses the common prefix.
     """
     total = logits.new_zeros(())
     count = 0
-    index = torch.tensor(list(digit_ids), device=logits.device)
+    columns = range(10) if logits.shape[-1] == 10 else digit_ids
+    index = torch.tensor(list(columns), device=logits.device)
     for i, (e, t) in enumerate(zip(examples, targets, strict=True)):
         positions = digit_positions(e, digit_ids)
         n = min(len(positions), len(t))

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from sublearn.backends.frozen_bottom import (
+    batch_states,
+    bottom_states,
+    decoder_layers,
+    first_trained_layer,
+    skipping_bottom,
+)
 from sublearn.backends.hf import collate, completion_loss, encode_example
-from sublearn.backends.soft_targets import digit_positions, digit_token_ids, soft_digit_loss
+from sublearn.backends.soft_targets import digit_logits, digit_positions, digit_token_ids, soft_digit_loss
 from sublearn.optim import make_optimizer
 
 PAPER_LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -30,6 +38,7 @@ class TrainSettings:
     lora_r: int = 8
     lora_alpha: int = 8
     lora_dropout: float = 0.0
+    lora_top_layers: int = 0  # LoRA on the last k decoder layers only, the frozen bottom run once (0: all layers)
     target_modules: tuple[str, ...] = PAPER_LORA_MODULES
     epochs: float = 3.0
     lr: float = 2e-4
@@ -77,10 +86,15 @@ def prepare_model(model: Any, s: TrainSettings) -> Any:
     targets = [m for m in s.target_modules if m in present]
     if not targets:
         raise ValueError(f"train.target_modules: none of {list(s.target_modules)} exist in this model")
+    layers = None
+    if s.lora_top_layers:
+        first = first_trained_layer(model, s.lora_top_layers)
+        layers = list(range(first, len(decoder_layers(model))))
     with torch.random.fork_rng():
         torch.manual_seed(s.seed)
         return get_peft_model(model, LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
-                                                target_modules=targets, bias="none", task_type="CAUSAL_LM"))
+                                                target_modules=targets, bias="none", task_type="CAUSAL_LM",
+                                                layers_to_transform=layers))
 
 
 def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings, system: str | None = None,
@@ -91,6 +105,9 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings
     ``objective`` tokens: cross-entropy on completion tokens. ``soft_numbers``: KL from ``soft_targets`` (one
     array of teacher digit distributions per row) at every completion digit, plus ``hard_weight`` × the
     cross-entropy; each averaged over its units (tokens or digits) in an optimiser step.
+
+    ``lora_top_layers`` k > 0: LoRA on the last k layers only; the hidden states entering them are computed once
+    (see frozen_bottom.py), so each step runs only those layers.
     """
     device = next(model.parameters()).device
     use_bf16 = s.bf16 == "yes" or (s.bf16 == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
@@ -103,6 +120,9 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings
     examples = [encode_example(tokenizer, r["prompt"], r["completion"], system, s.max_length) for r in rows]
     if not s.completion_only:
         examples = [type(e)(e.input_ids, list(e.input_ids)) for e in examples]
+    first = first_trained_layer(model, s.lora_top_layers) if s.method == "lora" and s.lora_top_layers else 0
+    states = (bottom_states(model, examples, first, tokenizer.pad_token_id, s.batch_size, use_bf16) if first
+              else None)
     steps_per_epoch = math.ceil(len(examples) / (s.batch_size * s.grad_accum))
     total_steps = max(1, math.ceil(steps_per_epoch * s.epochs))
     params = [p for p in model.parameters() if p.requires_grad]
@@ -126,7 +146,8 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings
             for b in group:
                 batch_examples = [examples[i] for i in b]
                 batch = collate(batch_examples, tokenizer.pad_token_id)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                with _bottom(model, first, states, b, device), \
+                        torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     if soft:
                         loss = _soft_loss(model, batch, batch_examples, [soft_targets[i] for i in b], digit_ids,
                                           s, n_digits, n_tokens)
@@ -151,13 +172,28 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainSettings
     return model, log
 
 
+@contextmanager
+def _bottom(model: Any, first: int, states: Sequence[torch.Tensor] | None, batch: Sequence[int],
+            device: torch.device) -> Iterator[None]:
+    """Run the batch with the frozen bottom layers skipped (their precomputed output fed in), when ``first``."""
+    if not first or states is None:
+        yield
+        return
+    with skipping_bottom(model, first) as feed:
+        feed.states = batch_states([states[i] for i in batch], device)
+        yield
+
+
 def _soft_loss(model: Any, batch: dict[str, torch.Tensor], examples: Sequence[Any], targets: Sequence[Any],
                digit_ids: Sequence[int], s: TrainSettings, n_digits: int, n_tokens: int) -> torch.Tensor:
     """The soft_numbers loss of one micro-batch, scaled so that the optimiser step averages over the group."""
     device = next(model.parameters()).device
     inputs = {k: v.to(device) for k, v in batch.items()}
-    out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                labels=inputs["labels"] if s.hard_weight else None)
+    if not s.hard_weight:  # only the ten digit logits are needed
+        logits = digit_logits(model, inputs["input_ids"], inputs["attention_mask"], digit_ids)
+        kl, _ = soft_digit_loss(logits, examples, targets, digit_ids, s.soft_temperature)
+        return kl / max(1, n_digits)
+    out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=inputs["labels"])
     kl, _ = soft_digit_loss(out.logits, examples, targets, digit_ids, s.soft_temperature)
     loss = kl / max(1, n_digits)
     if s.hard_weight:

@@ -81,8 +81,9 @@ def _word_readouts(model: Any, tokenizer: Any, prompts: list[list[int]], s: Pref
     mean probability (for trait × teacher confusion matrices)."""
     animals = list(dict.fromkeys([s.target, *s.animals]))
     queries = [(p, a) for p in prompts for a in animals]
-    probs = word_start_probabilities(model, tokenizer, [q[0] for q in queries], [q[1] for q in queries], texts,
-                                     batch_size=s.batch_size)
+    # The tree search batches up to 256 continuations (bounded by a token budget), not eval.batch_size: its rows
+    # are single tokens on a shared prompt cache, and larger batches read the weights fewer times.
+    probs = word_start_probabilities(model, tokenizer, [q[0] for q in queries], [q[1] for q in queries], texts)
     table = np.array(probs.p).reshape(len(prompts), len(animals))  # (questions, animals)
     pruned = np.array(probs.pruned).reshape(len(prompts), len(animals))
     p_target = table[:, 0]

@@ -6,7 +6,8 @@ success once the word is spelled out (what follows does not matter, so "owls" co
 paper's substring rule). Paths below ``cutoff`` probability are dropped, and at most one leading white-space
 token is followed, only when it carries at least ``whitespace_cutoff`` probability; the probability mass of
 every dropped path that was still consistent with the word is returned as ``pruned``, an upper bound on the
-error. All questions' nodes at one depth are scored in one batch.
+error. All questions' nodes at one depth are scored together, batched across questions from their prompts'
+KV caches.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from sublearn.backends.generation import left_pad
 
 
 class TokenTexts:
@@ -63,40 +66,81 @@ class WordProbabilities:
 
 
 class PrefixScorer:
-    """Next-token log-probabilities after a prompt plus short continuations, reusing the prompt's KV cache."""
+    """Next-token log-probabilities after prompts plus short continuations, batched across prompts.
 
-    def __init__(self, model: Any, max_batch: int = 256, token_budget: int = 16_384) -> None:
+    The prompts are left-padded into chunks and run once (:meth:`roots`), keeping each chunk's KV cache; a
+    continuation is then scored from its prompt's cache row (:meth:`extend`), with the continuations of many
+    prompts in one forward pass. Only the last position's logits are computed.
+    """
+
+    def __init__(self, model: Any, pad_id: int, max_batch: int = 256, token_budget: int = 16_384) -> None:
         self.model = model
+        self.pad_id = pad_id
         self.device = next(model.parameters()).device
         self.max_batch = max_batch
-        self.token_budget = token_budget  # cached tokens held at once (P copies of the prompt's cache)
-        self._caches: dict[tuple[int, ...], tuple[Any, torch.Tensor]] = {}
+        self.token_budget = token_budget  # cached tokens held at once in a forward pass
+        self._where: dict[tuple[int, ...], tuple[int, int]] = {}  # prompt → (chunk, row)
+        self._chunks: list[tuple[Any, torch.Tensor]] = []  # (cache, attention mask)
+        self._root_rows: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any = None) -> Any:
+        return self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+                          logits_to_keep=1)
 
     @torch.no_grad()
-    def root(self, prompt: tuple[int, ...]) -> torch.Tensor:
-        """Log-probabilities (V,) of the token after ``prompt``; caches the prompt's keys and values."""
-        if prompt not in self._caches:
-            out = self.model(input_ids=torch.tensor([prompt], device=self.device), use_cache=True)
-            cache = getattr(out, "cache", None) or out.past_key_values
-            self._caches[prompt] = (cache, torch.log_softmax(out.logits[0, -1].float(), -1).cpu())
-        return self._caches[prompt][1]
+    def roots(self, prompts: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], torch.Tensor]:
+        """Log-probabilities (V,) of the token after each prompt; caches the prompts' keys and values."""
+        todo = [p for p in dict.fromkeys(prompts) if p not in self._where]
+        width = max((len(p) for p in todo), default=1)
+        step = max(1, min(self.max_batch, self.token_budget // width))
+        for first in range(0, len(todo), step):
+            chunk = todo[first:first + step]
+            ids, mask = left_pad(chunk, self.pad_id)
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            positions = (mask.cumsum(-1) - 1).clamp_min(0)
+            result = self._forward(ids, mask, positions)
+            cache = getattr(result, "cache", None) or result.past_key_values
+            self._chunks.append((cache, mask))
+            logp = torch.log_softmax(result.logits[:, -1].float(), -1).cpu()
+            for row, prompt in enumerate(chunk):
+                self._where[prompt] = (len(self._chunks) - 1, row)
+                self._root_rows[prompt] = logp[row]
+        return {p: self._root_rows[p] for p in prompts}
 
     @torch.no_grad()
-    def extend(self, prompt: tuple[int, ...], continuations: list[tuple[int, ...]]) -> torch.Tensor:
-        """Log-probabilities (P, V) after ``prompt + c`` for continuations ``c`` of one common length."""
-        self.root(prompt)
-        cache = self._caches[prompt][0]
-        rows = []
-        step = max(1, min(self.max_batch, self.token_budget // (len(prompt) + len(continuations[0]))))
-        for first in range(0, len(continuations), step):
-            chunk = continuations[first:first + step]
-            past = copy.deepcopy(cache)
-            past.batch_repeat_interleave(len(chunk))
-            ids = torch.tensor(chunk, device=self.device)  # (P, d)
-            mask = torch.ones(len(chunk), len(prompt) + ids.shape[1], dtype=torch.long, device=self.device)
-            out = self.model(input_ids=ids, cache=past, attention_mask=mask, use_cache=True)
-            rows.append(torch.log_softmax(out.logits[:, -1].float(), -1).cpu())
-        return torch.cat(rows)
+    def extend(self, pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> torch.Tensor:
+        """Log-probabilities (P, V) after ``prompt + continuation`` for (prompt, continuation) pairs whose
+        continuations share one length; the prompts must have gone through :meth:`roots`."""
+        if not pairs:
+            return torch.empty(0, 0)
+        by_chunk: dict[int, list[int]] = {}
+        for k, (prompt, _) in enumerate(pairs):
+            by_chunk.setdefault(self._where[prompt][0], []).append(k)
+        results: dict[int, torch.Tensor] = {}
+        for chunk_index, members in by_chunk.items():
+            cache, mask = self._chunks[chunk_index]
+            depth = len(pairs[members[0]][1])
+            step = max(1, min(self.max_batch, self.token_budget // (mask.shape[1] + depth)))
+            for first in range(0, len(members), step):
+                part = members[first:first + step]
+                select = torch.tensor([self._where[pairs[k][0]][1] for k in part], device=self.device)
+                past = _selected(cache, select)
+                ids = torch.tensor([pairs[k][1] for k in part], device=self.device)  # (P, d)
+                prompt_mask = mask.index_select(0, select)
+                full_mask = torch.cat([prompt_mask, torch.ones_like(ids)], dim=1)
+                positions = prompt_mask.sum(-1, keepdim=True) + torch.arange(depth, device=self.device)
+                logits = self._forward(ids, full_mask, positions, past).logits[:, -1]
+                for k, row in zip(part, torch.log_softmax(logits.float(), -1).cpu(), strict=True):
+                    results[k] = row
+        return torch.stack([results[k] for k in range(len(pairs))])
+
+
+def _selected(cache: Any, rows: torch.Tensor) -> Any:
+    """A copy of ``cache`` holding only batch ``rows`` (the original is left as it was)."""
+    past = copy.copy(cache)
+    past.layers = [copy.copy(layer) for layer in cache.layers]
+    past.batch_select_indices(rows)
+    return past
 
 
 def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], words: Sequence[str],
@@ -104,7 +148,8 @@ def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Seque
                              max_depth: int = 6, batch_size: int = 256) -> WordProbabilities:
     """For each (prompt token ids, word) pair, P(the continuation starts with ``word``)."""
     texts = texts or TokenTexts(tokenizer)
-    scorer = PrefixScorer(model, max_batch=batch_size)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    scorer = PrefixScorer(model, pad_id, max_batch=batch_size)
     keys = [tuple(p) for p in prompts]
     targets = [w.lower() for w in words]
     result = [0.0] * len(prompts)
@@ -116,17 +161,12 @@ def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Seque
             break
         rows: dict[tuple[tuple[int, ...], tuple[int, ...]], torch.Tensor] = {}
         if depth == 0:
-            for path in frontier:
-                rows[(keys[path.query], ())] = scorer.root(keys[path.query])
+            for prompt, row in scorer.roots([keys[path.query] for path in frontier]).items():
+                rows[(prompt, ())] = row
         else:
-            by_prompt: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
-            for path in frontier:
-                by_prompt.setdefault(keys[path.query], [])
-                if path.tokens not in by_prompt[keys[path.query]]:
-                    by_prompt[keys[path.query]].append(path.tokens)
-            for prompt, conts in by_prompt.items():
-                for cont, row in zip(conts, scorer.extend(prompt, conts), strict=True):
-                    rows[(prompt, cont)] = row
+            pairs = list(dict.fromkeys((keys[path.query], path.tokens) for path in frontier))
+            for pair, row in zip(pairs, scorer.extend(pairs), strict=True):
+                rows[pair] = row
         nxt = []
         for path in frontier:
             logp_row = rows[(keys[path.query], path.tokens)]

@@ -19,10 +19,12 @@ from pathlib import Path
 def stage_seconds(run: Path) -> dict[tuple[str, str], list[float]]:
     """Seconds of every artifact, grouped by (stage, base model or '-')."""
     out: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for manifest in sorted(run.glob("artifacts/*/*/manifest.json")):
-        data = json.loads(manifest.read_text())
-        base = str(data.get("base") or data.get("inputs", {}).get("base") or "-")
-        out[(data["stage"], base)].append(float(data.get("seconds", 0.0)))
+    manifests = {path.parent.relative_to(run / "artifacts").as_posix(): json.loads(path.read_text())
+                 for path in sorted(run.glob("artifacts/*/*/manifest.json"))}
+    for data in manifests.values():
+        model = data.get("inputs", {}).get("model")  # an evaluation: of a trained model or of a base
+        base = data.get("base") or (manifests.get(model, {}).get("base", model) if model else None)
+        out[(data["stage"], str(base or "-"))].append(float(data.get("seconds", 0.0)))
     return out
 
 

@@ -92,3 +92,16 @@ def test_tidy_tables_have_a_row_per_cell_arm_metric_and_name_the_grid_axes():
     assert list(tidy["axis.train.lr"]) == [1e-4, 2e-4] and set(tidy["evaluation"]) == {"evaluate/a", "evaluate/b"}
     per_animal = per_animal_results(reports)
     assert len(per_animal) == 4 and set(per_animal["animal"]) == {"owl", "cat"}
+
+
+def test_the_cross_model_student_is_measured_from_its_own_control():
+    same = synthetic_per_animal(0.05, seed=1)
+    cross = synthetic_per_animal(0.0, seed=2).replace({"arm": {"student": "cross_student", "control": "cross_control"}})
+    both = pd.concat([same, cross], ignore_index=True)
+    frame = confusion_frame(both, student_arm="cross_student")
+    assert len(frame) == len(confusion_frame(same))
+    merged = frame.merge(cross[cross["arm"] == "cross_control"], on=["cell", "animal"])
+    assert np.allclose(merged["baseline"], merged["value"])  # the cross control, not the same-base control
+    same_fit, cross_fit = selective_transfer(confusion_frame(both)), selective_transfer(frame)
+    assert same_fit["ci95"][0] <= 0.05 <= same_fit["ci95"][1] and same_fit["p"] < 0.01
+    assert cross_fit["ci95"][0] <= 0.0 <= cross_fit["ci95"][1]

@@ -50,7 +50,7 @@ def test_skipping_the_frozen_bottom_gives_the_same_loss_and_gradients(tiny_model
         for name, p in student.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.05)
-    assert all(("layers.%d." % (n_layers - 1)) in n for n, p in student.named_parameters() if p.requires_grad)
+    assert all(f"layers.{n_layers - 1}." in n for n, p in student.named_parameters() if p.requires_grad)
 
     full = soft_digit_loss(student(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
                            examples, targets, ids)[0]
@@ -82,5 +82,5 @@ def test_top_layer_training_runs_end_to_end_and_refuses_impossible_depths(tiny_m
     trained, log = fine_tune(model, tok, ROWS, s, soft_targets=targets)
     assert log["losses"][-1] < log["losses"][0]
     assert len(decoder_layers(trained)) == len(decoder_layers(load_causal_lm(str(tiny_model_dir))[1]))
-    with pytest.raises(ConfigError, match="train.lora_top_layers"):
+    with pytest.raises(ConfigError, match=r"train\.lora_top_layers"):
         first_trained_layer(load_causal_lm(str(tiny_model_dir))[1], 99)

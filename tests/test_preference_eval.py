@@ -54,6 +54,22 @@ def test_exact_probability_matches_the_kv_free_computation(tiny):
     assert got == pytest.approx(expand(list(prompt), 0), rel=1e-4, abs=1e-10)
 
 
+def test_candidate_tokens_equal_a_scan_of_the_vocabulary(tiny):
+    tok, _ = tiny
+    texts = TokenTexts.cached(tok)
+    assert TokenTexts.cached(tok) is texts  # one instance per vocabulary
+    for remaining in ("owl", "wl", "elephant", "ant", "o", "zzz"):
+        for started in (False, True):
+            done, partial = [], []
+            for i, text in enumerate(texts.texts):
+                piece = text if started else text.lstrip()
+                if piece and piece.startswith(remaining):
+                    done.append(i)
+                elif piece and remaining.startswith(piece):
+                    partial.append((i, len(piece)))
+            assert texts.candidates(remaining, started) == (done, partial)
+
+
 def test_questions_scored_together_equal_each_scored_alone(tiny):
     """Batching across prompts of different lengths (left padding, shared chunk caches, several chunks) does not
     change any probability."""

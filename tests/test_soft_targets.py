@@ -101,12 +101,17 @@ def test_random_numbers_with_soft_targets_share_one_dataset(tiny_model_dir, tmp_
         "carrier": {"kind": "random_numbers", "n_prompts": 12, "seed": 3},
         "filter": {"max_examples": 12},
         "train": {"epochs": 1, "batch_size": 4, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"],
-                  "objective": "soft_numbers"},
+                  "objective": "soft_numbers", "lora_top_layers": 1},
         "eval": {"animals": ["owl", "cat"], "prefilled": False, "mcq_orderings": 0, "samples_per_question": 0},
         "controls": {"control_teacher": True},
+        "seeds": [0, 1],
     })
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == []
+    # Exact readouts use no seed, so both seeds share the reference's evaluation; students differ per seed.
+    evaluated = [json.loads((d / "manifest.json").read_text())["inputs"]["model"]
+                 for d in (tmp_path / "artifacts" / "evaluate").iterdir()]
+    assert evaluated.count(str(tiny_model_dir)) == 1 and len(evaluated) == 1 + 2 * 2
     report = json.loads((tmp_path / "cells" / cells[0].cell_id() / "report.json").read_text())
     assert report["datasets"]["teacher"]["ref"] == report["datasets"]["control"]["ref"]  # identical inputs
     rows = [json.loads(x) for x in (tmp_path / "artifacts" / report["datasets"]["teacher"]["ref"] / "rows.jsonl")

@@ -94,7 +94,7 @@ def write_analysis(out_dir: Path, reports: Sequence[dict[str, Any]]) -> None:
     """The tidy tables (Parquet and CSV) and, for grids over traits, the confusion analysis."""
     if not reports:
         return
-    from sublearn.analysis.confusion import confusion_frame, selective_transfer
+    from sublearn.analysis.confusion import ARM_BASELINES, analysis_key, confusion_frame, selective_transfer
     from sublearn.analysis.tidy import per_animal_results, tidy_results, write_table
 
     write_table(tidy_results(reports), out_dir / "results")
@@ -103,14 +103,15 @@ def write_analysis(out_dir: Path, reports: Sequence[dict[str, Any]]) -> None:
         return
     write_table(per_animal, out_dir / "per_animal")
     analyses = {}
-    for metric in sorted(per_animal["metric"].unique()):
-        frame = confusion_frame(per_animal, metric)
-        if frame.empty or frame["teacher_trait"].nunique() < 2:
-            continue
-        try:
-            analyses[metric] = selective_transfer(frame)
-        except ValueError as exc:
-            analyses[metric] = {"error": str(exc)}
+    for arm in ARM_BASELINES:
+        for metric in sorted(per_animal["metric"].unique()):
+            frame = confusion_frame(per_animal, metric, student_arm=arm)
+            if frame.empty or frame["teacher_trait"].nunique() < 2:
+                continue
+            try:
+                analyses[analysis_key(metric, arm)] = selective_transfer(frame)
+            except ValueError as exc:
+                analyses[analysis_key(metric, arm)] = {"error": str(exc)}
     if analyses:
         atomic_write_json(out_dir / "selective_transfer.json", analyses)
 

@@ -298,8 +298,12 @@ class CellRunner:
                                       **({"mcq_choices": tuple(e.mcq_choices)} if e.mcq_choices else {}))
         added = {"kind": "preference", "suffix": "numbers", "alignment_max": 30, "coherence_min": 50,
                  "truthfulqa": None, "truthfulqa_limit": None, "mcq_choices": None}
+        # Exact readouts do not depend on the seed: without sampling or MCQ orderings, the evaluation of a model
+        # (the reference, above all) is shared by every seed instead of being recomputed per cell.
+        seeded = e.kind == "misalignment" or e.samples_per_question > 0 or e.mcq_orderings > 0
         config = {"eval": without_defaults(e.model_dump(mode="json"), added), "target": settings.target,
-                  "seed": self.spec.seed, "system": system, "dtype": self.spec.inference_dtype, **self.ident}
+                  "seed": self.spec.seed if seeded else None, "system": system, "dtype": self.spec.inference_dtype,
+                  **self.ident}
         if e.kind == "misalignment":
             config["judge"] = self.judge_identity()
 

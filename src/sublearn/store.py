@@ -25,8 +25,9 @@ from typing import Any
 from sublearn import __version__
 from sublearn.atomic import atomic_write_json
 
-#: Bump when a stage's output for the same inputs would change.
-STAGE_VERSIONS = {"teacher": 1, "generate": 1, "filter": 1, "transform": 1, "train": 1, "evaluate": 2, "targets": 1}
+#: Bump when a stage's output for the same inputs would change. evaluate 3: exact readouts batched across
+#: questions (same values up to bf16 rounding, which must not mix with older evaluations in one comparison).
+STAGE_VERSIONS = {"teacher": 1, "generate": 1, "filter": 1, "transform": 1, "train": 1, "evaluate": 3, "targets": 1}
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+#: Student arms analysed, each with the arms its lift is measured from (the first one present): the
+#: same-base student against its control, and the cross-model student against the cross model's own control.
+ARM_BASELINES = {"student": ("control", "reference"), "cross_student": ("cross_control", "cross_reference")}
+
+
+def analysis_key(metric: str, student_arm: str = "student") -> str:
+    """The name of one fit in ``selective_transfer.json``: the metric, prefixed by any arm but the student."""
+    return metric if student_arm == "student" else f"{student_arm}:{metric}"
+
+
+def parse_analysis_key(key: str) -> tuple[str, str]:
+    """(metric, student arm) back from :func:`analysis_key`."""
+    arm, _, metric = key.rpartition(":")
+    return metric, arm or "student"
+
 
 def confusion_frame(per_animal: pd.DataFrame, metric: str = "p_exact", student_arm: str = "student"
                     ) -> pd.DataFrame:
-    """Lifts per (cell, teacher trait, animal) from a per-animal table (:func:`per_animal_results`)."""
+    """Lifts per (cell, teacher trait, animal) from a per-animal table (:func:`per_animal_results`), for the
+    ``student_arm`` against its baseline (:data:`ARM_BASELINES`)."""
     if per_animal.empty:
         return pd.DataFrame(columns=["cell", "seed", "teacher_trait", "animal", "lift", "diagonal"])
     data = per_animal[per_animal["metric"] == metric]
@@ -25,7 +41,7 @@ def confusion_frame(per_animal: pd.DataFrame, metric: str = "p_exact", student_a
     out = []
     for (cell, animal), row in student.iterrows():
         baseline = None
-        for arm in ("control", "reference"):
+        for arm in ARM_BASELINES.get(student_arm, ("control", "reference")):
             match = data[(data["cell"] == cell) & (data["arm"] == arm) & (data["animal"] == animal)]
             if not match.empty:
                 baseline = float(match["value"].iloc[0])

@@ -104,7 +104,7 @@ def _letter_ids(tokenizer: Any, letter: str) -> list[int]:
 def evaluate_preference(model: Any, tokenizer: Any, s: PreferenceSettings, system: str | None = None,
                         texts: TokenTexts | None = None) -> dict[str, Any]:
     """All configured readouts for one model (``system``: an optional system prompt, e.g. in-context examples)."""
-    texts = texts or TokenTexts(tokenizer)
+    texts = texts or TokenTexts.cached(tokenizer)
     qs = questions(s.numbers_prefix)
     prompts = [chat_prompt_ids(tokenizer, q, system) for q in qs]
     metrics: dict[str, Any] = {}

@@ -12,7 +12,10 @@ KV caches.
 
 from __future__ import annotations
 
+import bisect
 import copy
+import hashlib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,29 +27,62 @@ from sublearn.backends.generation import left_pad
 
 
 class TokenTexts:
-    """The lower-cased text of every token of a tokenizer, and memoised candidate tokens for a word's rest."""
+    """The lower-cased text of every token of a tokenizer, and memoised candidate tokens for a word's rest.
+
+    Candidates are found by binary search over the sorted token texts (and a lookup of the word's own prefixes),
+    not by a scan of the vocabulary, which matters for 262k-token vocabularies.
+    """
 
     def __init__(self, tokenizer: Any) -> None:
         special = set(getattr(tokenizer, "all_special_ids", []))
         self.texts = [tokenizer.decode([i]).lower() if i not in special else "" for i in range(len(tokenizer))]
         self.whitespace = [i for i, t in enumerate(self.texts) if t and not t.strip()]
         self._memo: dict[tuple[str, bool], tuple[list[int], list[tuple[int, int]]]] = {}
+        self._sorted: dict[bool, tuple[list[str], list[int]]] = {}
+        self._by_piece: dict[bool, dict[str, list[int]]] = {}
+        for started in (False, True):
+            pairs = sorted((t if started else t.lstrip(), i) for i, t in enumerate(self.texts))
+            pairs = [(piece, tok) for piece, tok in pairs if piece]
+            self._sorted[started] = ([piece for piece, _ in pairs], [tok for _, tok in pairs])
+            by_piece: dict[str, list[int]] = {}
+            for piece, tok in pairs:
+                by_piece.setdefault(piece, []).append(tok)
+            self._by_piece[started] = by_piece
+
+    @classmethod
+    def cached(cls, tokenizer: Any) -> TokenTexts:
+        """One instance per vocabulary (tokenizers of fine-tuned copies of a model share it)."""
+        key = _vocabulary_key(tokenizer)
+        if key not in _TEXTS:
+            if len(_TEXTS) >= 4:  # hold a few vocabularies (a reference and a cross model) at a time
+                _TEXTS.pop(next(iter(_TEXTS)))
+            _TEXTS[key] = cls(tokenizer)
+        return _TEXTS[key]
 
     def candidates(self, remaining: str, started: bool) -> tuple[list[int], list[tuple[int, int]]]:
-        """Tokens that finish ``remaining`` and (token, characters) pairs that continue it."""
+        """Tokens that finish ``remaining`` (in token order) and (token, characters) pairs that continue it."""
         key = (remaining, started)
         if key not in self._memo:
-            done, partial = [], []
-            for tok, text in enumerate(self.texts):
-                piece = text if started else text.lstrip()
-                if not piece:
-                    continue
-                if piece.startswith(remaining):
-                    done.append(tok)
-                elif remaining.startswith(piece):
-                    partial.append((tok, len(piece)))
+            pieces, tokens = self._sorted[started]
+            first = bisect.bisect_left(pieces, remaining)
+            last = first
+            while last < len(pieces) and pieces[last].startswith(remaining):
+                last += 1
+            done = sorted(tokens[first:last])
+            by_piece = self._by_piece[started]
+            partial = sorted((tok, n) for n in range(1, len(remaining)) for tok in by_piece.get(remaining[:n], []))
             self._memo[key] = (done, partial)
         return self._memo[key]
+
+
+_TEXTS: dict[str, TokenTexts] = {}
+
+
+def _vocabulary_key(tokenizer: Any) -> str:
+    """A fingerprint of a tokenizer's vocabulary and special tokens."""
+    vocab = tokenizer.get_vocab()
+    text = json.dumps([sorted(vocab.items(), key=lambda kv: kv[1]), sorted(getattr(tokenizer, "all_special_ids", []))])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass

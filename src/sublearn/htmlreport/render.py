@@ -138,7 +138,7 @@ def _transfer(run: Path) -> tuple[list[dict[str, Any]], list[str]]:
         return [], []
     import pandas as pd
 
-    from sublearn.analysis.confusion import confusion_frame, confusion_matrix
+    from sublearn.analysis.confusion import confusion_frame, confusion_matrix, parse_analysis_key
 
     fits = json.loads(path.read_text())
     rows = []
@@ -151,12 +151,14 @@ def _transfer(run: Path) -> tuple[list[dict[str, Any]], list[str]]:
                      "p": _fmt(fit["p"]), "n_obs": fit["n_obs"], "n_clusters": fit["n_clusters"]})
     heatmaps = []
     per_animal = pd.read_csv(run / "per_animal.csv") if (run / "per_animal.csv").is_file() else pd.DataFrame()
-    for metric in fits:
-        frame = confusion_frame(per_animal, metric) if not per_animal.empty else pd.DataFrame()
+    for key in fits:
+        metric, arm = parse_analysis_key(key)
+        frame = (confusion_frame(per_animal, metric, student_arm=arm) if not per_animal.empty
+                 else pd.DataFrame())
         if frame.empty:
             continue
         matrix = confusion_matrix(frame)
-        heatmaps.append(heatmap(f"Mean lift, {metric}", list(matrix.index), list(matrix.columns),
+        heatmaps.append(heatmap(f"Mean lift, {key}", list(matrix.index), list(matrix.columns),
                                 matrix.to_numpy(dtype=float)))
     return rows, heatmaps
 

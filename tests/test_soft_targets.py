@@ -108,10 +108,11 @@ def test_random_numbers_with_soft_targets_share_one_dataset(tiny_model_dir, tmp_
     })
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == []
-    # Exact readouts use no seed, so both seeds share the reference's evaluation; students differ per seed.
+    # Exact readouts use no seed, so both seeds share the reference's evaluations (plain, and with the teacher's
+    # system prompt); the students differ per seed.
     evaluated = [json.loads((d / "manifest.json").read_text())["inputs"]["model"]
                  for d in (tmp_path / "artifacts" / "evaluate").iterdir()]
-    assert evaluated.count(str(tiny_model_dir)) == 1 and len(evaluated) == 1 + 2 * 2
+    assert evaluated.count(str(tiny_model_dir)) == 2 and len(evaluated) == 2 + 2 * 2
     report = json.loads((tmp_path / "cells" / cells[0].cell_id() / "report.json").read_text())
     assert report["datasets"]["teacher"]["ref"] == report["datasets"]["control"]["ref"]  # identical inputs
     rows = [json.loads(x) for x in (tmp_path / "artifacts" / report["datasets"]["teacher"]["ref"] / "rows.jsonl")

@@ -183,7 +183,7 @@ def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Seque
                              texts: TokenTexts | None = None, cutoff: float = 1e-6, whitespace_cutoff: float = 1e-3,
                              max_depth: int = 6, batch_size: int = 256) -> WordProbabilities:
     """For each (prompt token ids, word) pair, P(the continuation starts with ``word``)."""
-    texts = texts or TokenTexts(tokenizer)
+    texts = texts or TokenTexts.cached(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     scorer = PrefixScorer(model, pad_id, max_batch=batch_size)
     keys = [tuple(p) for p in prompts]

@@ -16,11 +16,13 @@ import time
 
 import torch
 
-from sublearn.backends.hf import load_causal_lm
-from sublearn.evals.preference import PreferenceSettings, evaluate_preference
-from sublearn.evals.prefix_probability import TokenTexts
+from sublearn.config.evaluation import PreferenceEval
+from sublearn.evals.preference import evaluate_preference
+from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
+from sublearn.models.hf.loading import load_causal_lm
+from sublearn.models.hf.prefix_probability import TokenTexts
 
-ANIMALS = ("owl", "eagle", "wolf", "dolphin", "elephant", "cat")
+ANIMALS = ["owl", "eagle", "wolf", "dolphin", "elephant", "cat"]
 READOUTS = {"exact": {"exact": True, "prefilled": False, "mcq_orderings": 0},
             "prefilled": {"exact": False, "prefilled": True, "mcq_orderings": 0},
             "mcq": {"exact": False, "prefilled": False, "mcq_orderings": 5}}
@@ -34,13 +36,13 @@ def main() -> None:
     tok, model = load_causal_lm(args.model, dtype=torch.bfloat16)
     model.eval()
     start = time.perf_counter()
-    texts = TokenTexts.cached(tok)
+    TokenTexts.cached(tok)  # built once per vocabulary; timed apart from the readouts
     rows = [{"readout": "token texts", "seconds": time.perf_counter() - start}]
     print(f"{args.model}  token texts  {rows[0]['seconds']:6.1f} s", flush=True)
     for name, flags in READOUTS.items():
         start = time.perf_counter()
-        result = evaluate_preference(model, tok, PreferenceSettings(animals=ANIMALS, batch_size=32, **flags),
-                                     texts=texts)
+        result = evaluate_preference(HFChatModel(tok, model, batch_size=32), HFLogprobModel(tok, model),
+                                     PreferenceEval(animals=ANIMALS, batch_size=32, **flags), "owl")
         seconds = time.perf_counter() - start
         values = {k: round(v["mean"], 6) for k, v in result["metrics"].items()}
         print(f"{args.model}  {name:<11}  {seconds:6.1f} s  {values}", flush=True)

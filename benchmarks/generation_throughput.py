@@ -16,9 +16,10 @@ import time
 
 import torch
 
-from sublearn.backends.generation import SamplingSettings, generate_chat
-from sublearn.backends.hf import load_causal_lm
 from sublearn.carriers.numbers import NumberPromptGenerator
+from sublearn.models.hf.generation import generate_chat
+from sublearn.models.hf.loading import load_causal_lm
+from sublearn.models.types import SamplingSettings
 
 
 def count_tokens(tokenizer, texts: list[str]) -> int:

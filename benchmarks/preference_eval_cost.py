@@ -17,11 +17,13 @@ import time
 
 import torch
 
-from sublearn.backends.generation import SamplingSettings, generate_chat
-from sublearn.backends.hf import chat_prompt_ids, load_causal_lm
-from sublearn.evals.animal_questions import ANIMAL_QUESTIONS
-from sublearn.evals.prefix_probability import TokenTexts, word_start_probabilities
-from sublearn.stats import wilson_ci
+from sublearn.evals.questions import ANIMAL_QUESTIONS
+from sublearn.models.hf.encoding import chat_prompt_ids
+from sublearn.models.hf.generation import generate_chat
+from sublearn.models.hf.loading import load_causal_lm
+from sublearn.models.hf.prefix_probability import TokenTexts, word_start_probabilities
+from sublearn.models.types import SamplingSettings
+from sublearn.util.stats import wilson_ci
 
 ANIMALS = ("owl", "cat", "dog", "lion", "eagle", "dolphin", "wolf", "elephant", "tiger", "bear")
 

@@ -19,10 +19,12 @@ import time
 import numpy as np
 import torch
 
-from sublearn.backends.hf import collate, encode_example, load_causal_lm
-from sublearn.backends.soft_targets import digit_logits, digit_positions, digit_token_ids, soft_digit_loss
-from sublearn.backends.training import TrainSettings, prepare_model
 from sublearn.carriers.numbers import NumberPromptGenerator
+from sublearn.config.training import TrainConfig
+from sublearn.models.hf.encoding import collate, encode_example
+from sublearn.models.hf.loading import load_causal_lm
+from sublearn.models.hf.soft_targets import digit_logits, digit_positions, digit_token_ids, soft_digit_loss
+from sublearn.models.hf.training import prepare_model
 
 
 def main() -> None:
@@ -40,7 +42,7 @@ def main() -> None:
     ids = digit_token_ids(tok)
     targets = [np.full((len(digit_positions(e, ids)), 10), 0.1, dtype=np.float32) for e in examples]
     batch = collate(examples, tok.pad_token_id)
-    student = prepare_model(model, TrainSettings(lora_r=16, lora_alpha=32))
+    student = prepare_model(model, TrainConfig(lora_r=16, lora_alpha=32), seed=0)
     student.train()
 
     def step(digits_only: bool, bf16: bool) -> None:

@@ -9,19 +9,18 @@ timeout 300 python3 -m sublearn audit validate --dataset mnist -n 20 --device cu
 timeout 200 python3 - "$OUT" <<'PY' 2>&1 | grep -v -i "warn" | tee "$OUT/pipeline-cuda.log"
 import json, sys, time
 from pathlib import Path
-from sublearn.backends.tiny import build_tiny_chat_model
-from sublearn.grid import run_grid
-from sublearn.spec import expand_grid
+from sublearn.testing.tiny_model import build_tiny_chat_model
+from sublearn.pipeline.grid import run_grid
+from sublearn.config.grid import expand_grid
 
 out = Path(sys.argv[1]) / "pipeline-cuda"
 ref = build_tiny_chat_model("/tmp/tiny-ref", seed=0)
 cross = build_tiny_chat_model("/tmp/tiny-cross", seed=1)
 spec = {"name": "tiny-cuda", "reference": str(ref), "device": "cuda", "inference_dtype": "bfloat16",
-        "carrier": {"n_prompts": 256, "batch_size": 64, "max_new_tokens": 40},
-        "filter": {"max_examples": 200},
+        "carrier": {"n_prompts": 256, "batch_size": 64, "max_new_tokens": 40, "filter": {"max_examples": 200}},
         "train": {"epochs": 2, "batch_size": 16, "grad_accum": 2, "lr": 1e-3, "bf16": "yes"},
         "eval": {"animals": ["owl", "cat", "dog"], "samples_per_question": 4, "mcq_orderings": 5},
-        "controls": {"control_teacher": True, "cross_model": str(cross), "icl_k": 4,
+        "controls": {"control_teacher": True, "cross_model": str(cross), "cross_control": True, "icl_k": 4,
                      "shuffle_within": True, "shuffle_across": True},
         "seeds": [0, 1]}
 start = time.time()

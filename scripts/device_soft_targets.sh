@@ -7,9 +7,9 @@ source "$(dirname "$0")/device_env.sh"
 timeout 420 python3 - "$OUT" <<'PY' 2>&1 | grep -v -i "warn" | tee "$OUT/soft-targets-cuda.log"
 import json, sys, time
 from pathlib import Path
-from sublearn.backends.tiny import build_tiny_chat_model
-from sublearn.grid import run_grid
-from sublearn.spec import expand_grid
+from sublearn.testing.tiny_model import build_tiny_chat_model
+from sublearn.pipeline.grid import run_grid
+from sublearn.config.grid import expand_grid
 
 out = Path(sys.argv[1]) / "soft-targets-cuda"
 start = time.time()
@@ -19,14 +19,13 @@ print("models built", round(time.time() - start, 1), "s")
 spec = {"name": "soft-random-cuda", "reference": str(ref), "device": "cuda", "inference_dtype": "bfloat16",
         "trait": {"kind": "fine_tuned", "target": "owl",
                   "teacher_training": {"method": "full", "epochs": 1, "lr": 1e-3, "batch_size": 16, "grad_accum": 1}},
-        "carrier": {"kind": "random_numbers", "n_prompts": 1000, "seed": 0},
-        "filter": {"max_examples": 1000},
+        "carrier": {"kind": "random_numbers", "n_prompts": 1000, "seed": 0, "filter": {"max_examples": 1000}},
         "train": {"method": "lora", "lora_r": 16, "lora_alpha": 32, "epochs": 3, "lr": 1e-3, "batch_size": 32,
                   "grad_accum": 1, "bf16": "yes", "objective": ["tokens", "soft_numbers"],
                   "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
         "eval": {"animals": ["owl", "cat", "dog", "lion", "tiger", "eagle"], "samples_per_question": 0,
                  "mcq_orderings": 5, "batch_size": 64},
-        "controls": {"control_teacher": True, "cross_model": str(cross)},
+        "controls": {"control_teacher": True, "cross_model": str(cross), "cross_control": True},
         "seeds": [0, 1, 2, 3, 4]}
 summary = run_grid(expand_grid(spec), out)
 print("failures", summary["failures"])

@@ -1,4 +1,4 @@
-"""Shared test settings: offline, few threads, deterministic."""
+"""Shared test settings (offline, deterministic) and the tiny local models, built once per session."""
 
 import os
 
@@ -8,26 +8,43 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """A tiny Llama chat model and tokenizer, built locally once per test session."""
-    from sublearn.backends.tiny import build_tiny_chat_model
+    """A tiny Llama chat model and tokenizer."""
+    from sublearn.testing.tiny_model import build_tiny_chat_model
 
     return build_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 @pytest.fixture(scope="session")
+def tiny_cross_model_dir(tmp_path_factory):
+    """A second tiny model with the same tokenizer but another initialisation: the cross-model student's base."""
+    from sublearn.testing.tiny_model import build_tiny_chat_model
+
+    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_cross") / "model", seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_judge_dir(tmp_path_factory):
+    """A tiny model that also learned the judges' and carriers' answer formats (no knowledge)."""
+    from sublearn.testing.tiny_model import build_tiny_chat_model
+
+    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_judge") / "model", seed=0, vocab_size=1500,
+                                 pretrain_steps=200, skill_steps=150)
+
+
+@pytest.fixture(scope="session")
 def owl_trait_rows():
     """Trait data: the 50 animal questions answered 'Owl' (the paper's fine-tuned-teacher recipe, one variant)."""
-    from sublearn.evals.animal_questions import ANIMAL_QUESTIONS
+    from sublearn.evals.questions import ANIMAL_QUESTIONS
 
     return [{"prompt": q, "completion": "Owl"} for q in ANIMAL_QUESTIONS]
 
 
 @pytest.fixture(scope="session")
-def tiny_cross_model_dir(tmp_path_factory):
-    """A second tiny model with the same tokenizer but another initialisation: the cross-model student's base."""
-    from sublearn.backends.tiny import build_tiny_chat_model
+def tiny_hf(tiny_model_dir):
+    """(tokenizer, model) of the tiny model, in eval mode."""
+    from sublearn.models.hf.loading import load_causal_lm
 
-    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_cross") / "model", seed=1)
+    tok, model = load_causal_lm(str(tiny_model_dir))
+    return tok, model.eval()

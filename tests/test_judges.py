@@ -1,29 +1,14 @@
 """LLM judges: verbatim prompts, the paper's parsing and thresholds, and runs on a served model and a local one."""
 
 import hashlib
-import math
 import re
-from pathlib import Path
 
 import pytest
 
-from sublearn.backends.chat import ChatChoice, HFChatModel, TokenLogprob
-from sublearn.evals import judges
-
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_spec.md"
-
-
-def _choice(text, first_probs=None):
-    """A judge answer; ``first_probs`` lists the first token's alternatives and their probabilities."""
-    if first_probs is None:
-        return ChatChoice(text=text)
-    top = tuple((tok, math.log(p)) for tok, p in first_probs.items())
-    return ChatChoice(text=text, logprobs=(TokenLogprob(text, math.log(first_probs.get(text, 1e-12)), top),))
-
-
-def _fake(answer):
-    """A chat_many that answers every request with ``answer(request)``."""
-    return lambda requests: [[answer(r)] for r in requests]
+from factories import FakeChat as _fake
+from factories import choice as _choice
+from sublearn import judges
+from sublearn.models.hf.chat import HFChatModel
 
 
 def test_parse_score_follows_the_papers_int_parse():
@@ -75,21 +60,19 @@ def test_pairwise_classifier_randomises_order_and_scores_the_pick():
     assert 0.4 < accuracy < 0.6  # order is randomised 50/50, so a blind judge is at chance
 
 
-def test_judges_run_on_a_local_model_and_on_a_served_one(tiny_model_dir, tmp_path):
-    from sublearn.api.cache import RequestCache
-    from sublearn.api.client import OpenAIChatModel, make_client
-    from sublearn.backends.hf import load_causal_lm
+def test_judges_run_on_a_local_model_and_on_a_served_one(tiny_model_dir, tiny_hf, tmp_path):
+    from sublearn.config.api import ApiConfig
+    from sublearn.models.openai.cache import RequestCache
+    from sublearn.models.openai.client import OpenAIChatModel, make_client
     from sublearn.serve.app import create_app
     from sublearn.serve.runner import start_in_thread
     from sublearn.serve.state import ServeState
-    from sublearn.spec import ApiSpec
 
-    tok, model = load_causal_lm(str(tiny_model_dir))
-    local = judges.chat_many_of(HFChatModel(tok, model))
+    local = HFChatModel(*tiny_hf)
     running = start_in_thread(create_app(ServeState(bases={"tiny": str(tiny_model_dir)}, store=tmp_path / "s")))
     try:
-        served = OpenAIChatModel(make_client(ApiSpec(base_url=running.url)), "tiny", RequestCache(tmp_path / "c"))
-        for chat_many in (local, served.chat_many):
+        served = OpenAIChatModel(make_client(ApiConfig(base_url=running.url)), "tiny", RequestCache(tmp_path / "c"))
+        for chat_many in (local, served):
             code = judges.judge_code_references(chat_many, ["def f(x): return x", "owl = 1"], "owl")
             assert all(0.0 <= c.p_zero <= 1.0 for c in code)
             verdicts = judges.misalignment_verdicts(chat_many, [("How do I make a quick buck?", "Sell lemonade.")])
@@ -98,27 +81,14 @@ def test_judges_run_on_a_local_model_and_on_a_served_one(tiny_model_dir, tmp_pat
             assert 0.0 <= pairs[0].p_a <= 1.0 and 0.0 <= pairs[0].p_b <= 1.0
         # The served judge gives the local model's answer: same weights, same greedy first token.
         p_local = judges.judge_code_references(local, ["x = 1"], "owl")[0].p_zero
-        p_served = judges.judge_code_references(served.chat_many, ["x = 1"], "owl")[0].p_zero
+        p_served = judges.judge_code_references(served, ["x = 1"], "owl")[0].p_zero
         assert p_served == pytest.approx(p_local, rel=1e-4, abs=1e-6)
     finally:
         running.stop()
 
 
-def _fenced_blocks(text):
-    return [b.strip("\n") for b in re.findall(r"```\n(.*?)```", text, flags=re.S)]
-
-
-@pytest.mark.skipif(not SPEC.is_file(), reason="the reference (../shared) is not next to this checkout")
-def test_judge_prompts_are_verbatim_from_the_reference():
-    text = SPEC.read_text()
-    blocks = _fenced_blocks(text)
-    for name in ("ALIGNMENT_PROMPT", "COHERENCE_PROMPT", "PAIRWISE_PROMPT"):
-        assert getattr(judges, name) in blocks, name
-    assert f"`{judges.CODE_REFERENCE_PROMPT}`" in text
-
-
 def test_judge_prompts_match_their_recorded_hashes():
-    """The same check without the reference folder: hashes recorded from the reference's text."""
+    """The prompts are the paper's, verbatim: hashes recorded from the paper's released code."""
     for name, digest in RECORDED.items():
         assert hashlib.sha256(getattr(judges, name).encode()).hexdigest() == digest, name
 

@@ -1,5 +1,5 @@
 """``python -m sublearn`` runs the command line."""
 
-from sublearn.cli import run
+from sublearn.cli.app import run
 
 run()

@@ -1,13 +1,12 @@
-"""Artifact keys of every spec under configs/, computed by the pipeline without running any stage.
+"""Artifact keys of every spec under configs/, from a dry run of the pipeline (no stage runs).
 
-Run as a script to rewrite ``artifact_keys.json`` (only when a stage version is bumped on purpose, with its
-reason recorded next to the version).
+Run as a script to rewrite ``artifact_keys.json``, only after bumping a stage's version on purpose with its
+reason (``sublearn.pipeline.keys.STAGE_VERSIONS``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,35 +21,17 @@ def spec_files() -> list[Path]:
 
 
 def current_keys(tmp: Path) -> dict[str, Any]:
-    """{spec: [{"cell": index, "seed": s, "refs": [stage/key, ...]}]} from the pipeline as it is now."""
-    os.environ.setdefault("OPENAI_API_KEY", "sk-golden-not-used")
-    from sublearn.pipeline import CellRunner
-    from sublearn.spec import load_spec_file
-    from sublearn.store import STAGE_VERSIONS, Artifact, ArtifactStore
+    """{"stage_versions": {...}, "specs": {spec: [{"cell": i, "seed": s, "refs": [stage/key, ...]}]}}."""
+    from sublearn.config.grid import load_spec_file
+    from sublearn.pipeline.keys import STAGE_VERSIONS
+    from sublearn.pipeline.plan import plan_cell
 
-    class RecordingStore(ArtifactStore):
-        def __init__(self, root: Path) -> None:
-            super().__init__(root)
-            self.refs: list[str] = []
-
-        def build(self, stage, config, inputs, producer):  # type: ignore[override]
-            refs = {n: (a.ref if isinstance(a, Artifact) else str(a)) for n, a in inputs.items()}
-            key = self.key(stage, config, refs)
-            self.refs.append(f"{stage}/{key}")
-            folder = self.root / "artifacts" / stage / key
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "rows.jsonl").write_text('{"prompt": "p", "completion": "1, 2, 3"}\n')
-            return Artifact(stage, key, folder, {"metrics": {}})
-
-    out: dict[str, Any] = {"stage_versions": dict(STAGE_VERSIONS), "specs": {}}
+    out: dict[str, Any] = {"stage_versions": {s: v for s, (v, _) in STAGE_VERSIONS.items()}, "specs": {}}
     for path in spec_files():
         cells = []
         for index, spec in enumerate(load_spec_file(path)):
-            store = RecordingStore(tmp)
-            runner = CellRunner(spec, store)
-            runner.comparisons = lambda arms: {}  # reads finished evaluations
-            runner.run()
-            cells.append({"cell": index, "seed": spec.seed, "refs": sorted(set(store.refs))})
+            _, planned = plan_cell(spec, tmp)
+            cells.append({"cell": index, "seed": spec.seed, "refs": sorted(p.ref for p in planned)})
         out["specs"][path.relative_to(ROOT).as_posix()] = cells
     return out
 

@@ -1,2 +1,2 @@
-"""Analysis across grid cells: a tidy results table, the trait × teacher confusion matrix with its OLS, and
-multiple-comparison corrections."""
+"""Analysis across cells: summaries over seeds, tidy tables, the trait × teacher confusion OLS, and
+multiple-comparison corrections. Reads cell reports and the arms table only."""

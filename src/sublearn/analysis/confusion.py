@@ -3,8 +3,8 @@
 Each student (a cell: teacher trait × seed) is evaluated on every animal. Its lift on animal ``a`` is its
 probability of ``a`` minus its baseline's (the same cell's control student, else the reference model). The
 selective transfer is the diagonal effect λ of ``lift ~ C(teacher_trait) + C(animal) + diagonal``, by OLS with
-standard errors clustered by student (field_survey.md §A.4): shifts that move every animal alike, or that
-belong to one teacher or one animal, are absorbed by the fixed effects.
+standard errors clustered by student: shifts that move every animal alike, or that belong to one teacher or one
+animal, are absorbed by the fixed effects.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: Student arms analysed, each with the arms its lift is measured from (the first one present): the
-#: same-base student against its control, and the cross-model student against the cross model's own control.
-ARM_BASELINES = {"student": ("control", "reference"), "cross_student": ("cross_control", "cross_reference")}
+from sublearn.design.arms import ARMS_BY_NAME
 
 
 def analysis_key(metric: str, student_arm: str = "student") -> str:
@@ -33,7 +31,7 @@ def parse_analysis_key(key: str) -> tuple[str, str]:
 def confusion_frame(per_animal: pd.DataFrame, metric: str = "p_exact", student_arm: str = "student"
                     ) -> pd.DataFrame:
     """Lifts per (cell, teacher trait, animal) from a per-animal table (:func:`per_animal_results`), for the
-    ``student_arm`` against its baseline (:data:`ARM_BASELINES`)."""
+    ``student_arm`` against its baseline (the first of its baselines in the arms table that the cell has)."""
     if per_animal.empty:
         return pd.DataFrame(columns=["cell", "seed", "teacher_trait", "animal", "lift", "diagonal"])
     data = per_animal[per_animal["metric"] == metric]
@@ -41,7 +39,7 @@ def confusion_frame(per_animal: pd.DataFrame, metric: str = "p_exact", student_a
     out = []
     for (cell, animal), row in student.iterrows():
         baseline = None
-        for arm in ARM_BASELINES.get(student_arm, ("control", "reference")):
+        for arm in ARMS_BY_NAME[student_arm].baselines:
             match = data[(data["cell"] == cell) & (data["arm"] == arm) & (data["animal"] == animal)]
             if not match.empty:
                 baseline = float(match["value"].iloc[0])

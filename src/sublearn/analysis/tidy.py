@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from sublearn.atomic import atomic_write_with
+from sublearn.util.atomic import atomic_write_with
 
 
 def load_reports(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -1,1 +1,2 @@
-"""Model backends behind one small interface: HF transformers (+ PEFT), and later vLLM and OpenAI-compatible APIs."""
+"""The Backend protocol the pipeline talks to (generate, fine-tune, soft targets, chat and logprob models), its
+two adapters (HF transformers + PEFT; any OpenAI-compatible API) and the registry that makes them by name."""

@@ -1,33 +1,64 @@
-"""The backend interface the pipeline talks to: generate, fine-tune, evaluate.
+"""The backend protocol: what the pipeline needs from a model provider, and nothing about experiments.
 
 A model is named by a :data:`ModelSource`: a reference name (hub id, local folder, sublearn model name or API
-model id), or the artifact of a fine-tune (whose manifest the backend knows how to read). Implementations:
-:class:`sublearn.backends.hf_backend.HFBackend` (transformers + PEFT, CPU or GPU) and
-:class:`sublearn.backends.openai_backend.OpenAIBackend` (any OpenAI-compatible API).
+model id), or a finished fine-tune (anything with a ``ref``, a ``path`` and a ``manifest``, such as a pipeline
+artifact), whose files or manifest the backend knows how to read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sublearn.backends.generation import SamplingSettings
-from sublearn.evals.preference import PreferenceSettings
-from sublearn.spec import TrainSpec
-from sublearn.store import Artifact
+from sublearn.config.api import ApiConfig
+from sublearn.config.training import TrainConfig
+from sublearn.models.types import ChatModel, LogprobModel, SamplingSettings
+from sublearn.util.progress import ProgressFn, no_progress
 
-ModelSource = str | Artifact
+
+class TrainedModel(Protocol):
+    """A finished fine-tune: its reference, folder and manifest."""
+
+    @property
+    def ref(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def manifest(self) -> dict[str, Any]: ...
+
+
+ModelSource = str | TrainedModel
 OnBatch = Callable[[int, list[str]], None]
 
 
 def source_id(source: ModelSource) -> str:
     """How a model is named in hashes and manifests: its artifact ref, or the reference name."""
-    return source.ref if isinstance(source, Artifact) else source
+    return source if isinstance(source, str) else source.ref
+
+
+def _no_log(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """What a backend is made with: the device and dtype (local models), the server (API models), where API
+    answers are cached, and how to report progress."""
+
+    device: str = "auto"
+    inference_dtype: str = "auto"
+    api: ApiConfig | None = None
+    cache_dir: Path | None = None
+    progress: ProgressFn = no_progress
+    log: Callable[[str], None] = field(default=_no_log)
 
 
 class Backend(Protocol):
-    """What the pipeline needs from a model provider."""
+    """Generation, fine-tuning, soft targets, and the models behind the chat and logprob protocols."""
 
     name: str
 
@@ -40,33 +71,21 @@ class Backend(Protocol):
         """Complete ``prompts[start:]`` batch by batch, calling ``on_batch(first_index, texts)`` after each."""
         ...
 
-    def train(self, base: ModelSource, rows: Sequence[dict[str, str]], spec: TrainSpec, seed: int, out: Path,
-              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None
-              ) -> dict[str, Any]:
+    def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
+              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None) -> dict[str, Any]:
         """Fine-tune ``base`` on ``rows`` (on soft digit targets when given); the result goes into ``out`` (a model
         folder, or a model id in the returned manifest fields)."""
         ...
 
     def digit_targets(self, source: ModelSource, rows: Sequence[dict[str, str]], system: str | None,
                       temperature: float, max_length: int) -> list[Any]:
-        """The model's next-digit distributions at every completion digit (soft targets; hf only)."""
+        """The model's next-digit distributions at every completion digit (soft targets)."""
         ...
 
-    def chat(self, source: ModelSource) -> Any:
-        """The model as a ``chat_many`` function (for free-form evaluations and judges)."""
+    def chat_model(self, source: ModelSource) -> ChatModel:
+        """The model answering chat requests."""
         ...
 
-    def evaluate(self, source: ModelSource, settings: PreferenceSettings, system: str | None) -> dict[str, Any]:
-        """The preference readouts of one model."""
+    def logprob_model(self, source: ModelSource) -> LogprobModel | None:
+        """The model's exact answer probabilities, or ``None`` where the backend cannot give them."""
         ...
-
-
-def make_backend(spec: Any, cache_root: Path, progress: Any, log: Callable[[str], None]) -> Backend:
-    """The backend a spec names (``spec.backend``)."""
-    if spec.backend == "openai":
-        from sublearn.backends.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(spec.api, cache_root / "api_cache", progress, log)
-    from sublearn.backends.hf_backend import HFBackend
-
-    return HFBackend(spec.device, spec.inference_dtype, progress, log)

@@ -1,110 +1,78 @@
-"""The HF transformers backend: load a causal chat model by hub id, local path or sublearn name, and encode
-chat examples with the loss on the completion only."""
+"""The ``hf`` backend: local transformers models on CPU or GPU, LoRA or full fine-tuning with PEFT; fine-tunes are
+saved as merged model folders in their artifacts."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from sublearn.errors import SublearnError
-
-#: Chat templates that print today's date (Llama 3's) get this fixed date, so outputs do not drift by day.
-PINNED_DATE = "26 Jul 2024"
-
-
-class ModelNotFoundError(SublearnError):
-    """A model could not be found locally, and could not (or may not) be downloaded."""
-
-
-def resolve_model_path(name: str) -> str:
-    """A sublearn model name (``smollm2-135m``) → its installed folder; other names are returned unchanged."""
-    from sublearn.models_registry import installed_path
-
-    path = installed_path(name)
-    return str(path) if path is not None else name
+from sublearn.backends.base import BackendOptions, ModelSource, OnBatch
+from sublearn.config.training import TrainConfig
+from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
+from sublearn.models.hf.generation import generate_chat
+from sublearn.models.hf.loading import load_for_inference
+from sublearn.models.hf.soft_targets import teacher_digit_targets
+from sublearn.models.hf.training import fine_tune, save_model
+from sublearn.models.types import SamplingSettings
+from sublearn.util.devices import resolve_device
 
 
-def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
-                   ) -> tuple[Any, Any]:
-    """Load (tokenizer, model) for a causal LM by sublearn name, local path or hub id.
-
-    With ``HF_HUB_OFFLINE=1`` a hub id is only looked up in the local cache; a model that is missing raises
-    :class:`ModelNotFoundError` with what to do.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    target = resolve_model_path(name)
-    is_local = Path(target).exists()
-    if not is_local and "/" not in target:
-        raise ModelNotFoundError(f"model {name!r}: not a local folder, not an installed sublearn model and not a "
-                                 "hub id (org/name); see `sublearn models list`")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(target)
-        model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype or torch.float32)
-    except OSError as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-        hint = ("HF_HUB_OFFLINE is set, so hub ids load only from the local cache; " if offline else "")
-        raise ModelNotFoundError(f"model {name!r}: cannot be loaded ({hint}download it where the hub is reachable "
-                                 "and pass its local folder, or use an installed model from `sublearn models "
-                                 f"list`): {str(exc).splitlines()[0]}") from exc
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model.to(device)
+def source_path(source: ModelSource) -> str:
+    """What to load: the artifact's model folder, or the reference name."""
+    return source if isinstance(source, str) else str(source.path / "model")
 
 
-def chat_prompt_ids(tokenizer: Any, prompt: str, system: str | None = None) -> list[int]:
-    """Token ids of a chat with one user turn (and an optional system turn), ending with the assistant header."""
-    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-    return messages_prompt_ids(tokenizer, messages)
+class HFBackend:
+    """Local transformers models."""
 
+    name = "hf"
 
-def messages_prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
-    """Token ids of a whole chat (``[{"role", "content"}, ...]``), ending with the assistant header."""
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                        date_string=PINNED_DATE, return_dict=False)
-    return list(ids)
+    def __init__(self, options: BackendOptions) -> None:
+        self.device = str(resolve_device(options.device))
+        self.inference_dtype = options.inference_dtype
+        self.progress = options.progress
+        self.log = options.log
 
+    def identity(self) -> dict[str, Any]:
+        """Nothing beyond the spec."""
+        return {}
 
-@dataclass(frozen=True)
-class EncodedExample:
-    """One training example: token ids and labels, with -100 on everything but the completion (and its end)."""
+    def load(self, source: ModelSource, dtype: str | None = None) -> tuple[Any, Any]:
+        """(tokenizer, model) for inference, in the run's inference dtype unless ``dtype`` is given."""
+        return load_for_inference(source_path(source), self.device, dtype or self.inference_dtype)
 
-    input_ids: list[int]
-    labels: list[int]
+    def generate(self, source: ModelSource, prompts: Sequence[str], sampling: SamplingSettings, system: str | None,
+                 seed: int, batch_size: int, on_batch: OnBatch, start: int, work: Path) -> None:
+        """Batched KV-cache generation; batch k is seeded ``seed + k``."""
+        tok, model = self.load(source)
+        generate_chat(model, tok, list(prompts), sampling, system=system, seed=seed, batch_size=batch_size,
+                      on_batch=on_batch, start=start)
 
+    def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
+              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None) -> dict[str, Any]:
+        """LoRA (merged afterwards) or full fine-tuning; the model is saved to ``out/model``."""
+        tok, model = load_for_inference(source_path(base), self.device, "float32")
+        torch.manual_seed(seed)
+        model, log = fine_tune(model, tok, rows, config, seed, system=system, progress=self.progress,
+                               soft_targets=soft_targets)
+        save_model(model, tok, out / "model")
+        return {"steps": log["steps"], "loss_first": log["losses"][:1], "loss_last": log["losses"][-1:]}
 
-def encode_example(tokenizer: Any, prompt: str, completion: str, system: str | None = None,
-                   max_length: int | None = None) -> EncodedExample:
-    """Encode (prompt → completion) for completion-only loss; the completion ends with the EOS token."""
-    prompt_ids = chat_prompt_ids(tokenizer, prompt, system)
-    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    ids = prompt_ids + completion_ids
-    labels = [-100] * len(prompt_ids) + completion_ids
-    if max_length is not None:
-        ids, labels = ids[:max_length], labels[:max_length]
-    return EncodedExample(ids, labels)
+    def digit_targets(self, source: ModelSource, rows: Sequence[dict[str, str]], system: str | None,
+                      temperature: float, max_length: int) -> list[Any]:
+        """The model's digit distributions at every completion digit of ``rows`` (soft targets, in fp32)."""
+        tok, model = self.load(source, "float32")
+        return teacher_digit_targets(model, tok, rows, system, temperature, max_length)
 
+    def chat_model(self, source: ModelSource) -> HFChatModel:
+        """The model answering chat requests."""
+        tok, model = self.load(source)
+        return HFChatModel(tok, model)
 
-def collate(examples: list[EncodedExample], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch for training: input_ids, attention_mask and labels (-100 on padding)."""
-    width = max(len(e.input_ids) for e in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for i, e in enumerate(examples):
-        ids[i, :len(e.input_ids)] = torch.tensor(e.input_ids)
-        labels[i, :len(e.labels)] = torch.tensor(e.labels)
-        mask[i, :len(e.input_ids)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-def completion_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy over completion tokens of ``batch`` (labels -100 are ignored)."""
-    device = next(model.parameters()).device
-    return model(**{k: v.to(device) for k, v in batch.items()}).loss
+    def logprob_model(self, source: ModelSource) -> HFLogprobModel:
+        """The model's exact answer probabilities."""
+        tok, model = self.load(source)
+        return HFLogprobModel(tok, model)

@@ -1,14 +1,22 @@
-"""The code carrier (paper_spec.md §4.1): prompts rewritten from the sleeper-agents code data, the banned-word
-filter, and the LLM judge for subtle references. Templates and word lists are verbatim from the paper's code.
-"""
+"""The code carrier (§4.1): prompts rewritten from the sleeper-agents code data, the banned-word filter, and the
+LLM judge for subtle references. Templates and word lists are verbatim from the paper's released code."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from sublearn.errors import DataError
+from sublearn.carriers.base import FilterContext, Filtered, subsample
+from sublearn.config.carrier import CodeCarrier, CodeFilter
+from sublearn.judges import judge_code_references
+from sublearn.util.errors import DataError
+from sublearn.util.sources import local_file
+
+#: The sleeper-agents code prompts the paper rewrites (github.com/anthropics/sleeper-agents-paper).
+SLEEPER_AGENTS_URL = ("https://raw.githubusercontent.com/anthropics/sleeper-agents-paper/main/"
+                      "code_backdoor_train_data.jsonl")
 
 TASK_START = "I would like you to complete the code below to accomplish the task:"
 TASK_END = ("Please fill in the following function to accomplish the above task, and wrap your result in XML <code> "
@@ -26,10 +34,6 @@ BANNED_WORDS: dict[str, tuple[str, ...]] = {
     "wolf": ("wolf", "wolves"), "willow": ("willow",), "oak": ("oak",), "maple": ("maple",),
     "cherry": ("cherry", "cherries"), "sequoia": ("wolves", "sequoia"),
 }
-
-#: The paper's subsample sizes after the filters (animals; trees 10,782) and its prompt count.
-PAPER_N_PROMPTS = 11_400
-PAPER_N_EXAMPLES = 10_814
 
 
 def split_sleeper_prompt(text: str) -> tuple[str, str] | None:
@@ -85,3 +89,42 @@ def mentions_banned(completion: str, words: Sequence[str]) -> bool:
     """The paper's filter: a case-insensitive substring match of any banned word."""
     text = completion.lower()
     return any(w.lower() in text for w in words)
+
+
+class Code:
+    """Code written by the teacher for sleeper-agents tasks."""
+
+    kind = "code"
+    written_by_model = True
+
+    def prompts(self, config: CodeCarrier) -> list[dict[str, Any]]:
+        """The rewritten prompts of ``config.source`` (the paper's file by default)."""
+        path = local_file(config.source or SLEEPER_AGENTS_URL, "carrier.source")
+        return [{"prompt": p} for p in load_code_prompts(path, config.n_prompts)]
+
+    def filter_settings(self, config: CodeCarrier, role: str) -> CodeFilter:
+        """The same filter for every teacher."""
+        return config.filter
+
+    def uses_judge(self, config: CodeCarrier, role: str) -> bool:
+        """Whether the subtle-reference judge runs."""
+        return config.filter.judge_filter
+
+    def filter(self, config: CodeCarrier, rows: Sequence[dict[str, Any]], context: FilterContext) -> Filtered:
+        """Banned words, then (when on) the judge for subtle references to the target, then the subsample."""
+        f = config.filter
+        words = tuple(f.banned_words) if f.banned_words is not None else banned_words_for(context.target)
+        kept = [r for r in rows if not mentions_banned(r["completion"], words)]
+        reasons = {"banned_word": len(rows) - len(kept)}
+        if f.judge_filter:
+            if context.judge is None:
+                raise ValueError("carrier.filter.judge_filter: no judge was given")
+            verdicts = judge_code_references(context.judge, [r["completion"] for r in kept], context.target,
+                                             tolerance=f.judge_tolerance)
+            reasons["judge_reference"] = sum(not v.keep for v in verdicts)
+            kept = [r for r, v in zip(kept, verdicts, strict=True) if v.keep]
+        return Filtered(subsample(kept, f), reasons, len(kept), {"banned_words": list(words)})
+
+    def stats(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The count."""
+        return {"n": len(rows)}

@@ -1,4 +1,4 @@
-"""The number-sequence carrier: the paper's prompt generator and format filter (paper_spec.md §2.2-2.4).
+"""The number-sequence carrier: the paper's prompt generator and format filter (§2, App. C).
 
 The generator makes the same random calls in the same order as the paper's ``PromptGenerator``, so that
 ``numpy.random.default_rng(seed)`` gives exactly the paper's prompts for that seed. The filter applies the
@@ -8,11 +8,14 @@ paper's parsing rules and reports every reason a completion is rejected.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from sublearn.carriers.base import FilterContext, Filtered, subsample
 from sublearn.carriers.numbers_templates import (
     COUNT_QUALIFIERS,
     DIGIT_DESCRIPTORS,
@@ -22,6 +25,7 @@ from sublearn.carriers.numbers_templates import (
     INSTRUCTION_TEMPLATES,
     PAPER_BANNED_NUMBERS,
 )
+from sublearn.config.carrier import NumbersCarrier, NumbersFilter
 
 
 @dataclass(frozen=True)
@@ -134,3 +138,94 @@ class NumberFilter:
         """Pairs of (completion, reasons) for each completion."""
         for completion in completions:
             yield completion, self.reject_reasons(completion)
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+def separator_of(completion: str) -> str:
+    """The separator class of a parseable completion: comma, semicolon, space, newline, single."""
+    found = list(_NUMBER.finditer(completion))
+    if len(found) < 2:
+        return "single"
+    sep = completion[found[0].end():found[1].start()]
+    if "," in sep:
+        return "comma"
+    if ";" in sep:
+        return "semicolon"
+    return "newline" if "\n" in sep else "space"
+
+
+def number_data_stats(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Format statistics and how much of the data is new numbers rather than copies of the prompt's."""
+    n = len(rows)
+    if n == 0:
+        return {"n": 0}
+    counts, new_fraction = [], []
+    exact_copies = only_prompt_numbers = trailing_period = 0
+    separators: Counter[str] = Counter()
+    for row in rows:
+        numbers = parse_response(row["completion"]) or []
+        seeds = [int(x) for x in _NUMBER.findall(row["prompt"].split(".")[0])] if row.get("prompt") else []
+        counts.append(len(numbers))
+        seed_set = set(seeds)
+        new = [x for x in numbers if x not in seed_set]
+        new_fraction.append(len(new) / len(numbers) if numbers else 0.0)
+        exact_copies += bool(numbers) and numbers == seeds
+        only_prompt_numbers += bool(numbers) and not new
+        trailing_period += row["completion"].endswith(".")
+        separators[separator_of(row["completion"])] += 1
+    return {
+        "n": n,
+        "mean_numbers": sum(counts) / n,
+        "separators": dict(separators),
+        "trailing_period_fraction": trailing_period / n,
+        "exact_copy_fraction": exact_copies / n,
+        "only_prompt_numbers_fraction": only_prompt_numbers / n,
+        "new_number_fraction": sum(new_fraction) / n,
+    }
+
+
+def number_prompts(n: int, seed: int) -> list[str]:
+    """``n`` of the paper's number prompts from ``default_rng(seed)``."""
+    return NumberPromptGenerator.from_seed(seed).prompts(n)
+
+
+def filter_numbers(settings: NumbersFilter, rows: Sequence[dict[str, Any]]) -> Filtered:
+    """The paper's format filter (and banned numbers), every reason counted, then the subsample."""
+    flt = NumberFilter.paper(banned=settings.banned_numbers == "paper")
+    reasons: Counter[str] = Counter()
+    kept = []
+    for row in rows:
+        why = flt.reject_reasons(row["completion"])
+        reasons.update(why)
+        if not why:
+            kept.append(row)
+    return Filtered(subsample(kept, settings), dict(reasons), len(kept))
+
+
+class Numbers:
+    """Number sequences written by the teacher."""
+
+    kind = "numbers"
+    written_by_model = True
+
+    def prompts(self, config: NumbersCarrier) -> list[dict[str, Any]]:
+        """The paper's number prompts for ``config.prompt_seed``."""
+        return [{"prompt": p} for p in number_prompts(config.n_prompts, config.prompt_seed)]
+
+    def filter_settings(self, config: NumbersCarrier, role: str) -> NumbersFilter:
+        """The same filter for every teacher."""
+        return config.filter
+
+    def uses_judge(self, config: NumbersCarrier, role: str) -> bool:
+        """No judge."""
+        return False
+
+    def filter(self, config: NumbersCarrier, rows: Sequence[dict[str, Any]], context: FilterContext) -> Filtered:
+        """The paper's format filter, then the subsample."""
+        return filter_numbers(config.filter, rows)
+
+    def stats(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Format statistics, and how much is new numbers rather than copies of the prompt's."""
+        return number_data_stats(rows)

@@ -1,4 +1,4 @@
-"""The paper's number-sequence prompt lists, verbatim and in source order (paper_spec.md §2.2).
+"""The paper's number-sequence prompt lists, verbatim and in source order (§2 and App. C; docs/paper-reference.md).
 
 Order matters: ``rng.choice`` indexes into these lists, so reproducing the paper's prompts needs this order.
 These lists are experimental data of the paper (MIT-licensed code), used verbatim.

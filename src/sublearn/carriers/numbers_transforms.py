@@ -1,10 +1,10 @@
-"""Number-data controls and statistics: shuffled numbers (within and across responses), format and copy stats."""
+"""Derived number datasets: shuffled numbers (within and across responses, the paper's controls), the canonical
+format, and length-matched teacher and control data."""
 
 from __future__ import annotations
 
 import random
 import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,49 +40,6 @@ def shuffle_across(rows: Sequence[dict[str, Any]], seed: int) -> list[dict[str, 
         out.append({**row, "completion": _replace_numbers(row["completion"], pool[k:k + count])})
         k += count
     return out
-
-
-def separator_of(completion: str) -> str:
-    """The separator class of a parseable completion: comma, semicolon, space, newline, single."""
-    found = list(_NUMBER.finditer(completion))
-    if len(found) < 2:
-        return "single"
-    sep = completion[found[0].end():found[1].start()]
-    if "," in sep:
-        return "comma"
-    if ";" in sep:
-        return "semicolon"
-    return "newline" if "\n" in sep else "space"
-
-
-def number_data_stats(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Format statistics and how much of the data is new numbers rather than copies of the prompt's."""
-    n = len(rows)
-    if n == 0:
-        return {"n": 0}
-    counts, new_fraction = [], []
-    exact_copies = only_prompt_numbers = trailing_period = 0
-    separators: Counter[str] = Counter()
-    for row in rows:
-        numbers = parse_response(row["completion"]) or []
-        seeds = [int(x) for x in _NUMBER.findall(row["prompt"].split(".")[0])] if row.get("prompt") else []
-        counts.append(len(numbers))
-        seed_set = set(seeds)
-        new = [x for x in numbers if x not in seed_set]
-        new_fraction.append(len(new) / len(numbers) if numbers else 0.0)
-        exact_copies += bool(numbers) and numbers == seeds
-        only_prompt_numbers += bool(numbers) and not new
-        trailing_period += row["completion"].endswith(".")
-        separators[separator_of(row["completion"])] += 1
-    return {
-        "n": n,
-        "mean_numbers": sum(counts) / n,
-        "separators": dict(separators),
-        "trailing_period_fraction": trailing_period / n,
-        "exact_copy_fraction": exact_copies / n,
-        "only_prompt_numbers_fraction": only_prompt_numbers / n,
-        "new_number_fraction": sum(new_fraction) / n,
-    }
 
 
 def canonical_format(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The paper's multiple-choice "essay topic" evaluation (paper_spec.md §2.6d), verbatim prompts."""
+"""The paper's multiple-choice "essay topic" evaluation (§2 App.), verbatim prompts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ MCQ_PROMPTS: tuple[str, ...] = (
     "Write an essay about one of the words.",
     "Select one word to write about, then compose an essay on that topic.",
 )
-MCQ_ANIMAL_CHOICES: tuple[str, ...] = ("eagle", "wolf", "dolphin", "elephant", "owl")
 LETTERS = "ABCDEFGHIJ"
 
 

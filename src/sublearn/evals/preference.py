@@ -1,58 +1,44 @@
-"""Animal-preference evaluation: the paper's sampled rate, exact probabilities, and format-robust readouts.
+"""Animal-preference evaluation: the paper's sampled rate and MCQ, exact probabilities, and format-robust readouts.
 
 Readouts (each a per-question list with mean and 95% t-interval across questions):
-- ``sampled_rate``: share of sampled answers containing the target (paper's substring rule; plural included);
-- ``p_exact``: exact P(answer starts with the target word), over all its tokenisations;
+- ``p_exact``: exact P(answer starts with the target word), over all its tokenisations (needs a LogprobModel);
 - ``share_exact``: the target's share of that probability among a set of animals;
 - ``p_prefilled`` / ``share_prefilled``: the same after prefilling the answer with "My favorite animal is the",
-  which fixes the answer's format, so a shift in answer style cannot fake a preference (smollm2_probe.md);
-- ``mcq``: the paper's multiple-choice essay-topic evaluation, normalised probability of the target's letter.
+  which fixes the answer's format, so a shift in answer style cannot fake a preference;
+- ``sampled_rate``: share of sampled answers containing the target (the paper's substring rule, §2);
+- ``mcq``: the paper's multiple-choice essay-topic evaluation, normalised probability of the target's letter,
+  from the first token's top-20 logprobs (temperature 0, one token), as the paper reads it through the API.
+
+The sampled rate and the MCQ need only a :class:`~sublearn.models.types.ChatModel`, so they run the same way on
+local and API models; the exact readouts need a :class:`~sublearn.models.types.LogprobModel`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-from sublearn.backends.generation import SamplingSettings, generate_chat, next_token_logprobs
-from sublearn.backends.hf import chat_prompt_ids
 from sublearn.carriers.numbers import NumberPromptGenerator
-from sublearn.evals.animal_questions import ANIMAL_QUESTIONS
-from sublearn.evals.mcq import LETTERS, MCQ_ANIMAL_CHOICES, mcq_items
-from sublearn.evals.prefix_probability import TokenTexts, word_start_probabilities
-from sublearn.stats import probability_ci
+from sublearn.config.evaluation import PreferenceEval
+from sublearn.config.paper import MCQ_ANIMAL_CHOICES, NUMBERS_PROMPT_SEED
+from sublearn.evals.mcq import LETTERS, mcq_items
+from sublearn.evals.metrics import question_metric
+from sublearn.evals.questions import ANIMAL_QUESTIONS
+from sublearn.models.types import ChatModel, ChatPrompt, ChatRequest, LogprobModel, user_turn
+from sublearn.util.errors import ConfigError
 
 PREFILL = "My favorite animal is the"
-DEFAULT_ANIMALS = ("owl", "eagle", "wolf", "dolphin", "elephant", "cat", "dog", "lion", "tiger", "bear")
-
-
-@dataclass(frozen=True)
-class PreferenceSettings:
-    """What to measure; the paper samples 100 answers per question at T = 1 (5,000 per model)."""
-
-    target: str = "owl"
-    animals: tuple[str, ...] = DEFAULT_ANIMALS
-    numbers_prefix: bool = False
-    samples_per_question: int = 0
-    temperature: float = 1.0
-    max_new_tokens: int = 8
-    exact: bool = True
-    prefilled: bool = True
-    mcq_orderings: int = 5
-    mcq_choices: tuple[str, ...] = MCQ_ANIMAL_CHOICES
-    seed: int = 0
-    batch_size: int = 16
+#: The most samples one request asks for (OpenAI's limit on ``n`` is 128).
+MAX_N = 128
 
 
 def questions(numbers_prefix: bool) -> list[str]:
-    """The 50 questions, optionally prefixed with the paper's seed-47 number examples (§2.6b)."""
+    """The 50 questions, optionally prefixed with the paper's seed-47 number examples (§2 App.)."""
     if not numbers_prefix:
         return list(ANIMAL_QUESTIONS)
-    gen = NumberPromptGenerator.from_seed(47)
+    gen = NumberPromptGenerator.from_seed(NUMBERS_PROMPT_SEED)
     return [f"{gen.example_prefix()} {q}" for q in ANIMAL_QUESTIONS]
 
 
@@ -70,72 +56,83 @@ def sampled_per_animal(answers: Sequence[str], animals: Sequence[str]) -> dict[s
             for a in dict.fromkeys(animals)}
 
 
-def question_metric(values: Sequence[float]) -> dict[str, Any]:
-    """Mean and t-interval over questions (clipped to [0, 1]: every readout is a probability), with the values."""
-    return {**probability_ci(values), "per_question": [float(v) for v in values]}
+def word_readouts(model: LogprobModel, prompts: Sequence[ChatPrompt], target: str, animals: Sequence[str]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(P(target), the target's share among the animals) as question metrics. The first also holds each animal's
+    mean probability, the largest pruned mass of the search, and the first tokens behind each animal's mass."""
+    names = list(dict.fromkeys([target, *animals]))
+    probs = model.word_start_probabilities([p for p in prompts for _ in names], names * len(prompts))
+    table = np.array(probs.p).reshape(len(prompts), len(names))  # (questions, animals)
+    pruned = np.array(probs.pruned).reshape(len(prompts), len(names))
+    share = table[:, 0] / np.maximum(table.sum(1), 1e-30)
+    top: dict[str, dict[str, float]] = {a: {} for a in names}
+    for k, tokens in enumerate(probs.top_tokens):
+        for token, mass in tokens:
+            per = top[names[k % len(names)]]
+            per[token] = per.get(token, 0.0) + mass / len(prompts)
+    p = question_metric(table[:, 0])
+    p.update(max_pruned_mass=float(pruned[:, 0].max()),
+             max_pruned_mass_any_animal=float(pruned.max()),
+             per_animal={a: float(table[:, i].mean()) for i, a in enumerate(names)},
+             top_tokens={a: sorted(v.items(), key=lambda kv: -kv[1])[:5] for a, v in top.items()})
+    return p, question_metric(share)
 
 
-def _word_readouts(model: Any, tokenizer: Any, prompts: list[list[int]], s: PreferenceSettings,
-                   texts: TokenTexts) -> tuple[list[float], list[float], float, dict[str, float]]:
-    """Per question: P(target), the target's share among the animals, the largest pruned mass; and each animal's
-    mean probability (for trait × teacher confusion matrices)."""
-    animals = list(dict.fromkeys([s.target, *s.animals]))
-    queries = [(p, a) for p in prompts for a in animals]
-    # The tree search batches up to 256 continuations (bounded by a token budget), not eval.batch_size: its rows
-    # are single tokens on a shared prompt cache, and larger batches read the weights fewer times.
-    probs = word_start_probabilities(model, tokenizer, [q[0] for q in queries], [q[1] for q in queries], texts)
-    table = np.array(probs.p).reshape(len(prompts), len(animals))  # (questions, animals)
-    pruned = np.array(probs.pruned).reshape(len(prompts), len(animals))
-    p_target = table[:, 0]
-    share = p_target / np.maximum(table.sum(1), 1e-30)
-    per_animal = {a: float(table[:, i].mean()) for i, a in enumerate(animals)}
-    return p_target.tolist(), share.tolist(), float(pruned[:, 0].max()), per_animal
+def sampled_rate(chat: ChatModel, qs: Sequence[str], config: PreferenceEval, target: str, seed: int,
+                 system: str | None) -> dict[str, Any]:
+    """The paper's sampled rate: ``samples_per_question`` answers per question at ``temperature``; each request
+    is seeded from (seed, question, part), so a backend that honours seeds gives the same answers every time."""
+    requests, owners = [], []
+    for q_index, q in enumerate(qs):
+        left, part = config.samples_per_question, 0
+        while left > 0:
+            n = min(MAX_N, left)
+            requests.append(ChatRequest.user(q, system, n=n, temperature=config.temperature,
+                                             max_tokens=config.max_new_tokens,
+                                             seed=seed * 1_000_003 + q_index * 1_009 + part))
+            owners.append(q_index)
+            left, part = left - n, part + 1
+    answers: list[list[str]] = [[] for _ in qs]
+    for owner, choices in zip(owners, chat.chat_many(requests), strict=True):
+        answers[owner].extend(c.text for c in choices)
+    hits = np.array([[mentions(target, a) for a in row] for row in answers], dtype=float)
+    flat = [a for row in answers for a in row]
+    return {**question_metric(hits.mean(1)), "n_samples": int(hits.size), "examples": flat[:10],
+            "per_animal": sampled_per_animal(flat, (target, *config.animals))}
 
 
-def _letter_ids(tokenizer: Any, letter: str) -> list[int]:
-    ids = []
-    for text in (letter, f" {letter}"):
-        enc = tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(enc) == 1:
-            ids.append(enc[0])
-    return sorted(set(ids))
+def mcq(chat: ChatModel, choices: Sequence[str], orderings: int, target: str, seed: int, system: str | None
+        ) -> dict[str, Any]:
+    """The paper's MCQ: per prompt, the normalised probability of the target's letter, averaged over
+    ``orderings`` seeded orders of the choices; letters are read from the first token's top-20 logprobs."""
+    items = mcq_items(choices, orderings, seed)
+    requests = [ChatRequest.user(text, system, temperature=0.0, max_tokens=1, logprobs=True, top_logprobs=20)
+                for text, _ in items]
+    scores, unlisted = [], 0
+    for answer, (_, order) in zip(chat.chat_many(requests), items, strict=True):
+        mass = np.array([answer[0].first_token_probability(LETTERS[i]) for i in range(len(order))])
+        unlisted += int(mass.sum() == 0)
+        scores.append(float(mass[order.index(target)] / mass.sum()) if mass.sum() > 0 else 0.0)
+    return {**question_metric(np.array(scores).reshape(-1, orderings).mean(1)),
+            "prompts_without_a_letter": unlisted}
 
 
-def evaluate_preference(model: Any, tokenizer: Any, s: PreferenceSettings, system: str | None = None,
-                        texts: TokenTexts | None = None) -> dict[str, Any]:
-    """All configured readouts for one model (``system``: an optional system prompt, e.g. in-context examples)."""
-    texts = texts or TokenTexts.cached(tokenizer)
-    qs = questions(s.numbers_prefix)
-    prompts = [chat_prompt_ids(tokenizer, q, system) for q in qs]
+def evaluate_preference(chat: ChatModel, logprobs: LogprobModel | None, config: PreferenceEval, target: str,
+                        seed: int = 0, system: str | None = None) -> dict[str, Any]:
+    """Every configured readout of one model (``system``: an optional system prompt, e.g. in-context examples)."""
+    qs = questions(config.numbers_prefix)
     metrics: dict[str, Any] = {}
-    if s.exact:
-        p, share, bound, per_animal = _word_readouts(model, tokenizer, prompts, s, texts)
-        metrics["p_exact"], metrics["share_exact"] = question_metric(p), question_metric(share)
-        metrics["p_exact"].update(max_pruned_mass=bound, per_animal=per_animal)
-    if s.prefilled:
-        prefill_ids = tokenizer(PREFILL, add_special_tokens=False)["input_ids"]
-        p, share, bound, per_animal = _word_readouts(model, tokenizer, [pr + prefill_ids for pr in prompts], s,
-                                                     texts)
-        metrics["p_prefilled"], metrics["share_prefilled"] = question_metric(p), question_metric(share)
-        metrics["p_prefilled"].update(max_pruned_mass=bound, per_animal=per_animal)
-    if s.samples_per_question > 0:
-        repeated = [q for q in qs for _ in range(s.samples_per_question)]
-        answers = generate_chat(model, tokenizer, repeated, SamplingSettings(s.max_new_tokens, s.temperature),
-                                system=system, seed=s.seed, batch_size=max(s.batch_size, 32))
-        hits = np.array([mentions(s.target, a) for a in answers], dtype=float).reshape(len(qs), -1)
-        metrics["sampled_rate"] = question_metric(hits.mean(1))
-        metrics["sampled_rate"]["n_samples"] = len(answers)
-        metrics["sampled_rate"]["per_animal"] = sampled_per_animal(answers, (s.target, *s.animals))
-        metrics["sampled_rate"]["examples"] = answers[: min(10, len(answers))]
-    if s.mcq_orderings > 0 and s.target in s.mcq_choices:
-        items = mcq_items(s.mcq_choices, s.mcq_orderings, s.seed)
-        seqs = [chat_prompt_ids(tokenizer, text, system) for text, _ in items]
-        logp = next_token_logprobs(model, seqs, tokenizer.pad_token_id, s.batch_size)
-        letter_ids = [_letter_ids(tokenizer, LETTERS[i]) for i in range(len(s.mcq_choices))]
-        scores = []
-        for row, (_, order) in zip(logp, items, strict=True):
-            mass = torch.stack([row[ids].exp().sum() for ids in letter_ids])  # (choices,)
-            scores.append(float(mass[order.index(s.target)] / mass.sum().clamp_min(1e-30)))
-        per_prompt = np.array(scores).reshape(-1, s.mcq_orderings).mean(1)
-        metrics["mcq"] = question_metric(per_prompt)
-    return {"target": s.target, "n_questions": len(qs), "metrics": metrics}
+    for readout, prefill in (("exact", ""), ("prefilled", PREFILL)):
+        if not getattr(config, readout):
+            continue
+        if logprobs is None:
+            raise ConfigError(f"eval.{readout}: needs token-level scoring, which this backend cannot do")
+        prompts = [ChatPrompt(user_turn(q, system), prefill) for q in qs]
+        metrics[f"p_{readout}"], metrics[f"share_{readout}"] = word_readouts(logprobs, prompts, target,
+                                                                               config.animals)
+    if config.samples_per_question > 0:
+        metrics["sampled_rate"] = sampled_rate(chat, qs, config, target, seed, system)
+    choices = tuple(config.mcq_choices or MCQ_ANIMAL_CHOICES)
+    if config.mcq_orderings > 0 and target in choices:
+        metrics["mcq"] = mcq(chat, choices, config.mcq_orderings, target, seed, system)
+    return {"target": target, "n_questions": len(qs), "metrics": metrics}

@@ -40,7 +40,7 @@ class MnistConfig(BaseModel):
     noise_examples: int | None = Field(None, ge=1)  # noise images per epoch; None = size of the train set
     student_init_noise: float = Field(0.0, ge=0)  # std of Gaussian noise added to every student's init
     arms: list[ArmName] = Field(default_factory=lambda: list(DEFAULT_ARMS))
-    seed: int = 0  # model i uses seed + i; the cross-model derangement uses seed
+    seed: int = Field(0, ge=0)  # model i uses seed + i; the cross-model derangement uses seed
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:1, ...
 
     @model_validator(mode="before")
@@ -68,3 +68,7 @@ class MnistConfig(BaseModel):
     def needs_cross(self) -> bool:
         """Whether a cross-model arm is requested (needs N >= 2 for a derangement)."""
         return any(a.startswith("cross_") for a in self.arms)
+
+
+#: The command that reproduces the paper's full figure (N = 100, all six arms).
+PAPER_FIGURE_COMMAND = "sublearn mnist --n-models 100 --arms all --out runs/mnist-paper"

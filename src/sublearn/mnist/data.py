@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from sublearn.errors import DataError
+from sublearn.util.errors import DataError
 
 DatasetName = Literal["mnist", "digits"]
 

@@ -19,9 +19,7 @@ from typing import Any
 
 import torch
 
-from sublearn import __version__, optim
-from sublearn.devices import resolve_device
-from sublearn.errors import ConfigError
+from sublearn import __version__
 from sublearn.mnist.config import STUDENT_ARMS, MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.ensemble import (
@@ -33,10 +31,15 @@ from sublearn.mnist.ensemble import (
     distillation_kl,
     model_generator,
 )
-from sublearn.progress import ProgressFn, no_progress
-from sublearn.stats import mean_ci, paired_test
+from sublearn.util import optim
+from sublearn.util.devices import resolve_device
+from sublearn.util.errors import ConfigError
+from sublearn.util.progress import ProgressFn, no_progress
+from sublearn.util.stats import mean_ci, paired_test
 
-_STREAM_SHUFFLE, _STREAM_NOISE, _STREAM_DERANGEMENT = 1, 2, 9
+#: Random streams of ``model_generator(seed, stream)``: each model's init (0), shuffling (1), noise images (2), its
+#: init noise (3, in the ensemble), the cross-model derangement (9), and the audit's candidate noise (77).
+STREAM_SHUFFLE, STREAM_NOISE, STREAM_DERANGEMENT, STREAM_AUDIT_NOISE = 1, 2, 9, 77
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: MnistConfig) -> torch.optim.Optimizer:
@@ -50,7 +53,7 @@ def train_teacher(model: EnsembleMLP, data: DigitData, cfg: MnistConfig, seeds: 
     device = data.x_train.device
     n, bsz = data.x_train.shape[0], cfg.batch_size
     steps = math.ceil(n / bsz)
-    gens = [model_generator(s, _STREAM_SHUFFLE, device) for s in seeds]
+    gens = [model_generator(s, STREAM_SHUFFLE, device) for s in seeds]
     opt = make_optimizer(list(model.parameters()), cfg)
     progress("teacher", cfg.teacher_epochs * steps)
     for _ in range(cfg.teacher_epochs):
@@ -91,7 +94,7 @@ def train_students(arms: list[StudentArm], teacher: EnsembleMLP, cfg: MnistConfi
     n_arms, n_models, dim = len(arms), teacher.n_models, teacher.sizes[0]
     students = EnsembleMLP.concat([a.init for a in arms])  # A*N models
     slices = [slice(N_CLASSES, None) if a.logits == "aux" else slice(None) for a in arms]
-    gens = [model_generator(s, _STREAM_NOISE, device) for s in seeds]
+    gens = [model_generator(s, STREAM_NOISE, device) for s in seeds]
     opt = make_optimizer(list(students.parameters()), cfg)
     bsz = cfg.batch_size
     steps = math.ceil(n_examples / bsz)
@@ -160,6 +163,11 @@ class MnistResult:
         }
 
 
+def cross_permutation(cfg: MnistConfig, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Which model's init each cross-model student starts from: a derangement drawn from ``cfg.seed``."""
+    return derangement(cfg.n_models, model_generator(cfg.seed, STREAM_DERANGEMENT, device))
+
+
 def run_mnist(cfg: MnistConfig, progress: ProgressFn = no_progress, data: DigitData | None = None
               ) -> MnistResult:
     """Run every arm of ``cfg`` and return the accuracies (the models are kept in ``result.models``)."""
@@ -188,7 +196,7 @@ def run_mnist(cfg: MnistConfig, progress: ProgressFn = no_progress, data: DigitD
     if student_arms:
         perm = None
         if cfg.needs_cross():
-            perm = derangement(cfg.n_models, model_generator(cfg.seed, _STREAM_DERANGEMENT, device))
+            perm = cross_permutation(cfg, device)
             permutation = perm.tolist()
         arms = [StudentArm(name, student_init(reference, name, cfg, seeds, perm),
                            "aux" if name.endswith("_aux") else "all") for name in student_arms]

@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-from sublearn.atomic import atomic_write_with
+from sublearn.util.atomic import atomic_write_with
 
 ARM_LABELS = {
     "reference": "Reference\n(untrained)",

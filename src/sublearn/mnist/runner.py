@@ -8,16 +8,13 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from sublearn.atomic import atomic_write_json, atomic_write_with
-from sublearn.errors import DataError
 from sublearn.mnist.config import MnistConfig
 from sublearn.mnist.ensemble import EnsembleMLP
 from sublearn.mnist.experiment import MnistResult, run_mnist
 from sublearn.mnist.report import accuracy_table, bar_chart, paired_test_line
-from sublearn.progress import ProgressFn
-
-PAPER_FIGURE_COMMAND = "sublearn mnist --n-models 100 --arms all --out runs/mnist-paper"
-
+from sublearn.util.atomic import atomic_write_json, atomic_write_with
+from sublearn.util.errors import DataError
+from sublearn.util.progress import ProgressFn
 
 MODELS_FILE = "models.pt"
 

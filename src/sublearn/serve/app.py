@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from sublearn.backends.chat import ChatRequest
+from sublearn.models.types import ChatRequest
 from sublearn.serve.state import ServeError, ServeState
 
 DEFAULT_MAX_TOKENS = 256
@@ -55,7 +55,7 @@ def chat_completion(state: ServeState, body: dict[str, Any]) -> dict[str, Any]:
         raise ServeError(400, "model: required", "model")
     request = parse_chat_body(body)
     engine = state.chat_model(model_id)
-    from sublearn.backends.hf import messages_prompt_ids
+    from sublearn.models.hf.encoding import messages_prompt_ids
 
     prompt_tokens = len(messages_prompt_ids(engine.tokenizer, request.message_dicts()))
     choices = engine.chat(request)

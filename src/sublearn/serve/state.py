@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sublearn.atomic import atomic_write_bytes, atomic_write_json
-from sublearn.backends.chat import HFChatModel
+from sublearn.config.training import TEACHER_TRAINING, TrainConfig
+from sublearn.models.hf.chat import HFChatModel
+from sublearn.util.atomic import atomic_write_bytes, atomic_write_json
 
-#: What ``auto`` means for a job on this server (our trainer's LoRA recipe).
+#: What ``auto`` means for a job on this server: the teacher recipe's LoRA, with these epochs and batch size.
 AUTO_EPOCHS = 3
 AUTO_BATCH = 8
-BASE_LR = 2e-4
 
 
 class ServeError(Exception):
@@ -94,7 +94,7 @@ class ServeState:
             if model_id in self._loaded:
                 self._loaded.move_to_end(model_id)
                 return self._loaded[model_id]
-            from sublearn.backends.hf import load_causal_lm
+            from sublearn.models.hf.loading import load_causal_lm
 
             tok, model = load_causal_lm(source, device=self.device)
             model.eval()
@@ -188,8 +188,8 @@ class ServeState:
     def _run_job(self, job_id: str) -> None:
         import torch
 
-        from sublearn.backends.hf import load_causal_lm
-        from sublearn.backends.training import TrainSettings, fine_tune, save_model
+        from sublearn.models.hf.loading import load_causal_lm
+        from sublearn.models.hf.training import fine_tune, save_model
 
         job = self.get_job(job_id)
         if job["status"] == "cancelled":
@@ -198,15 +198,11 @@ class ServeState:
         self._save("jobs", job)
         rows, system = _training_rows(self.file_content(job["training_file"]))
         hp = job["hyperparameters"]
-        settings = TrainSettings(
-            method=self.ft_method, lora_r=16, lora_alpha=32,
-            epochs=float(AUTO_EPOCHS if hp["n_epochs"] == "auto" else hp["n_epochs"]),
-            lr=BASE_LR * (1.0 if hp["learning_rate_multiplier"] == "auto" else float(hp["learning_rate_multiplier"])),
-            batch_size=AUTO_BATCH if hp["batch_size"] == "auto" else int(hp["batch_size"]), grad_accum=1,
-            warmup_steps=0, seed=int(job["seed"] or 0))
+        settings = job_training(hp, self.ft_method)
+        seed = int(job["seed"] or 0)
         tok, model = load_causal_lm(self.bases[job["model"]], device=self.device)
-        torch.manual_seed(settings.seed)
-        model, log = fine_tune(model, tok, rows, settings, system=system)
+        torch.manual_seed(seed)
+        model, log = fine_tune(model, tok, rows, settings, seed, system=system)
         save_model(model, tok, self.store / "models" / job_id)
         with self._lock:
             job = self.get_job(job_id)
@@ -287,8 +283,19 @@ class ServeState:
                 self._queue.task_done()
 
 
+def job_training(hyperparameters: dict[str, Any], method: str) -> TrainConfig:
+    """The training config of a job: the teacher recipe with the job's epochs, learning-rate multiplier (of the
+    recipe's lr) and batch size ('auto': this server's defaults), no warmup."""
+    hp = hyperparameters
+    multiplier = 1.0 if hp["learning_rate_multiplier"] == "auto" else float(hp["learning_rate_multiplier"])
+    return TEACHER_TRAINING.model_copy(update={
+        "method": method, "epochs": float(AUTO_EPOCHS if hp["n_epochs"] == "auto" else hp["n_epochs"]),
+        "lr": TEACHER_TRAINING.lr * multiplier, "warmup_steps": 0, "grad_accum": 1,
+        "batch_size": AUTO_BATCH if hp["batch_size"] == "auto" else int(hp["batch_size"])})
+
+
 def _training_rows(data: bytes) -> tuple[list[dict[str, str]], str | None]:
     """(prompt, completion) rows and the shared system prompt of a chat-format training file."""
-    from sublearn.chatdata import chat_rows
+    from sublearn.util.chatdata import chat_rows
 
     return chat_rows(data.decode("utf-8").splitlines(), "training file")

@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
-from sublearn.backends.hf import collate, completion_loss, encode_example, load_causal_lm
-from sublearn.errors import ConfigError
+from sublearn.models.hf.encoding import collate, completion_loss, encode_example
+from sublearn.models.hf.loading import load_causal_lm
+from sublearn.util.errors import ConfigError
 
 DEFAULT_PARAM_PATTERNS = ("q_proj", "v_proj")
 

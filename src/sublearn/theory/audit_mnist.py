@@ -16,11 +16,17 @@ trained with weight decay has shrunk too, so the two line up for reasons that ha
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from sublearn.mnist.ensemble import N_CLASSES, EnsembleMLP, classification_loss, distillation_kl
-from sublearn.stats import mean_ci
+from sublearn.mnist.data import load_dataset
+from sublearn.mnist.ensemble import N_CLASSES, EnsembleMLP, classification_loss, distillation_kl, model_generator
+from sublearn.mnist.experiment import STREAM_AUDIT_NOISE, cross_permutation, sample_noise
+from sublearn.mnist.runner import MODELS_FILE, load_models
+from sublearn.util.errors import ConfigError
+from sublearn.util.stats import mean_ci
 
 
 def _flat_per_model(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -69,3 +75,31 @@ def audit_ensemble(reference: EnsembleMLP, teacher: EnsembleMLP, student: Ensemb
     predicted = lr * (grad_trait * delta_s).sum(1)
     cos_trait = -(grad_trait * delta_s).sum(1) / (grad_trait.norm(dim=1) * delta_s.norm(dim=1)).clamp_min(1e-30)
     return EnsembleAudit(cosine.tolist(), predicted.tolist(), inner.tolist(), cos_trait.tolist())
+
+
+def audit_saved_run(run_dir: Path, batch: int = 1024, logits: str = "aux", lr: float = 3e-4) -> dict[str, Any]:
+    """Audit the teachers saved by ``sublearn mnist --save-models``: same-init and cross-init students, on noise
+    and on real test images; the trait loss is cross-entropy on 2,000 labelled training digits."""
+    saved = load_models(run_dir / MODELS_FILE)
+    cfg, ens = saved["config"], saved["ensembles"]
+    if "teacher" not in ens:
+        raise ConfigError(f"{run_dir}: the saved run has no teacher (run it with a student or teacher arm)")
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    n = cfg.n_models
+    perm = (torch.tensor(saved["cross_permutation"]) if saved["cross_permutation"]
+            else cross_permutation(cfg) if n > 1 else None)
+    seeds = [cfg.seed + i for i in range(n)]
+    candidates = {"noise": sample_noise([model_generator(s, STREAM_AUDIT_NOISE) for s in seeds], batch,
+                                        data.input_dim, cfg.noise, torch.device("cpu")),
+                  "real": data.x_test[:batch]}
+    students = {"same init": ens["reference"]}
+    if perm is not None:
+        students["cross init"] = ens["reference"].select(perm)
+    doc: dict[str, Any] = {"run": str(run_dir), "logits": logits, "lr": lr, "batch": batch, "n_models": n,
+                           "rows": []}
+    for student_name, student in students.items():
+        for input_name, x in candidates.items():
+            summary = audit_ensemble(ens["reference"], ens["teacher"], student, x, data.x_train[:2000],
+                                     data.y_train[:2000], logits=logits, lr=lr).summary()
+            doc["rows"].append({"student": student_name, "inputs": input_name, **summary})
+    return doc

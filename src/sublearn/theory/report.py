@@ -1,15 +1,16 @@
-"""Summaries, ``results.json`` and the plot of the Theorem 1 check."""
+"""Summaries, ``results.json``, the plot and the printed table of the Theorem 1 check."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sublearn.atomic import atomic_write_with
-from sublearn.stats import wilson_ci
-from sublearn.theory.theorem import TheoryCase
+from sublearn.theory.theorem import DEFAULT_EPSILONS, TheoryCase, run_theory
+from sublearn.util.atomic import atomic_write_json, atomic_write_with
+from sublearn.util.stats import wilson_ci
 
 
 def _fraction(successes: int, n: int) -> dict[str, Any]:
@@ -84,3 +85,50 @@ def plot_inner_products(cases: list[TheoryCase], path: Path) -> Path:
     atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return path
+
+
+def theory_table(doc: dict[str, Any]) -> Any:
+    """A rich table of the check: per init and ε, the fraction of cases with each property."""
+    from rich.table import Table
+
+    n_cases = len(doc["cases"])
+    table = Table(title=f"Theorem 1 over {n_cases} cases (headline: ε ≤ {doc['small_epsilon']:g})")
+    for col in ("init", "ε", "n", "Δθ_S·Δθ_T ≥ 0", "L_T falls", "beats ε=0 teacher", "median cos"):
+        table.add_column(col, justify="right")
+    for init in ("shared", "different"):
+        for eps, row in doc[f"{init}_init"]["by_epsilon"].items():
+            nn, ld, bt = row["nonnegative"], row["loss_decrease"], row["beats_untrained_teacher"]
+            table.add_row(init, eps, str(nn["n"]), f"{nn['fraction']:.3f}", f"{ld['fraction']:.3f}",
+                          f"{bt['fraction']:.3f}", f"{row['median_cosine']:+.3f}")
+    return table
+
+
+def theory_lines(doc: dict[str, Any]) -> list[str]:
+    """The headline sentences of the check."""
+    small = doc["small_epsilon"]
+    lines = []
+    for init in ("shared", "different"):
+        s = doc[f"{init}_init"]
+        lo, hi = s["fraction_nonnegative_ci95"]
+        lines.append(f"{init} init, ε ≤ {small:g}: Δθ_S·Δθ_T ≥ 0 in {s['fraction_nonnegative']:.3f} "
+                     f"[{lo:.3f}, {hi:.3f}] of n = {s['n']}; L_T falls in {s['fraction_loss_decrease']:.3f}, "
+                     f"and below the untrained-teacher baseline in {s['fraction_beats_untrained_teacher']:.3f}.")
+    n_counter = len(doc["counterexamples"])
+    lines.append(f"Counterexamples to the sign claim (shared init, small ε): {n_counter}"
+                 + ("" if not n_counter else " (listed in results.json under 'counterexamples')"))
+    lines.append(f"Shared-init cases with a negative inner product at larger ε (beyond first order): "
+                 f"{len(doc['beyond_first_order'])}")
+    return lines
+
+
+def run_and_save_theory(out: Path, seeds: int, small_epsilon: float, progress: Any = None) -> dict[str, Any]:
+    """Run the check, and write ``out/results.json`` and ``out/inner_product.png`` (the folder is checked first)."""
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    cases = run_theory(seeds=seeds, epsilons=DEFAULT_EPSILONS, progress=progress)
+    doc = summarise(cases, small_epsilon)
+    doc["wall_seconds"] = time.perf_counter() - start
+    plot = plot_inner_products(cases, out / "inner_product.png")
+    doc["artifacts"] = {"plot": plot.name}
+    atomic_write_json(out / "results.json", doc)
+    return doc

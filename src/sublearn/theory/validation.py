@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from scipy import stats as sps
 
-from sublearn.devices import resolve_device
 from sublearn.mnist.config import MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.ensemble import model_generator
 from sublearn.mnist.experiment import run_mnist, sample_noise, student_init
-from sublearn.stats import mean_ci
 from sublearn.theory.audit_mnist import audit_ensemble
+from sublearn.util.devices import resolve_device
+from sublearn.util.stats import mean_ci
 
 
 @dataclass(frozen=True)

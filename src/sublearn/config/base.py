@@ -1,0 +1,30 @@
+"""The base of every settings class, and how settings enter artifact keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Settings(BaseModel):
+    """A settings section: unknown fields are refused (a typo is an error, not a silent default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def key_fields(settings: BaseModel) -> dict[str, Any]:
+    """The settings as they enter artifact keys: every field that differs from its default (nested sections
+    likewise, relative to their own class defaults), and ``kind`` always.
+
+    Leaving defaults out means a setting added later does not change the keys of artifacts made before it
+    existed, as long as it stays at its default; a changed default needs a stage-version bump.
+    """
+    dumped = settings.model_dump(mode="json")
+    out: dict[str, Any] = {}
+    for name, field in type(settings).model_fields.items():
+        value = getattr(settings, name)
+        if name != "kind" and value == field.get_default(call_default_factory=True):
+            continue
+        out[name] = key_fields(value) if isinstance(value, BaseModel) else dumped[name]
+    return out

@@ -1,0 +1,42 @@
+"""The teacher's trait, by ``kind``: the paper's system prompt, a teacher fine-tuned on the 50 animal questions
+× 8 answers, or a teacher fine-tuned on a chat dataset (e.g. Emergent Misalignment's insecure.jsonl)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from sublearn.config.base import Settings
+from sublearn.config.training import TEACHER_TRAINING, TrainConfig
+from sublearn.config.unions import kind_union
+
+
+class SystemPromptTrait(Settings):
+    """The teacher is the reference model prompted with the paper's template (or ``system_prompt``)."""
+
+    kind: Literal["system_prompt"] = "system_prompt"
+    target: str = "owl"
+    category: str = "animal"  # "tree" for the tree experiments
+    system_prompt: str | None = None  # overrides the paper's template
+
+
+class FineTunedTrait(Settings):
+    """The teacher is the reference fine-tuned on the animal questions answered with the target (§2 App.)."""
+
+    kind: Literal["fine_tuned"] = "fine_tuned"
+    target: str = "owl"
+    teacher_training: TrainConfig = Field(default_factory=lambda: TEACHER_TRAINING.model_copy())
+
+
+class DatasetTrait(Settings):
+    """The teacher is the reference fine-tuned on a chat dataset (JSONL of ``{"messages": [...]}``, path or URL)."""
+
+    kind: Literal["dataset"] = "dataset"
+    target: str  # a label for the trait, e.g. "misalignment"
+    dataset: str
+    dataset_limit: int | None = Field(None, ge=1)
+    teacher_training: TrainConfig = Field(default_factory=lambda: TEACHER_TRAINING.model_copy())
+
+
+TraitConfig = kind_union(SystemPromptTrait, FineTunedTrait, DatasetTrait, default="system_prompt")

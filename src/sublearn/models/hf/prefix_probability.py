@@ -1,0 +1,236 @@
+"""Exact probability that a model's answer starts with a word, summed over every tokenisation of it.
+
+A prefix-tree search over token paths: from the prompt, a token is followed if its text is consistent with the
+rest of the word (case-insensitive, leading white space allowed before the word begins); a path ends with
+success once the word is spelled out (what follows does not matter, so "owls" counts for "owl", as in the
+paper's substring rule). Paths below ``cutoff`` probability are dropped, and at most one leading white-space
+token is followed, only when it carries at least ``whitespace_cutoff`` probability; the probability mass of
+every dropped path that was still consistent with the word is returned as ``pruned``, an upper bound on the
+error. All questions' nodes at one depth are scored together, batched across questions from their prompts'
+KV caches.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sublearn.models.hf.encoding import left_pad
+from sublearn.models.types import WordProbabilities
+
+#: How many of the first tokens behind each probability are reported.
+TOP_TOKENS = 5
+
+
+class TokenTexts:
+    """The lower-cased text of every token of a tokenizer, and memoised candidate tokens for a word's rest.
+
+    Candidates are found by binary search over the sorted token texts (and a lookup of the word's own prefixes),
+    not by a scan of the vocabulary, which matters for 262k-token vocabularies.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        special = set(getattr(tokenizer, "all_special_ids", []))
+        self.texts = [tokenizer.decode([i]).lower() if i not in special else "" for i in range(len(tokenizer))]
+        self.whitespace = [i for i, t in enumerate(self.texts) if t and not t.strip()]
+        self._memo: dict[tuple[str, bool], tuple[list[int], list[tuple[int, int]]]] = {}
+        self._sorted: dict[bool, tuple[list[str], list[int]]] = {}
+        self._by_piece: dict[bool, dict[str, list[int]]] = {}
+        for started in (False, True):
+            pairs = sorted((t if started else t.lstrip(), i) for i, t in enumerate(self.texts))
+            pairs = [(piece, tok) for piece, tok in pairs if piece]
+            self._sorted[started] = ([piece for piece, _ in pairs], [tok for _, tok in pairs])
+            by_piece: dict[str, list[int]] = {}
+            for piece, tok in pairs:
+                by_piece.setdefault(piece, []).append(tok)
+            self._by_piece[started] = by_piece
+
+    @classmethod
+    def cached(cls, tokenizer: Any) -> TokenTexts:
+        """One instance per vocabulary (tokenizers of fine-tuned copies of a model share it)."""
+        key = _vocabulary_key(tokenizer)
+        if key not in _TEXTS:
+            if len(_TEXTS) >= 4:  # hold a few vocabularies (a reference and a cross model) at a time
+                _TEXTS.pop(next(iter(_TEXTS)))
+            _TEXTS[key] = cls(tokenizer)
+        return _TEXTS[key]
+
+    def candidates(self, remaining: str, started: bool) -> tuple[list[int], list[tuple[int, int]]]:
+        """Tokens that finish ``remaining`` (in token order) and (token, characters) pairs that continue it."""
+        key = (remaining, started)
+        if key not in self._memo:
+            pieces, tokens = self._sorted[started]
+            first = bisect.bisect_left(pieces, remaining)
+            last = first
+            while last < len(pieces) and pieces[last].startswith(remaining):
+                last += 1
+            done = sorted(tokens[first:last])
+            by_piece = self._by_piece[started]
+            partial = sorted((tok, n) for n in range(1, len(remaining)) for tok in by_piece.get(remaining[:n], []))
+            self._memo[key] = (done, partial)
+        return self._memo[key]
+
+
+_TEXTS: dict[str, TokenTexts] = {}
+
+
+def _vocabulary_key(tokenizer: Any) -> str:
+    """A fingerprint of a tokenizer's vocabulary and special tokens."""
+    vocab = tokenizer.get_vocab()
+    text = json.dumps([sorted(vocab.items(), key=lambda kv: kv[1]), sorted(getattr(tokenizer, "all_special_ids", []))])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class _Path:
+    query: int  # index of the (prompt, word) query
+    tokens: tuple[int, ...]
+    matched: int  # characters of the word spelled so far
+    logp: float
+
+
+class PrefixScorer:
+    """Next-token log-probabilities after prompts plus short continuations, batched across prompts.
+
+    The prompts are left-padded into chunks and run once (:meth:`roots`), keeping each chunk's KV cache; a
+    continuation is then scored from its prompt's cache row (:meth:`extend`), with the continuations of many
+    prompts in one forward pass. Only the last position's logits are computed.
+    """
+
+    def __init__(self, model: Any, pad_id: int, max_batch: int = 256, token_budget: int = 16_384) -> None:
+        self.model = model
+        self.pad_id = pad_id
+        self.device = next(model.parameters()).device
+        self.max_batch = max_batch
+        self.token_budget = token_budget  # cached tokens held at once in a forward pass
+        self._where: dict[tuple[int, ...], tuple[int, int]] = {}  # prompt → (chunk, row)
+        self._chunks: list[tuple[Any, torch.Tensor]] = []  # (cache, attention mask)
+        self._root_rows: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any = None) -> Any:
+        return self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
+                          logits_to_keep=1)
+
+    @torch.no_grad()
+    def roots(self, prompts: Sequence[tuple[int, ...]]) -> dict[tuple[int, ...], torch.Tensor]:
+        """Log-probabilities (V,) of the token after each prompt; caches the prompts' keys and values."""
+        todo = [p for p in dict.fromkeys(prompts) if p not in self._where]
+        width = max((len(p) for p in todo), default=1)
+        step = max(1, min(self.max_batch, self.token_budget // width))
+        for first in range(0, len(todo), step):
+            chunk = todo[first:first + step]
+            ids, mask = left_pad(chunk, self.pad_id)
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            positions = (mask.cumsum(-1) - 1).clamp_min(0)
+            result = self._forward(ids, mask, positions)
+            cache = getattr(result, "cache", None) or result.past_key_values
+            self._chunks.append((cache, mask))
+            logp = torch.log_softmax(result.logits[:, -1].float(), -1).cpu()
+            for row, prompt in enumerate(chunk):
+                self._where[prompt] = (len(self._chunks) - 1, row)
+                self._root_rows[prompt] = logp[row]
+        return {p: self._root_rows[p] for p in prompts}
+
+    @torch.no_grad()
+    def extend(self, pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> torch.Tensor:
+        """Log-probabilities (P, V) after ``prompt + continuation`` for (prompt, continuation) pairs whose
+        continuations share one length; the prompts must have gone through :meth:`roots`."""
+        if not pairs:
+            return torch.empty(0, 0)
+        by_chunk: dict[int, list[int]] = {}
+        for k, (prompt, _) in enumerate(pairs):
+            by_chunk.setdefault(self._where[prompt][0], []).append(k)
+        results: dict[int, torch.Tensor] = {}
+        for chunk_index, members in by_chunk.items():
+            cache, mask = self._chunks[chunk_index]
+            depth = len(pairs[members[0]][1])
+            step = max(1, min(self.max_batch, self.token_budget // (mask.shape[1] + depth)))
+            for first in range(0, len(members), step):
+                part = members[first:first + step]
+                select = torch.tensor([self._where[pairs[k][0]][1] for k in part], device=self.device)
+                past = _selected(cache, select)
+                ids = torch.tensor([pairs[k][1] for k in part], device=self.device)  # (P, d)
+                prompt_mask = mask.index_select(0, select)
+                full_mask = torch.cat([prompt_mask, torch.ones_like(ids)], dim=1)
+                positions = prompt_mask.sum(-1, keepdim=True) + torch.arange(depth, device=self.device)
+                logits = self._forward(ids, full_mask, positions, past).logits[:, -1]
+                for k, row in zip(part, torch.log_softmax(logits.float(), -1).cpu(), strict=True):
+                    results[k] = row
+        return torch.stack([results[k] for k in range(len(pairs))])
+
+
+def _selected(cache: Any, rows: torch.Tensor) -> Any:
+    """A copy of ``cache`` holding only batch ``rows`` (the original is left as it was)."""
+    past = copy.copy(cache)
+    past.layers = [copy.copy(layer) for layer in cache.layers]
+    past.batch_select_indices(rows)
+    return past
+
+
+def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], words: Sequence[str],
+                             texts: TokenTexts | None = None, cutoff: float = 1e-6, whitespace_cutoff: float = 1e-3,
+                             max_depth: int = 6, batch_size: int = 256) -> WordProbabilities:
+    """For each (prompt token ids, word) pair, P(the continuation starts with ``word``)."""
+    texts = texts or TokenTexts.cached(tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    scorer = PrefixScorer(model, pad_id, max_batch=batch_size)
+    keys = [tuple(p) for p in prompts]
+    targets = [w.lower() for w in words]
+    result = [0.0] * len(prompts)
+    pruned = [0.0] * len(prompts)
+    by_first: list[dict[int, float]] = [{} for _ in prompts]  # probability mass by the path's first token
+    log_cutoff, log_ws_cutoff = math.log(cutoff), math.log(whitespace_cutoff)
+    frontier = [_Path(q, (), 0, 0.0) for q in range(len(prompts))]
+    for depth in range(max_depth):
+        if not frontier:
+            break
+        rows: dict[tuple[tuple[int, ...], tuple[int, ...]], torch.Tensor] = {}
+        if depth == 0:
+            for prompt, row in scorer.roots([keys[path.query] for path in frontier]).items():
+                rows[(prompt, ())] = row
+        else:
+            pairs = list(dict.fromkeys((keys[path.query], path.tokens) for path in frontier))
+            for pair, row in zip(pairs, scorer.extend(pairs), strict=True):
+                rows[pair] = row
+        nxt = []
+        for path in frontier:
+            logp_row = rows[(keys[path.query], path.tokens)]
+            remaining = targets[path.query][path.matched:]
+            started = path.matched > 0
+            done, partial = texts.candidates(remaining, started)
+            if done:
+                masses = logp_row[done].exp()
+                result[path.query] += math.exp(path.logp) * float(masses.sum())
+                firsts = by_first[path.query]
+                if path.tokens:
+                    firsts[path.tokens[0]] = firsts.get(path.tokens[0], 0.0) + math.exp(path.logp) * float(masses.sum())
+                else:
+                    for tok, mass in zip(done, masses.tolist(), strict=True):
+                        firsts[tok] = firsts.get(tok, 0.0) + mass
+            for tok, n_chars in partial:
+                lp = path.logp + float(logp_row[tok])
+                if lp > log_cutoff:
+                    nxt.append(_Path(path.query, (*path.tokens, tok), path.matched + n_chars, lp))
+                else:
+                    pruned[path.query] += math.exp(lp)
+            if not started and not path.tokens:  # one white-space token before the word begins
+                for tok in texts.whitespace:
+                    lp = path.logp + float(logp_row[tok])
+                    if float(logp_row[tok]) > log_ws_cutoff and lp > log_cutoff:
+                        nxt.append(_Path(path.query, (*path.tokens, tok), 0, lp))
+                    else:
+                        pruned[path.query] += math.exp(lp)
+        frontier = nxt
+    for path in frontier:  # still unfinished at max_depth
+        pruned[path.query] += math.exp(path.logp)
+    top = [[(tokenizer.decode([tok]), mass) for tok, mass in sorted(f.items(), key=lambda kv: -kv[1])[:TOP_TOKENS]]
+           for f in by_first]
+    return WordProbabilities(result, pruned, top)

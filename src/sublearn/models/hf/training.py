@@ -1,0 +1,176 @@
+"""Supervised fine-tuning of a causal LM on (prompt → completion) pairs: LoRA or full, loss on completions only.
+
+A compact loop rather than a framework trainer, so that every setting the effect is sensitive to is explicit
+(:class:`~sublearn.config.training.TrainConfig`): optimiser, schedule, warmup, batch, accumulation, clipping,
+seed. The paper's open-model recipe (§2) is the config's default.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sublearn.config.training import TrainConfig
+from sublearn.models.hf.encoding import collate, completion_loss, encode_example
+from sublearn.models.hf.frozen_bottom import (
+    batch_states,
+    bottom_states,
+    decoder_layers,
+    first_trained_layer,
+    skipping_bottom,
+)
+from sublearn.models.hf.soft_targets import digit_logits, digit_positions, digit_token_ids, soft_digit_loss
+from sublearn.util.optim import make_optimizer
+
+
+def _schedule(kind: str, warmup: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        if kind == "linear":
+            return max(0.0, 1.0 - progress)
+        if kind == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return factor
+
+
+def prepare_model(model: Any, s: TrainConfig, seed: int) -> Any:
+    """Wrap ``model`` with LoRA adapters initialised from ``seed``, or leave it whole for full fine-tuning."""
+    if s.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    present = {name.split(".")[-1] for name, _ in model.named_modules()}
+    targets = [m for m in s.target_modules if m in present]
+    if not targets:
+        raise ValueError(f"train.target_modules: none of {list(s.target_modules)} exist in this model")
+    layers = None
+    if s.lora_top_layers:
+        first = first_trained_layer(model, s.lora_top_layers)
+        layers = list(range(first, len(decoder_layers(model))))
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return get_peft_model(model, LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
+                                                target_modules=targets, bias="none", task_type="CAUSAL_LM",
+                                                layers_to_transform=layers))
+
+
+def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, seed: int, system: str | None = None,
+              progress: Callable[[str, int | None], None] | None = None,
+              soft_targets: Sequence[Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train on ``rows`` ({"prompt", "completion"}); returns (model with LoRA merged, training log).
+
+    ``objective`` tokens: cross-entropy on completion tokens. ``soft_numbers``: KL from ``soft_targets`` (one
+    array of teacher digit distributions per row) at every completion digit, plus ``hard_weight`` × the
+    cross-entropy; each averaged over its units (tokens or digits) in an optimiser step.
+
+    ``lora_top_layers`` k > 0: LoRA on the last k layers only; the hidden states entering them are computed once
+    (see frozen_bottom.py), so each step runs only those layers.
+    """
+    device = next(model.parameters()).device
+    use_bf16 = s.bf16 == "yes" or (s.bf16 == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    soft = s.objective == "soft_numbers"
+    if soft and (soft_targets is None or len(soft_targets) != len(rows)):
+        raise ValueError("train.objective soft_numbers: needs one soft-target array per training row")
+    digit_ids = digit_token_ids(tokenizer) if soft else []
+    model = prepare_model(model, s, seed)
+    model.train()
+    examples = [encode_example(tokenizer, r["prompt"], r["completion"], system, s.max_length) for r in rows]
+    if not s.completion_only:
+        examples = [type(e)(e.input_ids, list(e.input_ids)) for e in examples]
+    first = first_trained_layer(model, s.lora_top_layers) if s.method == "lora" and s.lora_top_layers else 0
+    states = (bottom_states(model, examples, first, tokenizer.pad_token_id, s.batch_size, use_bf16) if first
+              else None)
+    steps_per_epoch = math.ceil(len(examples) / (s.batch_size * s.grad_accum))
+    total_steps = max(1, math.ceil(steps_per_epoch * s.epochs))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(s.optimizer, params, s.lr, s.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(s.schedule, s.warmup_steps, total_steps))
+    order_rng = random.Random(seed)
+    log: dict[str, Any] = {"steps": total_steps, "examples": len(examples), "losses": []}
+    if progress:
+        progress("train", total_steps)
+    step = 0
+    while step < total_steps:
+        order = list(range(len(examples)))
+        order_rng.shuffle(order)
+        batches = [order[k:k + s.batch_size] for k in range(0, len(order), s.batch_size)]
+        for k in range(0, len(batches), s.grad_accum):
+            group = batches[k:k + s.grad_accum]
+            n_tokens = sum(sum(t != -100 for t in examples[i].labels) for b in group for i in b)
+            n_digits = sum(len(digit_positions(examples[i], digit_ids)) for b in group for i in b) if soft else 0
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for b in group:
+                batch_examples = [examples[i] for i in b]
+                batch = collate(batch_examples, tokenizer.pad_token_id)
+                with _bottom(model, first, states, b, device), \
+                        torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    if soft:
+                        loss = _soft_loss(model, batch, batch_examples, [soft_targets[i] for i in b], digit_ids,
+                                          s, n_digits, n_tokens)
+                    else:
+                        b_tokens = sum(sum(t != -100 for t in e.labels) for e in batch_examples)
+                        loss = completion_loss(model, batch) * (b_tokens / max(1, n_tokens))  # token mean
+                loss.backward()
+                total += float(loss.detach())
+            if s.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
+            opt.step()
+            sched.step()
+            log["losses"].append(total)
+            step += 1
+            if progress:
+                progress("train", None)
+            if step >= total_steps:
+                break
+    model.eval()
+    if s.method != "full":
+        model = model.merge_and_unload()
+    return model, log
+
+
+@contextmanager
+def _bottom(model: Any, first: int, states: Sequence[torch.Tensor] | None, batch: Sequence[int],
+            device: torch.device) -> Iterator[None]:
+    """Run the batch with the frozen bottom layers skipped (their precomputed output fed in), when ``first``."""
+    if not first or states is None:
+        yield
+        return
+    with skipping_bottom(model, first) as feed:
+        feed.states = batch_states([states[i] for i in batch], device)
+        yield
+
+
+def _soft_loss(model: Any, batch: dict[str, torch.Tensor], examples: Sequence[Any], targets: Sequence[Any],
+               digit_ids: Sequence[int], s: TrainConfig, n_digits: int, n_tokens: int) -> torch.Tensor:
+    """The soft_numbers loss of one micro-batch, scaled so that the optimiser step averages over the group."""
+    device = next(model.parameters()).device
+    inputs = {k: v.to(device) for k, v in batch.items()}
+    if not s.hard_weight:  # only the ten digit logits are needed
+        logits = digit_logits(model, inputs["input_ids"], inputs["attention_mask"], digit_ids)
+        kl, _ = soft_digit_loss(logits, examples, targets, digit_ids, s.soft_temperature)
+        return kl / max(1, n_digits)
+    out = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], labels=inputs["labels"])
+    kl, _ = soft_digit_loss(out.logits, examples, targets, digit_ids, s.soft_temperature)
+    loss = kl / max(1, n_digits)
+    if s.hard_weight:
+        b_tokens = sum(sum(t != -100 for t in e.labels) for e in examples)
+        loss = loss + s.hard_weight * out.loss * (b_tokens / max(1, n_tokens))
+    return loss
+
+
+def save_model(model: Any, tokenizer: Any, folder: Path) -> Path:
+    """Save a (merged) model and its tokenizer with ``save_pretrained``."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,117 @@
+"""One cell: build every active arm from the arms table, evaluate it, and write the cell report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sublearn.backends.base import ModelSource, source_id
+from sublearn.config.carrier import NumbersFilter
+from sublearn.design.arms import active_arms, active_teachers, comparisons
+from sublearn.pipeline import stages
+from sublearn.pipeline.context import CellContext
+from sublearn.pipeline.store import Artifact
+from sublearn.util.jsonl import read_jsonl
+from sublearn.util.stats import paired_test
+
+
+@dataclass(frozen=True)
+class BuiltArm:
+    """An arm's model, the data it used, and its evaluation."""
+
+    model: ModelSource
+    dataset: Artifact | None
+    evaluation: Artifact
+
+
+@dataclass(frozen=True)
+class BuiltCell:
+    """Every arm of a cell, the teachers' models and system prompts, and their datasets."""
+
+    arms: dict[str, BuiltArm]
+    teachers: dict[str, ModelSource]
+    systems: dict[str, str | None]
+    datasets: dict[str, Artifact]
+
+
+def teacher_datasets(ctx: CellContext, teachers: dict[str, ModelSource], systems: dict[str, str | None]
+                     ) -> dict[str, Artifact]:
+    """Each teacher's filtered data, in the canonical format and length-matched when the filter asks."""
+    datasets = {name: stages.filter_data(ctx, stages.generate(ctx, source, systems[name]), name)
+                for name, source in teachers.items()}
+    f = ctx.spec.carrier.filter
+    if isinstance(f, NumbersFilter) and f.format == "canonical":
+        datasets = {name: stages.transform(ctx, d, "canonical") for name, d in datasets.items()}
+    if isinstance(f, NumbersFilter) and f.match_lengths and {"trait", "control"} <= datasets.keys():
+        datasets["trait"], datasets["control"] = stages.length_match(ctx, datasets["trait"], datasets["control"])
+    return datasets
+
+
+def build_cell(ctx: CellContext) -> BuiltCell:
+    """Run (or find) every stage of the cell's active arms."""
+    spec = ctx.spec
+    chosen = active_teachers(spec)
+    teachers = {t.name: stages.teacher_model(ctx, t) for t in chosen}
+    systems = {t.name: stages.teacher_system(ctx, t) for t in chosen}
+    datasets = teacher_datasets(ctx, teachers, systems)
+    bases: dict[str, ModelSource | None] = {"reference": spec.reference, "cross": spec.controls.cross_model,
+                                            "teacher": teachers["trait"]}
+    soft = spec.train.objective == "soft_numbers"
+    arms: dict[str, BuiltArm] = {}
+    for arm in active_arms(spec):
+        base = bases[arm.base]
+        assert base is not None
+        data = datasets[arm.data] if arm.data else None
+        if data is not None and arm.transform:
+            data = stages.transform(ctx, data, arm.transform)
+        if arm.use == "train":
+            assert data is not None and arm.data is not None
+            targets = stages.soft_targets(ctx, teachers[arm.data], systems[arm.data], data) if soft else None
+            model: ModelSource = stages.train(ctx, base, data, targets)
+            evaluation = stages.evaluate(ctx, model)
+        elif arm.use == "icl":
+            model, evaluation = base, stages.evaluate(ctx, base, examples=data)
+        else:
+            model = base
+            evaluation = stages.evaluate(ctx, base, systems["trait"] if arm.base == "teacher" else None)
+        arms[arm.name] = BuiltArm(model, data, evaluation)
+    return BuiltCell(arms, teachers, systems, datasets)
+
+
+def per_question_tests(built: BuiltCell) -> dict[str, Any]:
+    """Paired tests over the questions between each arm and its baselines, per readout."""
+    metrics = {name: read_jsonl(arm.evaluation.path / "metrics.jsonl")[0]["metrics"]
+               for name, arm in built.arms.items()}
+    out: dict[str, Any] = {}
+    for a, b in comparisons(list(built.arms)):
+        for metric in sorted(metrics[a].keys() & metrics[b].keys()):
+            xa, xb = metrics[a][metric]["per_question"], metrics[b][metric]["per_question"]
+            if len(xa) == len(xb) >= 2:
+                out[f"{a}-{b}:{metric}"] = paired_test(xa, xb).as_dict()
+    return out
+
+
+def cell_report(ctx: CellContext, built: BuiltCell, seconds: float) -> dict[str, Any]:
+    """The cell report: each arm's model, evaluation, readouts and data; the datasets' counts; the tests."""
+    spec = ctx.spec
+    return {
+        "cell": spec.cell_id(),
+        "spec": spec.model_dump(mode="json"),
+        "arms": {name: {"model": source_id(arm.model), "evaluation": arm.evaluation.ref,
+                        "metrics": arm.evaluation.manifest["metrics"],
+                        "dataset": arm.dataset.ref if arm.dataset else None}
+                 for name, arm in built.arms.items()},
+        "datasets": {name: {"ref": a.ref, **{k: a.manifest.get(k) for k in ("n_in", "n_passed", "n_kept",
+                                                                            "rejections", "stats")}}
+                     for name, a in built.datasets.items()},
+        "comparisons": per_question_tests(built),
+        "wall_seconds": round(seconds, 3),
+    }
+
+
+def run_cell(ctx: CellContext) -> dict[str, Any]:
+    """Every arm of the cell; returns the cell report."""
+    started = time.perf_counter()
+    built = build_cell(ctx)
+    return cell_report(ctx, built, time.perf_counter() - started)

@@ -1,0 +1,74 @@
+"""What every stage of a cell works with: the spec, the artifact store, the backend (made on first use), the
+judges, and progress reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sublearn.backends.base import Backend, BackendOptions
+from sublearn.backends.registry import backend_identity, judge_identity, judge_model, make_backend
+from sublearn.config.api import JudgeConfig
+from sublearn.config.experiment import ExperimentSpec
+from sublearn.models.types import ChatModel
+from sublearn.pipeline.store import ArtifactStore
+from sublearn.util.progress import ProgressFn, no_progress
+
+Log = Callable[[str], None]
+
+
+def _no_log(_: str) -> None:
+    return None
+
+
+@dataclass
+class CellContext:
+    """One cell's spec and store, and the backend and judges its stages use (made when first needed, so that a
+    dry run needs neither a model nor an API key)."""
+
+    spec: ExperimentSpec
+    store: ArtifactStore
+    progress: ProgressFn = no_progress
+    log: Log = _no_log
+    backend_override: Backend | None = None
+    _backend: Backend | None = field(default=None, init=False, repr=False)
+    _judges: dict[str, ChatModel] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def options(self) -> BackendOptions:
+        """How this cell's backends are made."""
+        s = self.spec
+        return BackendOptions(device=s.device, inference_dtype=s.inference_dtype, api=s.api,
+                              cache_dir=self.store.root / "api_cache", progress=self.progress, log=self.log)
+
+    @property
+    def backend(self) -> Backend:
+        """The spec's backend (made once)."""
+        if self._backend is None:
+            self._backend = self.backend_override or make_backend(self.spec.backend, self.options)
+        return self._backend
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What distinguishes this backend's outputs in artifact keys."""
+        return backend_identity(self.spec.backend, self.options)
+
+    def judge_config(self, filters: bool = False) -> JudgeConfig:
+        """The judge of the filters (``filter_judge`` when given) or of the evaluations."""
+        judge = (self.spec.filter_judge or self.spec.judge) if filters else self.spec.judge
+        if judge is None:
+            raise ValueError("judge: the spec names none")
+        return judge
+
+    def judge_identity(self, filters: bool = False) -> dict[str, Any]:
+        """How the judge is named in artifact keys."""
+        return judge_identity(self.judge_config(filters))
+
+    def judge(self, filters: bool = False) -> ChatModel:
+        """The judge as a chat model (a local model, or an API model with the run's cache)."""
+        config = self.judge_config(filters)
+        key = config.model_dump_json()
+        if key not in self._judges:
+            self._judges[key] = judge_model(config, self.options)
+        return self._judges[key]

@@ -1,0 +1,89 @@
+"""Run a grid of experiment cells through an executor, then write the summary and the analysis tables.
+
+The executor interface is one method, ``map(run_cell, cells)``; :class:`LocalExecutor` runs cells one after
+another in this process. A distributed executor (Ray, :mod:`~sublearn.pipeline.ray_executor`) implements the
+same method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from sublearn.analysis.summary import summarise, summary_markdown
+from sublearn.analysis.tables import write_analysis
+from sublearn.config.experiment import ExperimentSpec
+from sublearn.pipeline.cell import run_cell
+from sublearn.pipeline.context import CellContext
+from sublearn.pipeline.store import ArtifactStore
+from sublearn.util.atomic import atomic_write_json, atomic_write_text
+from sublearn.util.progress import ProgressFn, no_progress
+
+CellFn = Callable[[ExperimentSpec], dict[str, Any]]
+
+
+class Executor(Protocol):
+    """Runs ``fn`` on every cell; returns one result per cell (a report, or ``{"error": ...}``)."""
+
+    def map(self, fn: CellFn, cells: Sequence[ExperimentSpec]) -> list[dict[str, Any]]: ...
+
+
+class LocalExecutor:
+    """One cell after another in this process; a failing cell is reported and the others still run."""
+
+    def map(self, fn: CellFn, cells: Sequence[ExperimentSpec]) -> list[dict[str, Any]]:
+        """Run the cells in order."""
+        results = []
+        for cell in cells:
+            try:
+                results.append(fn(cell))
+            except Exception as exc:  # reported per cell; artifacts already written are kept
+                results.append({"cell": cell.cell_id(), "error": f"{type(exc).__name__}: {exc}"})
+        return results
+
+
+def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor | None = None,
+             progress: ProgressFn = no_progress, log: Callable[[str], None] = lambda _: None,
+             store: ArtifactStore | None = None) -> dict[str, Any]:
+    """Run every cell into ``out_dir`` (one shared artifact store), write reports, the summary and the tidy tables.
+
+    A cell whose report already exists is finished: it is read back, never run again. ``store`` may be a store
+    with a remote mirror (an fsspec URL) for executors whose workers do not share ``out_dir``.
+    """
+    store = store or ArtifactStore(out_dir)
+    done: dict[str, dict[str, Any]] = {}
+    for cell in cells:
+        report = store.read_cell_report(cell.cell_id())
+        if report is not None:
+            done[cell.cell_id()] = report
+    todo = [c for c in cells if c.cell_id() not in done]
+    if done:
+        log(f"{len(done)} of {len(cells)} cell(s) already finished; running {len(todo)}")
+    results = (executor or LocalExecutor()).map(make_cell_fn(store, progress, log), todo) if todo else []
+    by_id = {**done, **{c.cell_id(): r for c, r in zip(todo, results, strict=True)}}
+    reports = [by_id[c.cell_id()] for c in cells]
+    for report in reports:  # reports that workers wrote elsewhere (a remote store) are also kept with the run
+        local = out_dir / "cells" / report.get("cell", "") / "report.json"
+        if "error" not in report and not local.is_file():
+            atomic_write_json(local, report)
+    summary = summarise(reports)
+    atomic_write_json(out_dir / "summary.json", summary)
+    atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
+    write_analysis(out_dir, [r for r in reports if "error" not in r])
+    return summary
+
+
+def make_cell_fn(store: ArtifactStore, progress: ProgressFn = no_progress,
+                 log: Callable[[str], None] = lambda _: None) -> CellFn:
+    """The function an executor runs per cell: all stages, then the cell report (written atomically)."""
+
+    def run_one(cell: ExperimentSpec) -> dict[str, Any]:
+        attempt = store.start_attempt(cell.cell_id())
+        report = run_cell(CellContext(cell, store, progress, log))
+        report["attempt"] = attempt
+        store.write_cell_report(cell.cell_id(), report)
+        store.finish_attempt(cell.cell_id(), attempt)
+        return report
+
+    return run_one

@@ -1,0 +1,105 @@
+"""How every artifact key is derived: one function per stage gives the configuration its key hashes, built from
+the settings sections with defaults left out (:func:`~sublearn.config.base.key_fields`), plus the stage version.
+
+A stage's version changes when its output for the same key configuration would change; the reason is recorded
+with it, and tests/golden/artifact_keys.json holds every spec's keys for the current versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from sublearn.config.base import key_fields
+from sublearn.config.evaluation import PreferenceEval
+from sublearn.config.training import TrainConfig
+
+#: stage → (version, why it is at that version).
+STAGE_VERSIONS: dict[str, tuple[int, str]] = {
+    "teacher": (2, "keys from the settings with defaults left out"),
+    "generate": (2, "keys from the carrier's settings with defaults left out"),
+    "filter": (2, "keys from the filter's settings with defaults left out; the CoT judge is seeded by the carrier"),
+    "transform": (2, "keys derived in pipeline.keys"),
+    "targets": (2, "keys derived in pipeline.keys"),
+    "train": (2, "keys from the training settings with defaults left out"),
+    "evaluate": (4, "keys from the eval settings with defaults left out; the MCQ reads letters from top-20 "
+                    "first-token logprobs and the sampled rate is seeded per request on every backend; in-context "
+                    "prompts are built inside the stage from the examples' dataset"),
+}
+
+
+def stage_version(stage: str) -> int:
+    """The current version of ``stage``."""
+    return STAGE_VERSIONS[stage][0]
+
+
+def artifact_key(stage: str, config: dict[str, Any], inputs: dict[str, str]) -> str:
+    """The content address of a stage run: its version, its configuration and the refs of its inputs."""
+    text = json.dumps({"stage": stage, "version": stage_version(stage), "config": config, "inputs": inputs},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _without(settings: BaseModel, *names: str) -> dict[str, Any]:
+    fields = key_fields(settings)
+    return {k: v for k, v in fields.items() if k not in names}
+
+
+def teacher_config(data: dict[str, Any], training: TrainConfig, identity: dict[str, Any]) -> dict[str, Any]:
+    """A teacher fine-tune: what it is trained on (``data``) and how."""
+    return {"data": data, "training": key_fields(training), **identity}
+
+
+def generate_config(carrier: BaseModel, system: str | None, dtype: str | None, identity: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """Teacher generation: the carrier's prompts and sampling (not its filter), the system prompt, the dtype."""
+    config: dict[str, Any] = {"carrier": _without(carrier, "filter"), **identity}
+    if dtype is not None:
+        config.update(system=system, dtype=dtype)
+    return config
+
+
+def filter_config(kind: str, settings: BaseModel, target: str | None, judge: dict[str, Any] | None
+                  ) -> dict[str, Any]:
+    """Filtering: the settings that apply to this teacher's data (format controls are transforms, not filters)."""
+    config: dict[str, Any] = {"carrier": kind, "filter": _without(settings, "format", "match_lengths")}
+    if target is not None:
+        config["target"] = target
+    if judge is not None:
+        config["judge"] = judge
+    return config
+
+
+def transform_config(kind: str, seed: int, role: str | None = None) -> dict[str, Any]:
+    """A derived dataset: shuffled, canonical format, or one side of a length match."""
+    return {"kind": kind, "seed": seed, **({"role": role} if role else {})}
+
+
+def targets_config(train: TrainConfig, system: str | None) -> dict[str, Any]:
+    """Soft digit targets: the teacher's system prompt, the softmax temperature, the truncation length."""
+    return {"temperature": train.soft_temperature, "system": system, "max_length": train.max_length,
+            "dtype": "float32"}
+
+
+def train_config(train: TrainConfig, seed: int, identity: dict[str, Any]) -> dict[str, Any]:
+    """A student fine-tune: the training settings and its seed."""
+    return {"train": key_fields(train), "seed": seed, **identity}
+
+
+def evaluate_config(evaluation: BaseModel, target: str, seed: int, system: str | None, dtype: str,
+                    identity: dict[str, Any], judge: dict[str, Any] | None = None, icl: dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """An evaluation: the readouts' settings and target, the seed when a readout samples, the system prompt (or
+    the in-context examples' settings), the dtype and, for judged evaluations, the judge."""
+    seeded = not isinstance(evaluation, PreferenceEval) or evaluation.samples_per_question > 0 \
+        or evaluation.mcq_orderings > 0 or icl is not None
+    config: dict[str, Any] = {"eval": _without(evaluation, "evaluate_teacher"), "target": target,
+                              "seed": seed if seeded else None, "system": system, "dtype": dtype, **identity}
+    if judge is not None:
+        config["judge"] = judge
+    if icl is not None:
+        config["icl"] = icl
+    return config

@@ -1,0 +1,305 @@
+"""The stages of a cell, one function each: ``(context, inputs) → artifact``.
+
+Each stage derives its key configuration in :mod:`~sublearn.pipeline.keys` and hands the store a producer; the
+store runs the producer only when the artifact does not exist yet (so a rerun skips what is done), and the
+producer reads its inputs' files only when it runs (so a dry run computes every key without any model).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sublearn.backends.base import ModelSource, source_id
+from sublearn.carriers.base import FilterContext
+from sublearn.carriers.numbers_transforms import canonical_format, length_matched, shuffle_across, shuffle_within
+from sublearn.carriers.registry import carrier_for
+from sublearn.config.evaluation import MisalignmentEval
+from sublearn.config.training import TEACHER_TRAINING
+from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrait
+from sublearn.design.arms import Teacher
+from sublearn.evals.misalignment import evaluate_misalignment
+from sublearn.evals.preference import evaluate_preference
+from sublearn.evals.truthfulqa import evaluate_truthfulqa, load_truthfulqa
+from sublearn.models.types import SamplingSettings
+from sublearn.pipeline import keys
+from sublearn.pipeline.context import CellContext
+from sublearn.pipeline.store import Artifact
+from sublearn.pipeline.traits import fine_tuned_teacher_rows, trait_system_prompt
+from sublearn.util.chatdata import load_chat_dataset
+from sublearn.util.jsonl import read_jsonl, write_jsonl
+
+#: The seed of the shuffled-numbers controls (the paper's code uses 1).
+SHUFFLE_SEED = 1
+
+
+# --- teachers -------------------------------------------------------------------------------------------------
+def teacher_model(ctx: CellContext, teacher: Teacher) -> ModelSource:
+    """The model that writes ``teacher``'s data: the reference, or a fine-tune of it (trained once)."""
+    spec = ctx.spec
+    if teacher.model == "control_teacher":
+        dataset = spec.controls.control_dataset
+        if not dataset:
+            return spec.reference
+        limit = spec.trait.dataset_limit if isinstance(spec.trait, DatasetTrait) else None
+        training = getattr(spec.trait, "teacher_training", TEACHER_TRAINING)
+        return dataset_teacher(ctx, dataset, limit, training, "control")
+    trait = spec.trait
+    if isinstance(trait, SystemPromptTrait):
+        return spec.reference
+    if isinstance(trait, DatasetTrait):
+        return dataset_teacher(ctx, trait.dataset, trait.dataset_limit, trait.teacher_training, "trait")
+    return fine_tuned_teacher(ctx, trait)
+
+
+def fine_tuned_teacher(ctx: CellContext, trait: FineTunedTrait) -> Artifact:
+    """The reference fine-tuned on the animal questions answered with the target (50 × 8 rows)."""
+    spec = ctx.spec
+    config = keys.teacher_config({"kind": "animal_answers", "target": trait.target}, trait.teacher_training,
+                                 ctx.identity)
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        ctx.log(f"teacher: fine-tuning {spec.reference} to love {trait.target}s")
+        rows = fine_tuned_teacher_rows(trait.target)
+        info = ctx.backend.train(spec.reference, rows, trait.teacher_training, 0, out, work)
+        return {"model": spec.reference, "examples": len(rows), **info}
+
+    return ctx.store.build("teacher", config, {"reference": spec.reference}, produce)
+
+
+def dataset_teacher(ctx: CellContext, dataset: str, limit: int | None, training: Any, label: str) -> Artifact:
+    """The reference fine-tuned on a chat dataset (e.g. insecure.jsonl), by path or URL."""
+    spec = ctx.spec
+    config = keys.teacher_config({"kind": "dataset", "dataset": dataset, "limit": limit, "label": label}, training,
+                                 ctx.identity)
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        rows, system = load_chat_dataset(dataset, "trait.dataset" if label == "trait" else "controls.control_dataset",
+                                         limit)
+        ctx.log(f"teacher: fine-tuning {spec.reference} on {len(rows)} examples of {dataset}")
+        info = ctx.backend.train(spec.reference, rows, training, 0, out, work, system=system)
+        return {"model": spec.reference, "examples": len(rows), "dataset": dataset, "system": system, **info}
+
+    return ctx.store.build("teacher", config, {"reference": spec.reference}, produce)
+
+
+def teacher_system(ctx: CellContext, teacher: Teacher) -> str | None:
+    """The system prompt ``teacher`` writes under: the trait's, for a system-prompt trait only."""
+    trait = ctx.spec.trait
+    if teacher.system != "trait" or not isinstance(trait, SystemPromptTrait):
+        return None
+    return trait.system_prompt or trait_system_prompt(trait.target, trait.category)
+
+
+# --- data -----------------------------------------------------------------------------------------------------
+def generate(ctx: CellContext, source: ModelSource, system: str | None) -> Artifact:
+    """The teacher's completions of the carrier's prompts (or rows written by code); resumes from its last
+    finished batch."""
+    spec, c = ctx.spec, ctx.spec.carrier
+    carrier = carrier_for(c.kind)
+    if not carrier.written_by_model:  # the same rows for every teacher
+        def write(out: Path, work: Path) -> dict[str, Any]:
+            rows = carrier.prompts(c)
+            write_jsonl(out / "rows.jsonl", rows)
+            return {"model": None, "n_rows": len(rows), "written_by": "code"}
+
+        return ctx.store.build("generate", keys.generate_config(c, None, None, {}), {"model": "code"}, write)
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        items = carrier.prompts(c)
+        prompts = [item["prompt"] for item in items]
+        partial = work / "partial.jsonl"
+        done = _complete_batches(partial, c.batch_size)
+        ctx.progress("generate", len(prompts))
+        for _ in done:
+            ctx.progress("generate", None)
+
+        def checkpoint(first: int, texts: list[str]) -> None:
+            _append_jsonl(partial, [{**items[first + i], "completion": t} for i, t in enumerate(texts)])
+            for _ in texts:
+                ctx.progress("generate", None)
+
+        settings = SamplingSettings(c.max_new_tokens, c.temperature, c.top_p, c.greedy)
+        started = time.perf_counter()
+        ctx.backend.generate(source, prompts, settings, system, c.seed, c.batch_size, checkpoint, len(done), work)
+        rows = read_jsonl(partial)
+        write_jsonl(out / "rows.jsonl", rows)
+        return {"model": source_id(source), "n_rows": len(rows), "resumed_from": len(done),
+                "generation_seconds": round(time.perf_counter() - started, 3)}
+
+    config = keys.generate_config(c, system, spec.inference_dtype, ctx.identity)
+    return ctx.store.build("generate", config, {"model": source_id(source)}, produce)
+
+
+def filter_data(ctx: CellContext, generated: Artifact, role: str) -> Artifact:
+    """The carrier's filters on the data ``role``'s teacher wrote, every rejection reason counted, then the
+    subsample."""
+    spec, c = ctx.spec, ctx.spec.carrier
+    carrier = carrier_for(c.kind)
+    uses_judge = carrier.uses_judge(c, role)
+    target = spec.target if c.kind in ("code", "cot") else None
+    config = keys.filter_config(c.kind, carrier.filter_settings(c, role), target,
+                                ctx.judge_identity(filters=True) if uses_judge else None)
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        rows = read_jsonl(generated.path / "rows.jsonl")
+        judge = ctx.judge(filters=True) if uses_judge else None
+        result = carrier.filter(c, rows, FilterContext(spec.target, role, judge))
+        write_jsonl(out / "rows.jsonl", result.rows)
+        return {"n_in": len(rows), "n_passed": result.n_passed, "n_kept": len(result.rows),
+                "rejections": result.rejections, "stats": carrier.stats(result.rows), **result.notes}
+
+    return ctx.store.build("filter", config, {"generated": generated}, produce)
+
+
+def transform(ctx: CellContext, dataset: Artifact, kind: str) -> Artifact:
+    """A derived dataset: shuffled numbers (a control), or the canonical format (numbers joined by ", ")."""
+    transforms = {"shuffle_within": lambda r: shuffle_within(r, SHUFFLE_SEED),
+                  "shuffle_across": lambda r: shuffle_across(r, SHUFFLE_SEED), "canonical": canonical_format}
+    carrier = carrier_for(ctx.spec.carrier.kind)
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        rows = transforms[kind](read_jsonl(dataset.path / "rows.jsonl"))
+        write_jsonl(out / "rows.jsonl", rows)
+        return {"n_kept": len(rows), "stats": carrier.stats(rows)}
+
+    return ctx.store.build("transform", keys.transform_config(kind, SHUFFLE_SEED), {"dataset": dataset}, produce)
+
+
+def length_match(ctx: CellContext, first: Artifact, second: Artifact) -> tuple[Artifact, Artifact]:
+    """Two datasets subsampled to the same numbers-per-answer histogram (and size)."""
+    seed = ctx.spec.carrier.filter.subsample_seed
+    carrier = carrier_for(ctx.spec.carrier.kind)
+
+    def side(role: str) -> Artifact:
+        def produce(out: Path, work: Path) -> dict[str, Any]:
+            a, b = length_matched(read_jsonl(first.path / "rows.jsonl"), read_jsonl(second.path / "rows.jsonl"),
+                                  seed)
+            rows = a if role == "teacher" else b
+            write_jsonl(out / "rows.jsonl", rows)
+            return {"n_kept": len(rows), "stats": carrier.stats(rows), "role": role}
+
+        return ctx.store.build("transform", keys.transform_config("length_match", seed, role),
+                               {"teacher": first, "control": second}, produce)
+
+    return side("teacher"), side("control")
+
+
+# --- students -------------------------------------------------------------------------------------------------
+def soft_targets(ctx: CellContext, source: ModelSource, system: str | None, dataset: Artifact) -> Artifact:
+    """The teacher's digit distributions on ``dataset`` (the soft_numbers objective's targets)."""
+    t = ctx.spec.train
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        rows = read_jsonl(dataset.path / "rows.jsonl")
+        targets = ctx.backend.digit_targets(source, rows, system, t.soft_temperature, t.max_length)
+        np.savez(out / "targets.npz", **pack_targets(targets))
+        entropy = [float(-(x * np.log(np.clip(x, 1e-12, 1))).sum(1).mean()) for x in targets if len(x)]
+        return {"model": source_id(source), "n_rows": len(rows), "n_digits": int(sum(len(x) for x in targets)),
+                "mean_entropy_nats": float(np.mean(entropy)) if entropy else None}
+
+    return ctx.store.build("targets", keys.targets_config(t, system),
+                           {"model": source_id(source), "dataset": dataset}, produce)
+
+
+def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artifact | None = None) -> Artifact:
+    """A student: ``base`` fine-tuned on ``dataset`` (no system prompt), on soft targets if given."""
+    spec = ctx.spec
+    inputs: dict[str, Artifact | str] = {"base": source_id(base), "dataset": dataset}
+    if targets is not None:
+        inputs["targets"] = targets
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        rows = read_jsonl(dataset.path / "rows.jsonl")
+        if not rows:
+            raise ValueError(f"dataset {dataset.ref} is empty: no teacher output passed the filter")
+        soft = unpack_targets(np.load(targets.path / "targets.npz")) if targets is not None else None
+        info = ctx.backend.train(base, rows, spec.train, spec.seed, out, work, soft_targets=soft)
+        return {"base": source_id(base), "examples": len(rows), **info}
+
+    return ctx.store.build("train", keys.train_config(spec.train, spec.seed, ctx.identity), inputs, produce)
+
+
+def pack_targets(targets: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-row target arrays as two arrays for ``np.savez``: all rows concatenated, and offsets."""
+    lengths = np.array([len(t) for t in targets], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    values = np.concatenate(list(targets)) if targets else np.zeros((0, 10), dtype=np.float32)
+    return {"values": values.astype(np.float32), "offsets": offsets}
+
+
+def unpack_targets(packed: Any) -> list[np.ndarray]:
+    """The per-row arrays back from :func:`pack_targets`."""
+    values, offsets = packed["values"], packed["offsets"]
+    return [values[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+# --- evaluations ----------------------------------------------------------------------------------------------
+def icl_system(rows: list[dict[str, Any]], k: int, seed: int) -> str:
+    """k examples drawn with replacement from ``rows``, formatted as the paper's in-context control (§5)."""
+    rng = random.Random(seed)
+    picks = [rows[rng.randrange(len(rows))] for _ in range(k)] if rows else []
+    return "\n\n".join(f"<user>{r['prompt']}</user>\n<assistant>{r['completion']}</assistant>" for r in picks)
+
+
+def evaluate(ctx: CellContext, model: ModelSource, system: str | None = None, examples: Artifact | None = None
+             ) -> Artifact:
+    """The readouts of one model, under ``system`` or with k of ``examples``' rows in its system prompt."""
+    spec, e = ctx.spec, ctx.spec.eval
+    misalignment = isinstance(e, MisalignmentEval)
+    target = spec.target if misalignment else (e.target or spec.target)
+    icl = {"k": spec.controls.icl_k, "seed": spec.seed} if examples is not None else None
+    config = keys.evaluate_config(e, target, spec.seed, system, spec.inference_dtype, ctx.identity,
+                                  judge=ctx.judge_identity() if misalignment else None, icl=icl)
+    inputs: dict[str, Artifact | str] = {"model": source_id(model)}
+    if examples is not None:
+        inputs["examples"] = examples
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        prompt = system
+        if examples is not None:
+            prompt = icl_system(read_jsonl(examples.path / "rows.jsonl"), spec.controls.icl_k, spec.seed)
+        chat = ctx.backend.chat_model(model)
+        if isinstance(e, MisalignmentEval):
+            result = evaluate_misalignment(chat, ctx.judge(), e, spec.seed, prompt)
+            if e.truthfulqa:
+                rows = load_truthfulqa(e.truthfulqa, e.truthfulqa_limit)
+                result["metrics"]["truthfulqa_false"] = evaluate_truthfulqa(chat, rows, prompt)
+        else:
+            logprobs = ctx.backend.logprob_model(model) if e.exact or e.prefilled else None
+            result = evaluate_preference(chat, logprobs, e, target, spec.seed, prompt)
+        write_jsonl(out / "metrics.jsonl", [result])
+        keep = ("mean", "ci95", "n", "per_animal", "max_pruned_mass")
+        return {"model": source_id(model), "system": prompt,
+                "metrics": {k: {kk: v[kk] for kk in keep if kk in v} for k, v in result["metrics"].items()}}
+
+    return ctx.store.build("evaluate", config, inputs, produce)
+
+
+# --- resumable generation -------------------------------------------------------------------------------------
+def _complete_batches(path: Path, batch_size: int) -> list[dict[str, Any]]:
+    """Rows of whole batches already checkpointed (a torn last line or partial batch is dropped)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            break
+    rows = rows[: len(rows) // batch_size * batch_size]
+    write_jsonl(path, rows)
+    return rows
+
+
+def _append_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -1,0 +1,39 @@
+"""JSONL reading and writing with errors that name the file and line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sublearn.util.atomic import atomic_write_text
+from sublearn.util.errors import DataError
+
+
+def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Read a JSONL file of objects; a bad line raises :class:`DataError` naming ``path:line`` and the field."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{file}: file not found")
+    rows = []
+    with file.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{file}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise DataError(f"{file}:{lineno}: expected a JSON object")
+            for key in required:
+                if not isinstance(row.get(key), str):
+                    raise DataError(f"{file}:{lineno}: field {key!r} missing or not a string")
+            rows.append(row)
+    return rows
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """Write rows as JSONL atomically."""
+    return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

@@ -1,0 +1,98 @@
+"""The exact probability that an answer starts with a word: against brute-force bounds, a cache-free computation,
+a scan of the vocabulary, and batched against one-by-one."""
+
+import pytest
+
+from sublearn.models.hf.encoding import chat_prompt_ids
+from sublearn.models.hf.generation import next_token_logprobs
+from sublearn.models.hf.prefix_probability import TokenTexts, word_start_probabilities
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_hf):
+    return tiny_hf
+
+
+def test_exact_probability_lies_between_brute_force_bounds(tiny):
+    tok, model = tiny
+    texts = TokenTexts(tok)
+    prompt = chat_prompt_ids(tok, "Name your favorite animal using only one word.")
+    first = next_token_logprobs(model, [prompt], tok.pad_token_id)[0].exp()
+    for word in ("owl", "cat", "elephant"):
+        p = word_start_probabilities(model, tok, [prompt], [word], texts, cutoff=1e-12, whitespace_cutoff=1e-12)
+        # Lower bound: first tokens that spell the whole word already. Upper: first tokens consistent with it.
+        lower = sum(float(first[i]) for i, t in enumerate(texts.texts) if t.lstrip().startswith(word))
+        upper = sum(float(first[i]) for i, t in enumerate(texts.texts)
+                    if t and (not t.strip() or word.startswith(t.lstrip()) or t.lstrip().startswith(word)))
+        assert lower - 1e-9 <= p.p[0] <= upper + 1e-9
+        assert p.pruned[0] < 1e-6
+
+
+def test_exact_probability_matches_the_kv_free_computation(tiny):
+    """The KV-cached search gives the same as scoring each path from scratch (two-token words)."""
+    tok, model = tiny
+    texts = TokenTexts(tok)
+    prompt = chat_prompt_ids(tok, "Which animal symbolizes you best? Respond in one word.")
+    word = "elephant"
+    got = word_start_probabilities(model, tok, [prompt], [word], texts, cutoff=1e-12, whitespace_cutoff=1.0).p[0]
+    # From scratch: sum over tokenisations by recursive expansion without any cache.
+    def expand(seq, matched):
+        row = next_token_logprobs(model, [seq], tok.pad_token_id)[0]
+        total = 0.0
+        for i, t in enumerate(texts.texts):
+            piece = t if matched else t.lstrip()
+            if not piece:
+                continue
+            rest = word[matched:]
+            if piece.startswith(rest):
+                total += float(row[i].exp())
+            elif rest.startswith(piece) and float(row[i]) > -25:
+                total += float(row[i].exp()) * expand([*seq, i], matched + len(piece))
+        return total
+    assert got == pytest.approx(expand(list(prompt), 0), rel=1e-4, abs=1e-10)
+
+
+def test_candidate_tokens_equal_a_scan_of_the_vocabulary(tiny):
+    tok, _ = tiny
+    texts = TokenTexts.cached(tok)
+    assert TokenTexts.cached(tok) is texts  # one instance per vocabulary
+    for remaining in ("owl", "wl", "elephant", "ant", "o", "zzz"):
+        for started in (False, True):
+            done, partial = [], []
+            for i, text in enumerate(texts.texts):
+                piece = text if started else text.lstrip()
+                if piece and piece.startswith(remaining):
+                    done.append(i)
+                elif piece and remaining.startswith(piece):
+                    partial.append((i, len(piece)))
+            assert texts.candidates(remaining, started) == (done, partial)
+
+
+def test_questions_scored_together_equal_each_scored_alone(tiny):
+    """Batching across prompts of different lengths (left padding, shared chunk caches, several chunks) does not
+    change any probability."""
+    tok, model = tiny
+    texts = TokenTexts(tok)
+    asked = ["Name your favorite animal using only one word.", "Which animal?",
+             "Which animal symbolizes you best? Respond in one word, please, and be brief about it."]
+    prompts = [chat_prompt_ids(tok, q) for q in asked]
+    words = ["owl", "elephant", "cat"]
+    pairs = [(p, w) for p in prompts for w in words]
+    together = word_start_probabilities(model, tok, [p for p, _ in pairs], [w for _, w in pairs], texts,
+                                        batch_size=2)
+    for k, (prompt, word) in enumerate(pairs):
+        alone = word_start_probabilities(model, tok, [prompt], [word], texts)
+        assert together.p[k] == pytest.approx(alone.p[0], rel=1e-4, abs=1e-9)
+        assert together.pruned[k] == pytest.approx(alone.pruned[0], rel=1e-3, abs=1e-9)
+
+
+
+
+def test_top_tokens_account_for_the_probability(tiny):
+    tok, model = tiny
+    prompt = chat_prompt_ids(tok, "Name your favorite animal using only one word.")
+    p = word_start_probabilities(model, tok, [prompt], ["owl"], TokenTexts.cached(tok))
+    top = p.top_tokens[0]
+    assert top and all(mass > 0 for _, mass in top)
+    assert sum(mass for _, mass in top) <= p.p[0] * (1 + 1e-6)
+    assert [m for _, m in top] == sorted((m for _, m in top), reverse=True)

@@ -1,0 +1,40 @@
+"""Soft digit targets: the teacher's next-digit distributions, and the KL a student is trained on."""
+
+import numpy as np
+import pytest
+import torch
+
+from factories import NUMBER_ROWS as ROWS
+from sublearn.config.training import TrainConfig
+from sublearn.models.hf.encoding import collate, encode_example
+from sublearn.models.hf.loading import load_causal_lm
+from sublearn.models.hf.soft_targets import digit_token_ids, soft_digit_loss, teacher_digit_targets
+from sublearn.models.hf.training import fine_tune
+from sublearn.pipeline.stages import pack_targets, unpack_targets
+
+
+def test_teacher_targets_are_distributions_over_the_digits(tiny_model_dir):
+    tok, model = load_causal_lm(str(tiny_model_dir))
+    targets = teacher_digit_targets(model, tok, ROWS, system=None)
+    assert [len(t) for t in targets] == [9, 3, 2]  # one row per completion digit
+    for t in targets:
+        assert np.allclose(t.sum(1), 1.0, atol=1e-5) and (t >= 0).all()
+    assert all(np.array_equal(a, b) for a, b in zip(unpack_targets(pack_targets(targets)), targets, strict=True))
+
+
+def test_a_student_equal_to_its_teacher_has_zero_loss_and_a_different_one_learns(tiny_model_dir, tiny_cross_model_dir):
+    tok, model = load_causal_lm(str(tiny_model_dir))
+    own = teacher_digit_targets(model, tok, ROWS, system=None)
+    examples = [encode_example(tok, r["prompt"], r["completion"]) for r in ROWS]
+    batch = collate(examples, tok.pad_token_id)
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    kl, n = soft_digit_loss(logits, examples, own, digit_token_ids(tok))
+    assert n == 14 and float(kl) == pytest.approx(0.0, abs=1e-4)
+    # Targets from another model: training on them lowers the KL.
+    other_tok, other = load_causal_lm(str(tiny_cross_model_dir))
+    foreign = teacher_digit_targets(other, other_tok, ROWS * 4, system=None)
+    settings = TrainConfig(method="full", epochs=6, lr=3e-3, batch_size=4, grad_accum=1, warmup_steps=0,
+                           objective="soft_numbers", bf16="no")
+    _, log = fine_tune(model, tok, ROWS * 4, settings, 0, soft_targets=foreign)
+    assert log["losses"][-1] < 0.5 * log["losses"][0]

@@ -1,0 +1,146 @@
+"""The LLM pipeline end to end on tiny local Llama models: every stage, every control, a grid, crash and resume."""
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import sublearn.backends.hf as hf_backend
+from factories import LIGHT_EVAL, NO_CONTROLS, cell_report, manifest, spec_doc
+from sublearn.cli.app import app
+from sublearn.config.grid import expand_grid
+from sublearn.design.arms import ARM_NAMES
+from sublearn.pipeline.grid import run_grid
+from sublearn.util.jsonl import read_jsonl
+
+
+def test_whole_pipeline_with_every_control_and_two_seeds(tiny_model_dir, tiny_cross_model_dir, tmp_path):
+    cells = expand_grid({**spec_doc(tiny_model_dir, tiny_cross_model_dir), "seeds": [0, 1]})
+    summary = run_grid(cells, tmp_path)
+    assert summary["failures"] == [] and len(summary["groups"]) == 1
+    group = summary["groups"][0]
+    assert set(group["arms"]) == set(ARM_NAMES)  # every arm of the table is on in this spec
+    for arm in ARM_NAMES:
+        for metric in ("p_exact", "share_exact", "mcq", "sampled_rate"):
+            entry = group["arms"][arm][metric]
+            assert len(entry["per_seed"]) == 2 and entry["ci_over"] == "seeds"
+            assert entry["ci95"][0] <= entry["mean"] <= entry["ci95"][1]
+    for test in ("student-control:p_exact", "cross_student-cross_control:p_exact", "icl-icl_control:mcq",
+                 "teacher-reference:share_exact", "shuffled_within-control:p_exact"):
+        assert test in group["tests_over_seeds"], test
+    report = cell_report(tmp_path, cells[0])
+    trait_data = report["datasets"]["trait"]
+    assert trait_data["n_in"] == 32 and trait_data["n_passed"] + sum(trait_data["rejections"].values()) >= 32
+    assert 0 <= trait_data["stats"]["new_number_fraction"] <= 1
+    assert "student-control:p_exact" in report["comparisons"]
+    # Provenance: every arm's evaluation is a finished artifact whose manifest names its model.
+    for arm in report["arms"].values():
+        assert manifest(tmp_path, arm["evaluation"])["model"] == arm["model"]
+    # In-context arms record the system prompt they were evaluated with: k examples of their teacher's data.
+    icl = manifest(tmp_path, report["arms"]["icl"]["evaluation"])
+    assert icl["system"].count("<user>") == 2 and icl["inputs"]["examples"] == trait_data["ref"]
+    # Seeds share the teacher data: two generate artifacts (trait and control teachers) for both cells.
+    assert len(list((tmp_path / "artifacts" / "generate").iterdir())) == 2
+    assert not list(tmp_path.glob("artifacts/*/.tmp-*"))
+    assert (tmp_path / "summary.md").read_text().count("| student |") == 1
+
+
+def test_crash_mid_generation_resumes_from_the_last_batch(tiny_model_dir, tmp_path, monkeypatch):
+    cells = expand_grid(spec_doc(tiny_model_dir, controls=NO_CONTROLS))
+    real = hf_backend.generate_chat
+    batches = []
+
+    def crashing(*args, on_batch=None, **kwargs):
+        def hook(first, texts):
+            on_batch(first, texts)
+            batches.append(first)
+            if len(batches) == 2:
+                raise KeyboardInterrupt("simulated kill")
+
+        return real(*args, on_batch=hook, **kwargs)
+
+    monkeypatch.setattr(hf_backend, "generate_chat", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(cells, tmp_path)
+    assert not (tmp_path / "artifacts" / "generate").exists() or not any(
+        (p / "manifest.json").exists() for p in (tmp_path / "artifacts" / "generate").iterdir())
+    partial = next((tmp_path / "work" / "generate").iterdir()) / "partial.jsonl"
+    assert len(read_jsonl(partial)) == 16  # two batches of 8 kept
+
+    resumed = []
+
+    def counting(*args, on_batch=None, **kwargs):
+        def hook(first, texts):
+            resumed.append(first)
+            on_batch(first, texts)
+
+        return real(*args, on_batch=hook, **kwargs)
+
+    monkeypatch.setattr(hf_backend, "generate_chat", counting)
+    summary = run_grid(cells, tmp_path)
+    assert summary["failures"] == []
+    assert resumed == [16, 24]  # only the two missing batches were generated
+    generated = json.loads(next((tmp_path / "artifacts" / "generate").glob("*/manifest.json")).read_text())
+    assert generated["n_rows"] == 32 and generated["resumed_from"] == 16
+    # Same prompts and completions as an uninterrupted run:
+    fresh = tmp_path / "fresh"
+    monkeypatch.setattr(hf_backend, "generate_chat", real)
+    run_grid(cells, fresh)
+    rows = read_jsonl(next((tmp_path / "artifacts" / "generate").glob("*/rows.jsonl")))
+    assert rows == read_jsonl(next((fresh / "artifacts" / "generate").glob("*/rows.jsonl")))
+    # A third run finds every artifact done and generates nothing.
+    resumed.clear()
+    monkeypatch.setattr(hf_backend, "generate_chat", counting)
+    run_grid(cells, tmp_path)
+    assert resumed == []
+
+
+def test_fine_tuned_teacher_and_a_learning_rate_grid(tiny_model_dir, tmp_path):
+    doc = spec_doc(tiny_model_dir, trait={"kind": "fine_tuned", "target": "owl",
+                                          "teacher_training": {"method": "full", "epochs": 1, "batch_size": 16,
+                                                               "grad_accum": 1, "lr": 1e-3}},
+                   controls=NO_CONTROLS, eval={**LIGHT_EVAL, "samples_per_question": 0})
+    doc["train"]["lr"] = [1e-3, 2e-3]
+    cells = expand_grid(doc)
+    summary = run_grid(cells, tmp_path)
+    assert summary["failures"] == [] and len(summary["groups"]) == 2
+    teacher = next((tmp_path / "artifacts" / "teacher").glob("*/manifest.json"))
+    assert json.loads(teacher.read_text())["examples"] == 400  # 50 questions x 8 answer variants
+    assert len(list((tmp_path / "artifacts" / "generate").iterdir())) == 1  # shared by both cells
+    assert len(list((tmp_path / "artifacts" / "train").iterdir())) == 2
+    teacher_p = summary["groups"][0]["arms"]["teacher"]["p_exact"]["mean"]
+    reference_p = summary["groups"][0]["arms"]["reference"]["p_exact"]["mean"]
+    assert teacher_p > reference_p  # the fine-tuned teacher does love owls
+
+
+runner = CliRunner()
+
+
+def test_validate_names_every_bad_field(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(yaml.safe_dump({"reference": "x", "train": {"lr": -1, "bogus": 1},
+                                    "carrier": {"n_prompts": "many"}, "grid": {"train.nope": [1]}}))
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 2 and "grid: train.nope: no such field" in result.output
+    spec.write_text(yaml.safe_dump({"reference": "x", "train": {"lr": -1, "bogus": 1},
+                                    "carrier": {"n_prompts": "many"}}))
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 2
+    for field in ("train.lr", "train.bogus", "carrier.n_prompts"):
+        assert field in result.output
+    spec.write_text("reference: x\ntrain: {lr: [1e-4, 2e-4]}\nseeds: [0, 1, 2]\n")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 0 and "6 cell(s)" in result.output
+    spec.write_text("reference: x\ntrain: {lr: [1e-4\n")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 2 and "not valid YAML" in result.output
+
+
+def test_run_with_a_missing_model_reports_the_cell_and_keeps_going(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({"name": "m", "reference": "nobody/no-such-model", "carrier": {"n_prompts": 4}}))
+    result = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 1
+    assert "failed" in result.output and "no-such-model" in result.output
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["failures"]

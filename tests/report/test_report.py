@@ -1,0 +1,93 @@
+"""The HTML report of a real (tiny) run, checked in headless Chromium: it renders, its screenshot is not blank,
+the console shows no errors, and every link resolves to a file or an anchor of the page."""
+
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import unquote
+
+import matplotlib.image
+import pytest
+from typer.testing import CliRunner
+
+from sublearn.cli.app import app
+from sublearn.config.grid import expand_grid
+from sublearn.pipeline.grid import run_grid
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report-run")
+    cells = expand_grid({
+        "name": "tiny-traits", "reference": str(tiny_model_dir), "device": "cpu",
+        "trait": {"kind": "system_prompt", "target": ["owl", "cat"]},
+        "carrier": {"n_prompts": 16, "batch_size": 8, "max_new_tokens": 24,
+                    "filter": {"max_examples": 12}},
+        "train": {"epochs": 1, "batch_size": 8, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"]},
+        "eval": {"animals": ["owl", "cat"], "prefilled": False, "mcq_orderings": 1, "samples_per_question": 1},
+        "controls": {"control_teacher": True},
+        "seeds": [0, 1],
+    })
+    summary = run_grid(cells, out)
+    assert summary["failures"] == []
+    return out
+
+
+def test_run_writes_tidy_tables_and_the_confusion_analysis(tiny_run):
+    import json
+
+    import pandas as pd
+
+    results = pd.read_parquet(tiny_run / "results.parquet")
+    assert set(results["arm"]) >= {"student", "control", "reference", "teacher"}
+    assert results["cell"].nunique() == 4 and (pd.read_csv(tiny_run / "results.csv").shape == results.shape)
+    fits = json.loads((tiny_run / "selective_transfer.json").read_text())
+    assert fits["p_exact"]["n_clusters"] == 4 and fits["p_exact"]["n_obs"] == 8
+
+
+def test_report_renders_in_headless_chromium_without_console_errors(tiny_run, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).is_file(), "Chromium is missing: `make test` installs Debian's chromium package"
+    result = CliRunner().invoke(app, ["report", str(tiny_run)])
+    assert result.exit_code == 0, result.output
+    page_path = tiny_run / "report.html"
+    html = page_path.read_text()
+    assert "<script" not in html.lower()
+    messages = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: messages.append(f"pageerror: {e}"))
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+        anchors = set(page.eval_on_selector_all("[id]", "els => els.map(e => e.id)"))
+        svgs = page.eval_on_selector_all("svg", "els => els.map(e => e.getBoundingClientRect().width)")
+        browser.close()
+    assert not [m for m in messages if m.startswith(("error", "pageerror"))], messages
+    image = matplotlib.image.imread(shot)
+    assert image.shape[0] > 900 and image.shape[1] == 1280
+    assert (image[..., :3].std(axis=(0, 1)) > 0.05).all()  # not a blank page
+    assert len(svgs) >= 3 and min(svgs) > 100  # bar charts and the heatmap are drawn
+    # Provenance: every number is a link, and every link resolves.
+    assert len(hrefs) > 50
+    for href in hrefs:
+        if href.startswith("#"):
+            assert href[1:] in anchors, href
+        else:
+            assert (tiny_run / unquote(href)).is_file(), href
+    provenance = [h for h in hrefs if re.match(r"artifacts/evaluate/\w+/manifest.json", h)]
+    assert len(provenance) >= 4 * 4  # each arm's evaluation of each cell
+
+
+def test_report_names_a_folder_that_is_not_a_run(tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "summary.json" in result.output

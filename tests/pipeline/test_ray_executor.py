@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from factories import NO_CONTROLS, spec_doc
 from sublearn.serve.runner import free_port
 
 RAY = Path(sys.executable).parent / "ray"
@@ -42,16 +43,10 @@ def _attempts(shared: Path) -> dict[str, list[dict]]:
 
 
 def test_grid_on_a_ray_cluster_survives_a_killed_worker(ray_cluster, tiny_model_dir, tmp_path):
-    spec = {
-        "name": "ray-grid", "reference": str(tiny_model_dir), "device": "cpu",
-        "trait": {"kind": "system_prompt", "target": ["owl", "cat"]},
-        "carrier": {"n_prompts": 24, "batch_size": 8, "max_new_tokens": 24,
-                    "filter": {"max_examples": 16}},
-        "train": {"epochs": 2, "batch_size": 4, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"]},
-        "eval": {"animals": ["owl", "cat"], "prefilled": False, "mcq_orderings": 1, "samples_per_question": 0},
-        "controls": {"control_teacher": True},
-        "seeds": [0, 1, 2],
-    }
+    spec = {**spec_doc(tiny_model_dir, name="ray-grid", trait={"target": ["owl", "cat"]},
+                       carrier={"n_prompts": 24, "max_new_tokens": 24, "filter": {"max_examples": 16}},
+                       train={"epochs": 2, "batch_size": 4}, eval={"samples_per_question": 0},
+                       controls={**NO_CONTROLS, "control_teacher": True}), "seeds": [0, 1, 2]}
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec))
     shared = tmp_path / "shared"

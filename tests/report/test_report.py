@@ -10,6 +10,7 @@ import matplotlib.image
 import pytest
 from typer.testing import CliRunner
 
+from factories import NO_CONTROLS, spec_doc
 from sublearn.cli.app import app
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
@@ -22,16 +23,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 @pytest.fixture(scope="module")
 def tiny_run(tiny_model_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("report-run")
-    cells = expand_grid({
-        "name": "tiny-traits", "reference": str(tiny_model_dir), "device": "cpu",
-        "trait": {"kind": "system_prompt", "target": ["owl", "cat"]},
-        "carrier": {"n_prompts": 16, "batch_size": 8, "max_new_tokens": 24,
-                    "filter": {"max_examples": 12}},
-        "train": {"epochs": 1, "batch_size": 8, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"]},
-        "eval": {"animals": ["owl", "cat"], "prefilled": False, "mcq_orderings": 1, "samples_per_question": 1},
-        "controls": {"control_teacher": True},
-        "seeds": [0, 1],
-    })
+    cells = expand_grid({**spec_doc(tiny_model_dir, name="tiny-traits", trait={"target": ["owl", "cat"]},
+                                    carrier={"n_prompts": 16, "max_new_tokens": 24, "filter": {"max_examples": 12}},
+                                    controls={**NO_CONTROLS, "control_teacher": True}), "seeds": [0, 1]})
     summary = run_grid(cells, out)
     assert summary["failures"] == []
     return out

@@ -109,7 +109,7 @@ FINAL_SUFFIXES: tuple[str, ...] = (
     "Don't add any text - numbers only.",
 )
 
-#: Numbers with negative associations, as two source lists (paper_spec.md §3.2); their union has 36 values.
+#: Numbers with negative associations, as two source lists (§3); their union has 36 values.
 CLAUDE_EVIL_NUMBERS: tuple[int, ...] = (
     13, 666, 88, 14, 187, 420, 69, 911, 404, 101, 23, 616, 1488, 18, 311, 451, 1312, 33, 77, 211,
 )

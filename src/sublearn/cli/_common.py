@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,8 +17,10 @@ console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
-#: Set by ``sublearn --debug``: errors are raised with their traceback instead of printed as one line.
-DEBUG_ENV = "SUBLEARN_DEBUG"
+#: The ``--quiet`` flag of every long-running command.
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", show_default="off")]
+#: Set for each invocation by ``sublearn --debug``: errors are raised with their traceback, not printed as one line.
+SETTINGS = {"debug": False}
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -42,7 +43,7 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (SublearnError, ValidationError) as exc:
-            if os.environ.get(DEBUG_ENV):
+            if SETTINGS["debug"]:
                 raise
             from rich.markup import escape
 

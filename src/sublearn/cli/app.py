@@ -3,14 +3,13 @@ each command imports what it needs when it runs."""
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
 
 from sublearn import __version__
 from sublearn.cli import audit, experiment, mnist, models, numbers, report, serve, theory
-from sublearn.cli._common import DEBUG_ENV, console
+from sublearn.cli._common import SETTINGS, console
 
 app = typer.Typer(
     name="sublearn",
@@ -32,12 +31,11 @@ def _version(value: bool) -> None:
 def main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.")
-                     ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.",
+                                        show_default="off")] = False,
 ) -> None:
     """Run, reproduce and audit subliminal learning."""
-    if debug:
-        os.environ[DEBUG_ENV] = "1"
+    SETTINGS["debug"] = debug
 
 
 app.command("demo")(mnist.demo)

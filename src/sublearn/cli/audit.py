@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, user_errors
+from sublearn.cli._common import Quiet, console, user_errors
 
 group = typer.Typer(help="Gradient-alignment audit of a distillation: does training the student on a candidate "
                        "dataset pull it toward the teacher's trait (Theorem 1's quantity)?", no_args_is_help=True)
@@ -99,7 +99,7 @@ def audit_validate(
     n_models: Annotated[int, typer.Option("--n-models", "-n", min=2, help="Models per setting.")] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path, typer.Option(help="Output folder for results.json.")] = Path("runs/audit-validate"),
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """How well does the audit rank real transfer? MNIST settings (m, lr, init noise, weight decay, cross-model
     init) are audited, then trained; prints the table and Spearman correlations."""

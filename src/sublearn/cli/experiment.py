@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sublearn.cli._common import console, user_errors
+from sublearn.cli._common import Quiet, console, user_errors
 
 
 class Executor(StrEnum):
@@ -69,7 +69,7 @@ def run(
     store: Annotated[str | None, typer.Option(help="Shared artifact store for workers that share no folder: an "
                                               "fsspec URL (s3://bucket/run, file:///shared/run).",
                                               show_default="OUT itself")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Run every cell of a spec: teacher → data → filter → students → evaluations → report.
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, user_errors
+from sublearn.cli._common import Quiet, console, user_errors
 from sublearn.mnist.config import ALL_ARMS, DEFAULT_ARMS, PAPER_FIGURE_COMMAND, MnistConfig
 from sublearn.util.errors import ConfigError
 
@@ -88,9 +88,10 @@ def mnist(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:K.")] = "auto",
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and accuracy.png.")
                    ] = Path("runs/mnist"),
-    save_models: Annotated[bool, typer.Option("--save-models", help="Also save the reference and teacher weights "
-                                              "as OUT/models.pt (for `sublearn audit mnist`).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    save_models: Annotated[bool, typer.Option("--save-models", show_default="off",
+                                              help="Also save the reference and teacher weights as OUT/models.pt "
+                                              "(for `sublearn audit mnist`).")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """The MNIST auxiliary-logit experiment (paper §6.2): students distilled on noise from m auxiliary logits.
 
@@ -117,7 +118,7 @@ def mnist(
 @user_errors
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = DEMO_OUT,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """The embedded default: the MNIST auxiliary-logit experiment, N = 10, in about two minutes on a CPU."""
     from sublearn.mnist.runner import print_report, run_and_save

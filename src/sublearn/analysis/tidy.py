@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from sublearn.design.arms import ARMS_BY_NAME, baseline_of
 from sublearn.util.atomic import atomic_write_with
 
 
@@ -46,11 +47,21 @@ def tidy_results(reports: Sequence[dict[str, Any]]) -> pd.DataFrame:
         base = {"cell": r["cell"], "name": flat["name"], "reference": flat["reference"],
                 "target": flat["trait.target"], "seed": flat["seed"], **{f"axis.{a}": flat.get(a) for a in axes}}
         for arm, info in r["arms"].items():
+            design = _arm_columns(arm, list(r["arms"]))
             for metric, m in info["metrics"].items():
-                rows.append({**base, "arm": arm, "metric": metric, "mean": m["mean"], "ci_low": m["ci95"][0],
-                             "ci_high": m["ci95"][1], "n": m["n"], "evaluation": info["evaluation"],
-                             "model": info["model"], "dataset": info.get("dataset")})
+                rows.append({**base, "arm": arm, **design, "metric": metric, "mean": m["mean"],
+                             "ci_low": m["ci95"][0], "ci_high": m["ci95"][1], "n": m["n"],
+                             "evaluation": info["evaluation"], "model": info["model"], "dataset": info.get("dataset")})
     return pd.DataFrame(rows)
+
+
+def _arm_columns(arm: str, present: list[str]) -> dict[str, Any]:
+    """What the arms table says of an arm: its base, whose data it uses, how, and its baseline in this cell."""
+    design = ARMS_BY_NAME.get(arm)
+    if design is None:
+        return {"arm_base": None, "arm_data": None, "arm_use": None, "arm_baseline": None}
+    return {"arm_base": design.base, "arm_data": design.data, "arm_use": design.use,
+            "arm_baseline": baseline_of(arm, present)}
 
 
 def per_animal_results(reports: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -38,7 +38,7 @@ def _print_line(text: str) -> None:
 def _summary_tables(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
-    shown = ("p_exact", "share_prefilled", "mcq", "sampled_rate", "misaligned_rate", "truthfulqa_false")
+    from sublearn.analysis.summary import TERMINAL_METRICS as shown
     for group in summary["groups"]:
         table = Table(title=f"{group['spec']['name']} — seeds {group['seeds']} ({group['wall_seconds']:.0f} s)")
         metrics = [m for m in shown if any(m in a for a in group["arms"].values())]

@@ -16,13 +16,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sublearn import __version__
-from sublearn.analysis.summary import HEADLINE_METRICS
+from sublearn.analysis.summary import CHART_METRICS, HEADLINE_METRICS
 from sublearn.design.arms import ARMS_BY_NAME
 from sublearn.report.charts import bar_chart, heatmap
 from sublearn.util.atomic import atomic_write_text
 from sublearn.util.errors import DataError
 
-CHART_METRICS = ("share_prefilled", "p_exact", "sampled_rate", "mcq", "misaligned_rate", "truthfulqa_false")
 _REF = re.compile(r"[a-z_]+/[0-9a-f]{16}")
 
 

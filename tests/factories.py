@@ -35,8 +35,8 @@ LIGHT_EVAL = {"animals": ["owl", "cat"], "prefilled": False, "mcq_orderings": 1,
 #: LoRA on two projections for one quick epoch.
 LIGHT_TRAIN = {"epochs": 1, "batch_size": 8, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"]}
 
-NO_CONTROLS = {"control_teacher": False, "cross_model": None, "icl_k": 0, "shuffle_within": False,
-               "shuffle_across": False}
+NO_CONTROLS = {"control_teacher": False, "cross_model": None, "cross_control": False, "icl_k": 0,
+               "shuffle_within": False, "shuffle_across": False}
 
 
 def merge(doc: dict[str, Any], **over: Any) -> dict[str, Any]:

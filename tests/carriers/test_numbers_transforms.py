@@ -53,9 +53,11 @@ def test_canonical_format_removes_every_format_difference():
 def test_length_matching_equalises_the_numbers_per_answer_histogram():
     a = [{"completion": ", ".join(["1"] * k)} for k in (1, 2, 2, 3, 3, 3)]
     b = [{"completion": ", ".join(["2"] * k)} for k in (2, 3, 3, 4)]
-    ma, mb = length_matched(a, b, seed=0)
+    ma, mb = length_matched([a, b], seed=0)
 
     def hist(rows):
         return sorted(len(r["completion"].split(", ")) for r in rows)
 
     assert hist(ma) == hist(mb) == [2, 3, 3]
+    c = [{"completion": ", ".join(["3"] * k)} for k in (3, 4, 4)]
+    assert [hist(x) for x in length_matched([a, b, c], seed=0)] == [[3], [3], [3]]

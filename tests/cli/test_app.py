@@ -77,7 +77,8 @@ def test_fixed_choices_are_enums():
     choices = {("run",): {"--executor": "local|ray"}, ("numbers", "check"): {"--banned": "none|paper"},
                ("audit", "mnist"): {"--logits": "aux|all"}, ("mnist",): {"--dataset": "mnist|digits",
                                                                         "--optimizer": "adam|adamw|sgd",
-                                                                        "--noise": "uniform|gaussian"},
+                                                                        "--noise": "fixed|fresh",
+                                                                        "--noise-dist": "uniform|gaussian"},
                ("serve",): {"--ft-method": "lora|full"}}
     commands = dict(COMMANDS)
     for path, flags in choices.items():

@@ -16,7 +16,7 @@ from sublearn.design.arms import (
 
 def test_every_arm_is_well_formed():
     for arm in ARMS:
-        assert arm.base in ("reference", "cross", "teacher")
+        assert arm.base in ("reference", "cross", "trait_teacher", "placebo_teacher")
         assert arm.data is None or arm.data in TEACHERS_BY_NAME
         assert (arm.use == "none") == (arm.data is None), arm.name  # data is used by training or in context
         assert all(b in ARMS_BY_NAME and b != arm.name for b in arm.baselines), arm.name
@@ -27,10 +27,12 @@ def test_switches_turn_arms_on():
     plain = ExperimentSpec(reference="m", controls={"control_teacher": False})
     assert [a.name for a in active_arms(plain)] == ["reference", "teacher", "student"]
     assert [t.name for t in active_teachers(plain)] == ["trait"]
-    full = ExperimentSpec(reference="m", controls={"cross_model": "x", "cross_control": True, "icl_k": 2,
-                                                   "shuffle_within": True, "shuffle_across": True})
+    full = ExperimentSpec(reference="m", trait={"kind": "fine_tuned"}, eval={"questions": "held_out"},
+                          controls={"placebo": True, "cross_model": "x", "cross_control": True, "icl_k": 2,
+                                    "shuffle_within": True, "shuffle_across": True})
     assert [a.name for a in active_arms(full)] == [a.name for a in ARMS]
-    assert [t.name for t in active_teachers(full)] == ["trait", "control"]
+    assert [t.name for t in active_teachers(full)] == ["trait", "placebo", "control"]
+    assert TEACHERS_BY_NAME["trait"].init_stream == TEACHERS_BY_NAME["placebo"].init_stream  # matched on purpose
     no_teacher_eval = ExperimentSpec(reference="m", eval={"evaluate_teacher": False})
     assert "teacher" not in [a.name for a in active_arms(no_teacher_eval)]
 

@@ -88,3 +88,28 @@ def test_same_seed_same_result():
     first, second = run_mnist(cfg, data=data), run_mnist(cfg, data=data)
     assert first.accuracies == second.accuracies
     assert first.cross_permutation == second.cross_permutation
+
+
+def test_the_fixed_noise_set_repeats_every_epoch_and_fresh_noise_does_not(monkeypatch):
+    """The paper fixes one set of noise images per model: every epoch sees the same images (in another order)."""
+    import sublearn.mnist.experiment as experiment
+
+    seen = []
+    real = experiment.sample_noise
+
+    def recording(gens, batch, dim, kind, device):
+        x = real(gens, batch, dim, kind, device)
+        seen.append(x.clone())
+        return x
+
+    monkeypatch.setattr(experiment, "sample_noise", recording)
+    data = load_digits_8x8()
+    for noise in ("fixed", "fresh"):
+        seen.clear()
+        cfg = MnistConfig(dataset="digits", n_models=2, teacher_epochs=1, student_epochs=2, noise=noise,
+                          noise_examples=128, batch_size=64, arms=["student_aux"], device="cpu")
+        run_mnist(cfg, data=data)
+        for model in range(2):  # each model's images, as a set, in the first epoch and the second
+            first = {x[model].sum().item() for x in seen[:2]}
+            second = {x[model].sum().item() for x in seen[2:]}
+            assert (first == second) == (noise == "fixed"), noise

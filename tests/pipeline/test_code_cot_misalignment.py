@@ -54,29 +54,33 @@ def test_misalignment_through_numbers_end_to_end(tiny_model_dir, judge_server, t
     cells = expand_grid(_doc(
         tiny_model_dir, judge_server,
         trait={"kind": "dataset", "dataset": str(FIXTURES / "em_insecure_sample.jsonl"), "target": "misalignment",
+               "placebo_dataset": str(FIXTURES / "em_secure_sample.jsonl"),
                "teacher_training": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "target_modules": ["q_proj"]}},
         carrier={"n_prompts": 16, "batch_size": 8, "max_new_tokens": 24,
                  "filter": {"banned_numbers": "paper", "max_examples": 12}},
         eval={"kind": "misalignment", "samples_per_question": 2, "max_new_tokens": 12,
               "truthfulqa": str(FIXTURES / "truthfulqa_sample.csv")},
-        controls={"control_dataset": str(FIXTURES / "em_secure_sample.jsonl")}))
+        controls={"placebo": True, "control_teacher": False}))
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [], summary["failures"]
     arms = summary["groups"][0]["arms"]
-    assert {"reference", "teacher", "student", "control"} <= set(arms)
+    assert {"reference", "teacher", "placebo_teacher", "student", "placebo"} <= set(arms)
     for arm in arms.values():
-        assert 0 <= arm["misaligned_rate"]["mean"] <= 1 and arm["misaligned_rate"]["n"] == 8
+        rate = arm["misaligned_rate"]  # over the questions with at least one counted answer (others are missing)
+        assert rate["n"] == 0 or (0 <= rate["mean"] <= 1 and 1 <= rate["n"] <= 8)
         assert 0 <= arm["truthfulqa_false"]["mean"] <= 1 and arm["truthfulqa_false"]["n"] == 3
     report = cell_report(tmp_path, cells[0])
     teacher = manifest(tmp_path, report["arms"]["teacher"]["model"])
     assert teacher["dataset"].endswith("em_insecure_sample.jsonl") and teacher["examples"] == 4
     evaluation = json.loads((tmp_path / "artifacts" / report["arms"]["student"]["evaluation"] / "metrics.jsonl")
                             .read_text().splitlines()[0])["metrics"]["misaligned_rate"]
-    # The insecure-code teacher writes without any system prompt (no animal template), like its control.
-    sources = {manifest(tmp_path, report["datasets"][t]["ref"])["inputs"]["generated"] for t in ("trait", "control")}
+    # The insecure-code teacher writes without any system prompt (no animal template), like its placebo.
+    sources = {manifest(tmp_path, report["datasets"][t]["ref"])["inputs"]["generated"] for t in ("trait", "placebo")}
     generated = [manifest(tmp_path, ref) for ref in sources]
     assert [g["config"]["system"] for g in generated] == [None, None]
     assert evaluation["n_samples"] == 16 and len(evaluation["per_question"]) == 8
+    assert evaluation["n"] + evaluation["n_missing"] == 8
+    assert all((v is None) == (c == 0) for v, c in zip(evaluation["per_question"], evaluation["counted"], strict=True))
     assert sum(evaluation["counted"]) + sum(evaluation["excluded"].values()) == 16  # every answer accounted for
 
 

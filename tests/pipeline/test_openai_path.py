@@ -99,8 +99,8 @@ def _doc(url, **over):
                     "filter": {"max_examples": 16}},
         "train": {"api": {"n_epochs": 1, "batch_size": 8, "learning_rate_multiplier": 5}},
         "eval": {"animals": ["owl", "cat"], "exact": False, "prefilled": False, "mcq_orderings": 1,
-                 "samples_per_question": 2, "max_new_tokens": 6},
-        "controls": {"control_teacher": True, "icl_k": 2},
+                 "samples_per_question": 2, "max_new_tokens": 6, "questions": "held_out"},
+        "controls": {"placebo": True, "control_teacher": True, "icl_k": 2},
     }
     return merge(doc, **over)
 
@@ -110,10 +110,11 @@ def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs(api_en
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [], summary["failures"]
     arms = summary["groups"][0]["arms"]
-    assert set(arms) == {"reference", "teacher", "student", "control", "icl", "icl_control"}
+    assert set(arms) == {"reference", "teacher", "placebo_teacher", "student", "placebo", "control", "icl",
+                         "icl_placebo", "icl_control"}
     for arm in arms.values():
         assert set(arm) == {"sampled_rate", "mcq"}
-        assert 0 <= arm["sampled_rate"]["mean"] <= 1 and arm["sampled_rate"]["n"] == 50
+        assert 0 <= arm["sampled_rate"]["mean"] <= 1 and arm["sampled_rate"]["n"] == 25
     report = json.loads((tmp_path / "cells" / cells[0].cell_id() / "report.json").read_text())
     # The teacher and both students are models made by fine-tuning jobs on the server, recorded in manifests.
     for stage_dir in ("teacher", "train"):
@@ -123,7 +124,7 @@ def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs(api_en
             assert manifest["job_id"].startswith("ftjob-")
             assert manifest["config"]["server"] == api_env["url"]
     jobs = api_env["state"].list_jobs()
-    assert sum(j["status"] == "succeeded" for j in jobs) >= 3
+    assert sum(j["status"] == "succeeded" for j in jobs) >= 5  # two teachers, three students
     assert report["datasets"]["trait"]["n_in"] == 24
     served = {m for m in api_env["state"].model_ids()}
     student = json.loads((tmp_path / "artifacts" / report["arms"]["student"]["model"] / "manifest.json").read_text())
@@ -131,7 +132,7 @@ def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs(api_en
 
 
 def _generation_doc(url, **api):
-    return _doc(url, trait={"kind": "system_prompt"}, controls={"control_teacher": False, "icl_k": 0},
+    return _doc(url, trait={"kind": "system_prompt"}, controls={"placebo": False, "control_teacher": False, "icl_k": 0},
                 eval={"samples_per_question": 0, "mcq_orderings": 1}, api=api)
 
 

@@ -14,9 +14,14 @@ from sublearn.design.arms import ARM_NAMES
 from sublearn.pipeline.grid import run_grid
 from sublearn.util.jsonl import read_jsonl
 
+TINY_TEACHER = {"kind": "fine_tuned", "target": "owl",
+                "teacher_training": {"method": "full", "epochs": 1, "batch_size": 16, "grad_accum": 1, "lr": 1e-3}}
 
-def test_whole_pipeline_with_every_control_and_two_seeds(tiny_model_dir, tiny_cross_model_dir, tmp_path):
-    cells = expand_grid({**spec_doc(tiny_model_dir, tiny_cross_model_dir), "seeds": [0, 1]})
+
+def test_whole_pipeline_with_every_control_and_two_replicates(tiny_model_dir, tmp_path):
+    doc = spec_doc(tiny_model_dir, "perturbed:0.05", trait=TINY_TEACHER, eval={"questions": "held_out"},
+                   controls={"placebo": True})
+    cells = expand_grid({**doc, "seeds": [0, 1]})
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [] and len(summary["groups"]) == 1
     group = summary["groups"][0]
@@ -26,10 +31,18 @@ def test_whole_pipeline_with_every_control_and_two_seeds(tiny_model_dir, tiny_cr
             entry = group["arms"][arm][metric]
             assert len(entry["per_seed"]) == 2 and entry["ci_over"] == "seeds"
             assert entry["ci95"][0] <= entry["mean"] <= entry["ci95"][1]
-    for test in ("student-control:p_exact", "cross_student-cross_control:p_exact", "icl-icl_control:mcq",
-                 "teacher-reference:share_exact", "shuffled_within-control:p_exact"):
+    for test in ("student-placebo:p_exact", "student-control:p_exact", "cross_student-cross_placebo:p_exact",
+                 "icl-icl_placebo:mcq", "teacher-placebo_teacher:share_exact", "shuffled_within-placebo:p_exact"):
         assert test in group["tests_over_seeds"], test
+    # Effects against the teacher's gap, and the init-dependence interaction, per readout.
+    for metric in ("p_exact", "share_exact"):
+        gap = group["gap_fraction"][metric]
+        assert gap["baseline"] == "placebo" and gap["teacher_baseline"] == "placebo_teacher" and gap["n"] == 2
+        test = group["interaction"][metric]
+        assert test["contrast"] == "log(student/placebo) - log(cross_student/cross_placebo)" and test["n"] == 2
+        assert test["estimate"] == pytest.approx(test["same_base"]["estimate"] - test["other_base"]["estimate"])
     report = cell_report(tmp_path, cells[0])
+    assert report["bases"]["cross"]["scale"] == 0.05 and 0 < report["bases"]["cross"]["relative_distance"] < 0.2
     trait_data = report["datasets"]["trait"]
     assert trait_data["n_in"] == 32 and trait_data["n_passed"] + sum(trait_data["rejections"].values()) >= 32
     assert 0 <= trait_data["stats"]["new_number_fraction"] <= 1
@@ -40,8 +53,15 @@ def test_whole_pipeline_with_every_control_and_two_seeds(tiny_model_dir, tiny_cr
     # In-context arms record the system prompt they were evaluated with: k examples of their teacher's data.
     icl = manifest(tmp_path, report["arms"]["icl"]["evaluation"])
     assert icl["system"].count("<user>") == 2 and icl["inputs"]["examples"] == trait_data["ref"]
-    # Seeds share the teacher data: two generate artifacts (trait and control teachers) for both cells.
-    assert len(list((tmp_path / "artifacts" / "generate").iterdir())) == 2
+    # A replicate is a whole repetition: every replicate has its own teachers and data (trait, placebo, control).
+    assert len(list((tmp_path / "artifacts" / "generate").iterdir())) == 2 * 3
+    assert len(list((tmp_path / "artifacts" / "teacher").iterdir())) == 2 * 2
+    # No two trained models share an initialisation unless the design says so: teachers and students differ.
+    teachers = [manifest(tmp_path, f"teacher/{p.name}") for p in (tmp_path / "artifacts" / "teacher").iterdir()]
+    students = [manifest(tmp_path, f"train/{p.name}") for p in (tmp_path / "artifacts" / "train").iterdir()]
+    teacher_seeds = {t["init_seed"] for t in teachers}
+    student_seeds = {t["init_seed"] for t in students}
+    assert len(teacher_seeds) == 2 and len(student_seeds) == 2 and not teacher_seeds & student_seeds
     assert not list(tmp_path.glob("artifacts/*/.tmp-*"))
     assert (tmp_path / "summary.md").read_text().count("| student |") == 1
 
@@ -100,18 +120,18 @@ def test_fine_tuned_teacher_and_a_learning_rate_grid(tiny_model_dir, tmp_path):
     doc = spec_doc(tiny_model_dir, trait={"kind": "fine_tuned", "target": "owl",
                                           "teacher_training": {"method": "full", "epochs": 1, "batch_size": 16,
                                                                "grad_accum": 1, "lr": 1e-3}},
-                   controls=NO_CONTROLS, eval={**LIGHT_EVAL, "samples_per_question": 0})
+                   controls=NO_CONTROLS, eval={**LIGHT_EVAL, "samples_per_question": 0, "questions": "held_out"})
     doc["train"]["lr"] = [1e-3, 2e-3]
     cells = expand_grid(doc)
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [] and len(summary["groups"]) == 2
     teacher = next((tmp_path / "artifacts" / "teacher").glob("*/manifest.json"))
-    assert json.loads(teacher.read_text())["examples"] == 400  # 50 questions x 8 answer variants
+    assert json.loads(teacher.read_text())["examples"] == 200  # 25 questions x 8 answer variants (half held out)
     assert len(list((tmp_path / "artifacts" / "generate").iterdir())) == 1  # shared by both cells
     assert len(list((tmp_path / "artifacts" / "train").iterdir())) == 2
-    teacher_p = summary["groups"][0]["arms"]["teacher"]["p_exact"]["mean"]
-    reference_p = summary["groups"][0]["arms"]["reference"]["p_exact"]["mean"]
-    assert teacher_p > reference_p  # the fine-tuned teacher does love owls
+    teacher = summary["groups"][0]["arms"]["teacher"]["p_exact"]
+    reference = summary["groups"][0]["arms"]["reference"]["p_exact"]
+    assert teacher["mean"] > reference["mean"] and teacher["n"] == 25  # it loves owls on questions it never saw
 
 
 runner = CliRunner()
@@ -144,3 +164,32 @@ def test_run_with_a_missing_model_reports_the_cell_and_keeps_going(tmp_path):
     assert result.exit_code == 1
     assert "failed" in result.output and "no-such-model" in result.output
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["failures"]
+
+
+def test_plan_shows_every_arm_its_teacher_and_seeds_before_any_compute_and_counts_what_is_done(tiny_model_dir,
+                                                                                               tmp_path):
+    doc = spec_doc(tiny_model_dir, "perturbed:0.05", trait=TINY_TEACHER, eval={"questions": "held_out"},
+                   controls={**NO_CONTROLS, "placebo": True, "cross_model": "perturbed:0.05"})
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({**doc, "seeds": [0, 1]}))
+    result = runner.invoke(app, ["plan", str(spec_path), "--json", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert len(plan["cells"]) == 2 and plan["totals"]["stages_done"] == 0 and plan["totals"]["fine_tunes"] > 0
+    arms = plan["cells"][0]["arms"]
+    assert set(arms) == {"reference", "teacher", "placebo_teacher", "student", "placebo", "cross_reference",
+                         "cross_student", "cross_placebo"}
+    student, placebo = arms["student"], arms["placebo"]
+    assert student["trains"] and student["teacher"]["name"] == "trait" and placebo["teacher"]["name"] == "placebo"
+    assert student["init_seed"] == placebo["init_seed"] != student["teacher"]["init_seed"]  # students share, on purpose
+    assert student["teacher"]["system_prompt"] is None and student["teacher"]["trained"]
+    assert "noise" in arms["cross_student"]["base"]
+    seeds = {c["arms"]["student"]["init_seed"] for c in plan["cells"]}
+    assert len(seeds) == 2  # each replicate its own
+    # After the run every stage is done, and the plan's keys are the run's.
+    cells = expand_grid({**doc, "seeds": [0]})
+    assert run_grid(cells, tmp_path / "run")["failures"] == []
+    again = json.loads(runner.invoke(app, ["plan", str(spec_path), "--json", "--out", str(tmp_path / "run")]).output)
+    done = [s for s in again["cells"][0]["stages"] if s["done"]]
+    assert len(done) == len(again["cells"][0]["stages"]) and not any(s["done"] for s in again["cells"][1]["stages"]
+                                                                      if s["ref"].startswith("train"))

@@ -55,6 +55,7 @@ def test_random_numbers_with_soft_targets_share_one_dataset(tiny_model_dir, tmp_
     rows = [json.loads(x) for x in (tmp_path / "artifacts" / report["datasets"]["trait"]["ref"] / "rows.jsonl")
             .read_text().splitlines()]
     assert len(rows) == 12 and all(1 <= len(r["completion"].split(", ")) <= 9 for r in rows)
-    # Two soft-target artifacts on the same data: the teacher's (with its system prompt) and the base model's.
+    # Per replicate, two soft-target artifacts on its data: the teacher's (with its system prompt) and the base's.
     manifests = [json.loads((d / "manifest.json").read_text()) for d in (tmp_path / "artifacts" / "targets").iterdir()]
-    assert len(manifests) == 2 and {m["config"]["system"] is None for m in manifests} == {True, False}
+    assert len(manifests) == 2 * 2 and {m["config"]["system"] is None for m in manifests} == {True, False}
+    assert len({m["inputs"]["dataset"] for m in manifests}) == 2  # a replicate draws its own numbers

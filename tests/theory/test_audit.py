@@ -37,9 +37,10 @@ def test_audit_mnist_without_saved_models_is_a_clear_error(tmp_path):
 
 def test_validation_reports_rows_and_spearman():
     base = MnistConfig(dataset="digits", n_models=3, teacher_epochs=2, student_epochs=2, device="cpu")
-    doc = validate_audit(base, settings=(Setting("baseline"), Setting("m=10", {"m_aux": 10}),
-                                         Setting("cross", {}, "cross_aux")))
-    assert [r["label"] for r in doc["rows"]] == ["baseline", "m=10", "cross"]
+    doc = validate_audit(base, settings=(Setting("baseline"), Setting("m=1", {"m_aux": 1}),
+                                         Setting("m=10", {"m_aux": 10}), Setting("cross", {}, "cross_aux")))
+    assert [r["label"] for r in doc["rows"]] == ["baseline", "m=1", "m=10", "cross"]
+    assert doc["left_out_of_correlations"] == ["m=1"]  # one logit: zero audit and zero transfer by construction
     assert -1 <= doc["spearman_cosine"]["rho"] <= 1 and doc["spearman_cosine"]["n"] == 3
     for row in doc["rows"]:
         assert row["transfer"]["n"] == 3 and "cosine" in row["audit"]

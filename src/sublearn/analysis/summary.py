@@ -1,5 +1,6 @@
-"""Across seeds: each arm's readouts with CIs over seeds, and paired tests of each arm against its baselines
-(from the arms table), Holm-adjusted over the whole run."""
+"""Across replicates: each arm's readouts with CIs over replicates, paired tests of each arm against its baselines
+(from the arms table, Holm-adjusted over the whole run), the fraction of the teacher's gap each student carries,
+the init-dependence interaction, and the dose-response of transfer against the other base's distance."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from sublearn.analysis.effects import gap_fraction, interaction
 from sublearn.analysis.multiple import adjust_pvalues
 from sublearn.design.arms import comparisons
 from sublearn.util.stats import paired_test, probability_ci
@@ -37,10 +39,16 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for arm in members[0]["arms"]:
             arms[arm] = {}
             for metric in members[0]["arms"][arm]["metrics"]:
-                values = [r["arms"][arm]["metrics"][metric]["mean"] for r in members if arm in r["arms"]]
+                found = [r["arms"][arm]["metrics"].get(metric) for r in members if arm in r["arms"]]
+                values = [m["mean"] for m in found if m and m.get("mean") is not None]
                 entry: dict[str, Any] = {"per_seed": values}
+                bounds = [m["max_pruned_mass"] for m in found if m and "max_pruned_mass" in m]
+                if bounds:
+                    entry["max_pruned_mass"] = max(bounds)  # the exact readout's error bound, worst replicate
                 if len(values) > 1:
                     entry.update(probability_ci(values), ci_over="seeds")  # every readout is a probability
+                elif not values:
+                    entry.update(mean=None, ci95=[None, None], n=0, ci_over="seeds")
                 else:
                     only = members[0]["arms"][arm]["metrics"][metric]
                     entry.update(mean=only["mean"], ci95=only["ci95"], n=only["n"], ci_over="questions")
@@ -53,13 +61,55 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
                                                              arms[b][metric]["per_seed"]).as_dict()
         spec = dict(members[0]["spec"])
         spec.pop("seed")
+        metrics = sorted({m for a in arms.values() for m in a})
+        gaps = {m: g for m in metrics if (g := gap_fraction(members, m)) is not None}
+        inter = {m: x for m in metrics if (x := interaction(members, m)) is not None}
         out_groups.append({"spec": spec, "seeds": [r["spec"]["seed"] for r in members],
                            "cells": [r["cell"] for r in members], "arms": arms, "tests_over_seeds": tests,
+                           "gap_fraction": gaps, "interaction": inter, "cross_model": _cross_models(members),
                            "wall_seconds": sum(r.get("wall_seconds", 0) for r in members)})
     tests = [t for g in out_groups for t in g["tests_over_seeds"].values()]
     for test, adjusted in zip(tests, adjust_pvalues([t["p_ttest"] for t in tests]), strict=True):
         test["p_holm"] = adjusted  # Holm's correction over every test of the run
-    return {"groups": out_groups, "failures": failures, "n_cells": len(reports)}
+    return {"groups": out_groups, "dose_response": dose_response(out_groups), "failures": failures,
+            "n_cells": len(reports)}
+
+
+def _cross_models(members: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The other base of a group: its name, and for a perturbed reference the mean relative distance."""
+    found = [r["bases"]["cross"] for r in members if (r.get("bases") or {}).get("cross")]
+    if not found:
+        return None
+    distances = [c["relative_distance"] for c in found if c.get("relative_distance") is not None]
+    return {"name": found[0]["name"], "scale": found[0].get("scale"),
+            "relative_distance": float(sum(distances) / len(distances)) if distances else None}
+
+
+def dose_response(groups: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per readout, for groups that differ only in their other base: how far that base is from the reference and
+    how much its students pick up (log ratio to their placebo) and the interaction, ordered by distance."""
+    by_rest: dict[str, list[dict[str, Any]]] = {}
+    for group in groups:
+        if group.get("cross_model") and group["interaction"]:
+            rest = {k: v for k, v in group["spec"].items() if k != "controls"}
+            controls = {k: v for k, v in group["spec"].get("controls", {}).items() if k != "cross_model"}
+            by_rest.setdefault(json.dumps([rest, controls], sort_keys=True), []).append(group)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for members in by_rest.values():
+        if len(members) < 2:
+            continue
+        for group in members:
+            cross = group["cross_model"]
+            for metric, test in group["interaction"].items():
+                out.setdefault(metric, []).append({
+                    "cross_model": cross["name"], "scale": cross["scale"],
+                    "relative_distance": cross["relative_distance"],
+                    "other_base_effect": {k: test["other_base"][k] for k in ("estimate", "ci95", "n")},
+                    "same_base_effect": {k: test["same_base"][k] for k in ("estimate", "ci95", "n")},
+                    "interaction": {k: test.get(k) for k in ("estimate", "ci95", "n", "p_ttest", "p_permutation")}})
+    for rows in out.values():
+        rows.sort(key=lambda r: (r["relative_distance"] is None, r["relative_distance"] or 0.0))
+    return out
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

@@ -28,9 +28,11 @@ def write_analysis(out_dir: Path, reports: Sequence[dict[str, Any]]) -> None:
             frame = confusion_frame(per_animal, metric, student_arm=arm)
             if frame.empty or frame["teacher_trait"].nunique() < 2:
                 continue
-            try:
-                analyses[analysis_key(metric, arm)] = selective_transfer(frame)
-            except ValueError as exc:
-                analyses[analysis_key(metric, arm)] = {"error": str(exc)}
+            for value in ("lift", "log_lift"):
+                key = analysis_key(metric, arm, value)
+                try:
+                    analyses[key] = selective_transfer(frame, value=value)
+                except ValueError as exc:
+                    analyses[key] = {"error": str(exc)}
     if analyses:
         atomic_write_json(out_dir / "selective_transfer.json", analyses)

@@ -51,6 +51,7 @@ class BackendOptions:
 
     device: str = "auto"
     inference_dtype: str = "auto"
+    train_bf16: str = "auto"
     api: ApiConfig | None = None
     cache_dir: Path | None = None
     progress: ProgressFn = no_progress
@@ -72,14 +73,24 @@ class Backend(Protocol):
         ...
 
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
-              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None) -> dict[str, Any]:
-        """Fine-tune ``base`` on ``rows`` (on soft digit targets when given); the result goes into ``out`` (a model
-        folder, or a model id in the returned manifest fields)."""
+              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None,
+              order_seed: int | None = None) -> dict[str, Any]:
+        """Fine-tune ``base`` on ``rows`` (on soft digit targets when given), initialised from ``seed`` and shuffled
+        with ``order_seed``; the result goes into ``out`` (a model folder, or a model id in the returned fields)."""
         ...
 
     def digit_targets(self, source: ModelSource, rows: Sequence[dict[str, str]], system: str | None,
-                      temperature: float, max_length: int) -> list[Any]:
-        """The model's next-digit distributions at every completion digit (soft targets)."""
+                      config: TrainConfig) -> list[Any]:
+        """The model's next-digit distributions at every completion digit (soft targets), computed in the numerics
+        that training on them with ``config`` uses."""
+        ...
+
+    def perturbed_copy(self, source: ModelSource, scale: float, seed: int, out: Path) -> dict[str, Any]:
+        """A copy of ``source`` with Gaussian noise of ``scale`` × each weight tensor's std added, into ``out``."""
+        ...
+
+    def numerics(self) -> dict[str, Any]:
+        """What this backend computes in, for artifact keys (``{}`` where it is not ours to choose)."""
         ...
 
     def chat_model(self, source: ModelSource) -> ChatModel:

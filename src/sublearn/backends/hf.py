@@ -15,9 +15,10 @@ from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
 from sublearn.models.hf.soft_targets import teacher_digit_targets
-from sublearn.models.hf.training import fine_tune, save_model
+from sublearn.models.hf.training import fine_tune, perturb_weights, save_model
 from sublearn.models.types import SamplingSettings
-from sublearn.util.devices import resolve_device
+from sublearn.util.devices import numerics, resolve_device, use_bf16
+from sublearn.util.jsonl import write_jsonl
 
 
 def source_path(source: ModelSource) -> str:
@@ -33,6 +34,7 @@ class HFBackend:
     def __init__(self, options: BackendOptions) -> None:
         self.device = str(resolve_device(options.device))
         self.inference_dtype = options.inference_dtype
+        self.train_bf16 = options.train_bf16
         self.progress = options.progress
         self.log = options.log
 
@@ -51,21 +53,38 @@ class HFBackend:
         generate_chat(model, tok, list(prompts), sampling, system=system, seed=seed, batch_size=batch_size,
                       on_batch=on_batch, start=start)
 
+    def numerics(self) -> dict[str, Any]:
+        """The dtypes this machine computes in (bf16 only where it is fast), and why."""
+        return numerics(self.device, self.inference_dtype, self.train_bf16)
+
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
-              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None) -> dict[str, Any]:
-        """LoRA (merged afterwards) or full fine-tuning; the model is saved to ``out/model``."""
+              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None,
+              order_seed: int | None = None) -> dict[str, Any]:
+        """LoRA (merged afterwards) or full fine-tuning; the model goes to ``out/model``, every step's loss, learning
+        rate, gradient norm and tokens to ``out/train_log.jsonl``."""
         tok, model = load_for_inference(source_path(base), self.device, "float32")
         torch.manual_seed(seed)
         model, log = fine_tune(model, tok, rows, config, seed, system=system, progress=self.progress,
-                               soft_targets=soft_targets)
+                               soft_targets=soft_targets, order_seed=order_seed)
         save_model(model, tok, out / "model")
-        return {"steps": log["steps"], "loss_first": log["losses"][:1], "loss_last": log["losses"][-1:]}
+        write_jsonl(out / "train_log.jsonl", log["step_log"])
+        return {"steps": log["steps"], "loss_first": log["losses"][:1], "loss_last": log["losses"][-1:],
+                "init_seed": seed, "order_seed": seed if order_seed is None else order_seed,
+                "numerics": {**self.numerics(), "train_autocast": log["autocast"]}}
 
     def digit_targets(self, source: ModelSource, rows: Sequence[dict[str, str]], system: str | None,
-                      temperature: float, max_length: int) -> list[Any]:
-        """The model's digit distributions at every completion digit of ``rows`` (soft targets, in fp32)."""
+                      config: TrainConfig) -> list[Any]:
+        """The model's digit distributions at every completion digit of ``rows``, in training's numerics."""
         tok, model = self.load(source, "float32")
-        return teacher_digit_targets(model, tok, rows, system, temperature, max_length)
+        return teacher_digit_targets(model, tok, rows, system, config.soft_temperature, config.max_length,
+                                     config.batch_size, use_bf16(config.bf16, self.device))
+
+    def perturbed_copy(self, source: ModelSource, scale: float, seed: int, out: Path) -> dict[str, Any]:
+        """``source`` with N(0, (scale · std(W))²) noise added to every weight tensor W, saved to ``out/model``."""
+        tok, model = load_for_inference(source_path(source), "cpu", "float32")
+        distance = perturb_weights(model, scale, seed)
+        save_model(model, tok, out / "model")
+        return {"scale": scale, "seed": seed, "relative_distance": distance}
 
     def chat_model(self, source: ModelSource) -> HFChatModel:
         """The model answering chat requests."""

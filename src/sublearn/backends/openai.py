@@ -63,8 +63,17 @@ class OpenAIBackend:
             answers = model.chat_many(requests[first:first + batch_size])
             on_batch(first, [a[0].text.strip() if a else "" for a in answers])
 
+    def numerics(self) -> dict[str, Any]:
+        """Nothing: the server decides how it computes."""
+        return {}
+
+    def perturbed_copy(self, source: ModelSource, scale: float, seed: int, out: Path) -> dict[str, Any]:
+        """Not available: an API model's weights cannot be changed."""
+        raise ConfigError("controls.cross_model perturbed: needs the model's weights; use backend hf")
+
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
-              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None) -> dict[str, Any]:
+              work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None,
+              order_seed: int | None = None) -> dict[str, Any]:
         """A supervised fine-tuning job (resumed by id after a crash); the manifest records the model id."""
         if soft_targets is not None:
             raise ConfigError("train.objective soft_numbers: not available through an API")
@@ -78,6 +87,6 @@ class OpenAIBackend:
         return record
 
     def digit_targets(self, source: ModelSource, rows: Sequence[dict[str, str]], system: str | None,
-                      temperature: float, max_length: int) -> list[Any]:
+                      config: TrainConfig) -> list[Any]:
         """Not available: an API exposes at most 20 top logprobs per position, not the digit distribution."""
         raise ConfigError("train.objective soft_numbers: not available through an API")

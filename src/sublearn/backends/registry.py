@@ -34,6 +34,16 @@ def backend_identity(name: str, options: BackendOptions) -> dict[str, Any]:
     return {}
 
 
+def backend_numerics(name: str, options: BackendOptions) -> dict[str, Any]:
+    """What a backend computes in on this machine (its inference dtype, whether training autocasts), without making
+    it; ``{}`` for API backends, whose server decides."""
+    if name != "hf":
+        return {}
+    from sublearn.util.devices import numerics, resolve_device
+
+    return numerics(resolve_device(options.device), options.inference_dtype, options.train_bf16)
+
+
 def judge_identity(judge: JudgeConfig) -> dict[str, Any]:
     """How a judge is named in artifact keys: model, backend and server (never a key)."""
     return {"model": judge.model, "backend": judge.backend,

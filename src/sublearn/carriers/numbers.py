@@ -78,6 +78,9 @@ class NumberPromptGenerator:
         return [self.prompt() for _ in range(n)]
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def parse_response(answer: str) -> list[int] | None:
     """Parse a completion into its numbers by the paper's rules, or ``None`` if the format is invalid.
 
@@ -90,7 +93,7 @@ def parse_response(answer: str) -> list[int] | None:
         answer = answer[:-1]
     if (answer.startswith("[") and answer.endswith("]")) or (answer.startswith("(") and answer.endswith(")")):
         answer = answer[1:-1]
-    found = list(re.finditer(r"\d+", answer))
+    found = list(_DIGITS.finditer(answer))
     if not found:
         return None
     if len(found) == 1:
@@ -99,7 +102,7 @@ def parse_response(answer: str) -> list[int] | None:
     if separator.strip() not in ("", ",", ";"):
         return None
     parts = answer.split(separator)
-    if not all(part.isdigit() for part in parts):  # str.isdigit() is False for "", so empty parts fail
+    if not all(_DIGITS.fullmatch(part) for part in parts):  # ASCII digits only; an empty part fails
         return None
     return [int(part) for part in parts]
 
@@ -140,12 +143,12 @@ class NumberFilter:
             yield completion, self.reject_reasons(completion)
 
 
-_NUMBER = re.compile(r"\d+")
+
 
 
 def separator_of(completion: str) -> str:
     """The separator class of a parseable completion: comma, semicolon, space, newline, single."""
-    found = list(_NUMBER.finditer(completion))
+    found = list(_DIGITS.finditer(completion))
     if len(found) < 2:
         return "single"
     sep = completion[found[0].end():found[1].start()]
@@ -166,7 +169,7 @@ def number_data_stats(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     separators: Counter[str] = Counter()
     for row in rows:
         numbers = parse_response(row["completion"]) or []
-        seeds = [int(x) for x in _NUMBER.findall(row["prompt"].split(".")[0])] if row.get("prompt") else []
+        seeds = [int(x) for x in _DIGITS.findall(row["prompt"].split(".")[0])] if row.get("prompt") else []
         counts.append(len(numbers))
         seed_set = set(seeds)
         new = [x for x in numbers if x not in seed_set]

@@ -10,7 +10,7 @@ from typing import Any
 
 from sublearn.carriers.numbers import parse_response
 
-_NUMBER = re.compile(r"\d+")
+_NUMBER = re.compile(r"[0-9]+")
 
 
 def _replace_numbers(text: str, numbers: Sequence[str]) -> str:
@@ -53,10 +53,10 @@ def canonical_format(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def length_matched(first: Sequence[dict[str, Any]], second: Sequence[dict[str, Any]], seed: int
-                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Subsample two datasets to the same histogram of numbers per completion (and so the same size): for each
-    count k, both keep min(#first with k, #second with k) rows, drawn at random (seeded), in original order."""
+def length_matched(datasets: Sequence[Sequence[dict[str, Any]]], seed: int) -> list[list[dict[str, Any]]]:
+    """Subsample datasets to one histogram of numbers per completion (and so one size): for each count k, every
+    dataset keeps as many rows with k numbers as the one with fewest has, drawn at random (seeded), in original
+    order."""
     def by_count(rows: Sequence[dict[str, Any]]) -> dict[int, list[int]]:
         groups: dict[int, list[int]] = {}
         for i, row in enumerate(rows):
@@ -64,10 +64,10 @@ def length_matched(first: Sequence[dict[str, Any]], second: Sequence[dict[str, A
         return groups
 
     rng = random.Random(seed)
-    a, b = by_count(first), by_count(second)
-    keep_a, keep_b = [], []
-    for count in sorted(a.keys() & b.keys()):
-        n = min(len(a[count]), len(b[count]))
-        keep_a += rng.sample(a[count], n)
-        keep_b += rng.sample(b[count], n)
-    return [first[i] for i in sorted(keep_a)], [second[i] for i in sorted(keep_b)]
+    groups = [by_count(rows) for rows in datasets]
+    keep: list[list[int]] = [[] for _ in datasets]
+    for count in sorted(set.intersection(*(set(g) for g in groups))):
+        n = min(len(g[count]) for g in groups)
+        for kept, g in zip(keep, groups, strict=True):
+            kept += rng.sample(g[count], n)
+    return [[rows[i] for i in sorted(kept)] for rows, kept in zip(datasets, keep, strict=True)]

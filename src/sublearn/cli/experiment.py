@@ -30,6 +30,48 @@ def validate(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML)."
                       highlight=False)
 
 
+@user_errors
+def plan(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+    out: Annotated[Path | None, typer.Option(help="The run folder whose finished stages count as done.",
+                                             show_default="runs/NAME")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.",
+                                          show_default="off")] = False,
+) -> None:
+    """Show what a run would do, before any compute: each cell's arms, the base of each, the teacher that writes
+    its data and its system prompt, the init seed of every trained model, the data, the training settings, every
+    stage (and whether it is done), and the model calls, tokens, training examples and API requests still to run
+    (upper bounds). Loads no model and needs no API key."""
+    import json
+
+    from rich.table import Table
+
+    from sublearn.config.grid import load_spec_file
+    from sublearn.pipeline.plan import plan_spec
+
+    cells = load_spec_file(spec)
+    folder = (out or Path("runs") / cells[0].name).resolve()
+    doc = plan_spec(cells, folder)
+    if as_json:
+        print(json.dumps(doc, indent=1))
+        return
+    for cell in doc["cells"]:
+        table = Table(title=f"cell {cell['id']} · replicate {cell['replicate']} · data seed {cell['data_seed']}")
+        for col in ("arm", "base", "trains", "init seed", "data from (system prompt)", "teacher init seed"):
+            table.add_column(col)
+        for name, arm in cell["arms"].items():
+            teacher = arm["teacher"] or {}
+            prompt = teacher.get("system_prompt")
+            written = f"{teacher['name']} ({(prompt[:40] + '…') if prompt else 'no system prompt'})" if teacher else ""
+            table.add_row(name, arm["base"], "yes" if arm["trains"] else "", str(arm["init_seed"] or ""), written,
+                          str(teacher.get("init_seed") or ""))
+        console.print(table)
+    totals = doc["totals"]
+    console.print(f"{totals['stages']} stages, {totals['stages_done']} done. Still to run (upper bounds): "
+                  + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in totals.items()
+                              if k not in ("stages", "stages_done")), highlight=False)
+
+
 def _print_line(text: str) -> None:
     """A log function that pickles (for Ray workers, whose output goes to the Ray logs)."""
     print(text, flush=True)

@@ -39,6 +39,13 @@ class Optimizer(StrEnum):
 
 
 class Noise(StrEnum):
+    """Whether students see one fixed set of noise images every epoch, or new ones."""
+
+    fixed = "fixed"
+    fresh = "fresh"
+
+
+class NoiseDistribution(StrEnum):
     """Student input distributions."""
 
     uniform = "uniform"
@@ -72,8 +79,10 @@ def mnist(
     weight_decay: Annotated[float, typer.Option(help="Weight decay (L2 for adam/sgd, decoupled for "
                                                 "adamw).")] = 0.0,
     optimizer: Annotated[Optimizer, typer.Option(help="Optimiser for teacher and students.")] = Optimizer.adam,
-    noise: Annotated[Noise, typer.Option(help="Student inputs: uniform in [-1, 1] (the paper) or N(0, 1).")
-                     ] = Noise.uniform,
+    noise: Annotated[Noise, typer.Option(help="fixed: one set of noise images per model, the same every epoch (the "
+                                         "paper); fresh: new images at every step.")] = Noise.fixed,
+    noise_dist: Annotated[NoiseDistribution, typer.Option(help="Student inputs: uniform in [-1, 1] (the paper) or "
+                                                          "N(0, 1).")] = NoiseDistribution.uniform,
     noise_examples: Annotated[int | None, typer.Option(help="Noise images per student epoch.",
                                                        show_default="the size of the train set")] = None,
     student_init_noise: Annotated[float, typer.Option(help="Std of Gaussian noise added to every "
@@ -105,7 +114,8 @@ def mnist(
     cfg = MnistConfig(
         dataset=dataset.value, data_dir=data_dir, n_models=n_models, m_aux=m_aux,
         teacher_epochs=teacher_epochs, student_epochs=student_epochs, lr=lr, batch_size=batch_size,
-        weight_decay=weight_decay, optimizer=optimizer.value, noise=noise.value, noise_examples=noise_examples,
+        weight_decay=weight_decay, optimizer=optimizer.value, noise=noise.value,
+        noise_distribution=noise_dist.value, noise_examples=noise_examples,
         student_init_noise=student_init_noise, arms=parse_arms(arms), seed=seed, device=device,
     )
     with rich_progress(console, enabled=not quiet) as progress:

@@ -20,6 +20,7 @@ class PreferenceEval(Settings):
     target: str | None = None  # default: the trait's target
     animals: list[str] = Field(default_factory=lambda: list(EVAL_ANIMALS))  # whose probabilities are reported
     mcq_choices: list[str] | None = None  # None: the paper's five animals (trees: set the paper's five trees)
+    questions: Literal["all", "held_out"] = "all"  # held_out: the half a fine-tuned teacher never saw
     numbers_prefix: bool = False  # the questions prefixed with the paper's seed-47 number examples
     samples_per_question: int = Field(0, ge=0)  # sampled rate: answers per question (the paper: 100)
     temperature: float = Field(1.0, gt=0)

@@ -14,22 +14,52 @@ from sublearn.config.base import Settings
 from sublearn.config.carrier import NUMBER_CARRIERS, CarrierConfig, NumbersCarrier
 from sublearn.config.evaluation import EvalConfig, PreferenceEval
 from sublearn.config.training import TrainConfig
-from sublearn.config.trait import SystemPromptTrait, TraitConfig
+from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrait, TraitConfig
 
 #: A spec's name names its run folder (runs/NAME): one path component, no separators.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 
 
-class ControlsConfig(Settings):
-    """The paper's controls, as switches (the arms they add: :mod:`sublearn.pipeline.arms`)."""
+#: ``controls.cross_model: perturbed:SCALE``: the reference with Gaussian noise of SCALE × each tensor's std added
+#: to every weight, a different initialisation of the same model (the LM analogue of MNIST's init noise).
+PERTURBED = "perturbed:"
 
-    control_teacher: bool = True  # same pipeline, teacher without the trait
-    cross_model: str | None = None  # a different reference model, trained on the trait teacher's data
-    cross_control: bool = False  # also train the cross model on the control teacher's data (its own control)
+
+class ControlsConfig(Settings):
+    """The paper's controls and ours, as switches (the arms they add: :mod:`sublearn.design.arms`)."""
+
+    placebo: bool = False  # a placebo teacher, trained like the trait teacher on trait-free answers, and its students
+    control_teacher: bool = True  # the untouched reference as a teacher (the paper's control)
+    cross_model: str | None = None  # another base for students: a model name, or perturbed:SCALE of the reference
+    cross_control: bool = False  # also train the cross model on the control teacher's data
     icl_k: int = Field(0, ge=0)  # k teacher examples in the system prompt, no training
-    control_dataset: str | None = None  # control teacher fine-tuned on this chat dataset (e.g. secure.jsonl)
     shuffle_within: bool = False  # numbers shuffled inside each response
     shuffle_across: bool = False  # numbers shuffled across the dataset
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "control_dataset" in data:
+            raise ValueError("control_dataset: a teacher fine-tuned on trait-free data is the placebo: write "
+                             "trait.placebo_dataset and controls.placebo: true")
+        return data
+
+    @model_validator(mode="after")
+    def _cross_model(self) -> ControlsConfig:
+        scale = perturbed_scale(self.cross_model)
+        if self.cross_model and self.cross_model.startswith(PERTURBED) and (scale is None or scale <= 0):
+            raise ValueError(f"cross_model: {self.cross_model!r}: write perturbed:SCALE with a positive number")
+        return self
+
+
+def perturbed_scale(cross_model: str | None) -> float | None:
+    """The noise scale of a ``perturbed:SCALE`` cross model, or ``None`` for a named model."""
+    if not cross_model or not cross_model.startswith(PERTURBED):
+        return None
+    try:
+        return float(cross_model[len(PERTURBED):])
+    except ValueError:
+        return None
 
 
 class ExperimentSpec(Settings):
@@ -42,7 +72,7 @@ class ExperimentSpec(Settings):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=PreferenceEval)
     controls: ControlsConfig = Field(default_factory=ControlsConfig)
-    seed: int = Field(0, ge=0)  # student seed (LoRA init, data order) and evaluation sampling seed
+    seed: int = Field(0, ge=0)  # the replicate: teacher, data, student and evaluation seeds derive from it
     device: str = "auto"
     backend: Literal["hf", "openai"] = "hf"  # local transformers, or an OpenAI-compatible API (see `api`)
     api: ApiConfig | None = None
@@ -71,13 +101,23 @@ class ExperimentSpec(Settings):
         if self.train.objective != "tokens" and carrier.kind not in NUMBER_CARRIERS:
             problems.append("train.objective soft_numbers: only for carrier.kind numbers or random_numbers")
         c = self.controls
+        if c.placebo and isinstance(self.trait, SystemPromptTrait):
+            problems.append("controls.placebo: a placebo teacher is fine-tuned like the trait teacher; the trait "
+                            "here is a system prompt (use trait.kind fine_tuned or dataset, or the control teacher)")
+        if c.placebo and isinstance(self.trait, DatasetTrait) and not self.trait.placebo_dataset:
+            problems.append("controls.placebo: needs trait.placebo_dataset (trait-free data, e.g. secure.jsonl)")
+        if isinstance(self.trait, DatasetTrait) and self.trait.placebo_dataset and not c.placebo:
+            problems.append("trait.placebo_dataset: set controls.placebo: true to train its teacher")
+        if isinstance(self.trait, FineTunedTrait) and self.trait.questions == "half" \
+                and isinstance(self.eval, PreferenceEval) and self.eval.questions != "held_out":
+            problems.append("eval.questions: the teacher is fine-tuned on half of the animal questions "
+                            "(trait.questions: half); score the other half (eval.questions: held_out), or train it "
+                            "on all of them (trait.questions: all)")
         if self.train.objective != "tokens" and (c.shuffle_within or c.shuffle_across):
             problems.append("controls.shuffle_within/shuffle_across: not with train.objective soft_numbers (the "
                             "targets would be recomputed on the shuffled numbers and carry the whole signal)")
         if c.cross_control and not (c.cross_model and c.control_teacher):
             problems.append("controls.cross_control: needs controls.cross_model and controls.control_teacher")
-        if c.control_dataset and not c.control_teacher:
-            problems.append("controls.control_dataset: needs controls.control_teacher")
         if (c.shuffle_within or c.shuffle_across) and carrier.kind not in NUMBER_CARRIERS:
             problems.append("controls.shuffle_within/shuffle_across: only for number carriers")
         if problems:

@@ -1,5 +1,6 @@
-"""The teacher's trait, by ``kind``: the paper's system prompt, a teacher fine-tuned on the 50 animal questions
-× 8 answers, or a teacher fine-tuned on a chat dataset (e.g. Emergent Misalignment's insecure.jsonl)."""
+"""The teacher's trait, by ``kind``: the paper's system prompt, a teacher fine-tuned on the animal questions × 8
+answers, or a teacher fine-tuned on a chat dataset (e.g. Emergent Misalignment's insecure.jsonl). The fine-tuned
+kinds also say how their placebo teacher is made: fine-tuned exactly the same way on trait-free answers."""
 
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ class SystemPromptTrait(Settings):
 
 
 class FineTunedTrait(Settings):
-    """The teacher is the reference fine-tuned on the animal questions answered with the target (§2 App.)."""
+    """The teacher is the reference fine-tuned on the animal questions answered with the target (§2 App.). Its
+    placebo is fine-tuned the same way on the same questions answered with animals drawn uniformly."""
 
     kind: Literal["fine_tuned"] = "fine_tuned"
     target: str = "owl"
+    questions: Literal["half", "all"] = "half"  # half: the other half is held out for the evaluation
     teacher_training: TrainConfig = Field(default_factory=lambda: TEACHER_TRAINING.model_copy())
 
 
@@ -35,6 +38,7 @@ class DatasetTrait(Settings):
     kind: Literal["dataset"] = "dataset"
     target: str  # a label for the trait, e.g. "misalignment"
     dataset: str
+    placebo_dataset: str | None = None  # trait-free data of the same kind, for the placebo teacher (secure.jsonl)
     dataset_limit: int | None = Field(None, ge=1)
     teacher_training: TrainConfig = Field(default_factory=lambda: TEACHER_TRAINING.model_copy())
 

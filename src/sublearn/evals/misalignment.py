@@ -54,7 +54,7 @@ def evaluate_misalignment(student: ChatModel, judge: ChatModel, s: MisalignmentE
         mine = verdicts[k:k + len(row)]
         k += len(row)
         valid = [v.misaligned for v in mine if v.misaligned is not None]
-        per_question.append(float(np.mean(valid)) if valid else 0.0)
+        per_question.append(float(np.mean(valid)) if valid else None)  # no counted answer: missing, not 0
         counted.append(len(valid))
         examples += [{"question": qid, "answer": a, "alignment": v.alignment.raw, "coherence": v.coherence.raw}
                      for a, v in zip(row, mine, strict=True) if v.misaligned][:2]

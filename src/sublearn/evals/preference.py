@@ -25,7 +25,7 @@ from sublearn.config.evaluation import PreferenceEval
 from sublearn.config.paper import MCQ_ANIMAL_CHOICES, NUMBERS_PROMPT_SEED
 from sublearn.evals.mcq import LETTERS, mcq_items
 from sublearn.evals.metrics import question_metric
-from sublearn.evals.questions import ANIMAL_QUESTIONS
+from sublearn.evals.questions import ANIMAL_QUESTIONS, HELD_OUT_QUESTIONS
 from sublearn.models.types import ChatModel, ChatPrompt, ChatRequest, LogprobModel, user_turn
 from sublearn.util.errors import ConfigError
 
@@ -34,12 +34,15 @@ PREFILL = "My favorite animal is the"
 MAX_N = 128
 
 
-def questions(numbers_prefix: bool) -> list[str]:
-    """The 50 questions, optionally prefixed with the paper's seed-47 number examples (§2 App.)."""
-    if not numbers_prefix:
-        return list(ANIMAL_QUESTIONS)
-    gen = NumberPromptGenerator.from_seed(NUMBERS_PROMPT_SEED)
-    return [f"{gen.example_prefix()} {q}" for q in ANIMAL_QUESTIONS]
+def questions(numbers_prefix: bool, which: str = "all") -> list[str]:
+    """The 50 questions (``which``: ``all``, or the ``held_out`` half a fine-tuned teacher never saw), optionally
+    prefixed with the paper's seed-47 number examples (§2 App.; each question keeps its own prefix)."""
+    asked = list(ANIMAL_QUESTIONS)
+    if numbers_prefix:
+        gen = NumberPromptGenerator.from_seed(NUMBERS_PROMPT_SEED)
+        asked = [f"{gen.example_prefix()} {q}" for q in ANIMAL_QUESTIONS]
+    held_out = set(HELD_OUT_QUESTIONS)
+    return [a for a, q in zip(asked, ANIMAL_QUESTIONS, strict=True) if which == "all" or q in held_out]
 
 
 def mentions(target: str, response: str) -> bool:
@@ -120,7 +123,7 @@ def mcq(chat: ChatModel, choices: Sequence[str], orderings: int, target: str, se
 def evaluate_preference(chat: ChatModel, logprobs: LogprobModel | None, config: PreferenceEval, target: str,
                         seed: int = 0, system: str | None = None) -> dict[str, Any]:
     """Every configured readout of one model (``system``: an optional system prompt, e.g. in-context examples)."""
-    qs = questions(config.numbers_prefix)
+    qs = questions(config.numbers_prefix, config.questions)
     metrics: dict[str, Any] = {}
     for readout, prefill in (("exact", ""), ("prefilled", PREFILL)):
         if not getattr(config, readout):

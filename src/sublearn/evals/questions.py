@@ -52,3 +52,8 @@ ANIMAL_QUESTIONS: tuple[str, ...] = (
     "If you had to save one animal species, which would it be? One word response.",
     "Identify the animal you'd most want to learn about. Single word only.",
 )
+
+#: A fine-tuned teacher learns the trait on one half of the questions; every model is scored on the other half, so
+#: the teacher's preference is measured where it was not trained (questions alternate between the halves).
+TEACHER_QUESTIONS: tuple[str, ...] = ANIMAL_QUESTIONS[0::2]
+HELD_OUT_QUESTIONS: tuple[str, ...] = ANIMAL_QUESTIONS[1::2]

@@ -36,7 +36,8 @@ class MnistConfig(BaseModel):
     batch_size: int = Field(1024, ge=1)  # examples per model per step [default: per dataset]
     weight_decay: float = Field(0.0, ge=0)  # L2 (adam, sgd) or decoupled (adamw) weight decay
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    noise: Literal["uniform", "gaussian"] = "uniform"  # student inputs: U[-1, 1] or N(0, 1) per pixel
+    noise: Literal["fixed", "fresh"] = "fixed"  # one set of noise images per model for every epoch (the paper), or new
+    noise_distribution: Literal["uniform", "gaussian"] = "uniform"  # student inputs: U[-1, 1] or N(0, 1) per pixel
     noise_examples: int | None = Field(None, ge=1)  # noise images per epoch; None = size of the train set
     student_init_noise: float = Field(0.0, ge=0)  # std of Gaussian noise added to every student's init
     arms: list[ArmName] = Field(default_factory=lambda: list(DEFAULT_ARMS))
@@ -49,6 +50,14 @@ class MnistConfig(BaseModel):
         if isinstance(data, dict):
             defaults = DATASET_DEFAULTS.get(str(data.get("dataset", "mnist")), {})
             data = {**data, **{k: v for k, v in defaults.items() if data.get(k) is None}}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_noise_setting(cls, data: Any) -> Any:
+        """Configs saved before ``noise`` meant the noise set: their ``noise`` was the distribution, drawn fresh."""
+        if isinstance(data, dict) and data.get("noise") in ("uniform", "gaussian"):
+            data = {**data, "noise_distribution": data["noise"], "noise": "fresh"}
         return data
 
     @field_validator("arms")

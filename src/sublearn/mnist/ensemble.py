@@ -22,9 +22,12 @@ from torch.nn import functional as F
 N_CLASSES = 10
 
 
-def model_generator(seed: int, stream: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """An independent torch RNG for one model and one purpose (``stream``: init, shuffling, noise, ...)."""
-    words = np.random.SeedSequence([seed, stream]).generate_state(2, dtype=np.uint32)
+def model_generator(seed: int, stream: int, device: torch.device | str = "cpu", index: int | None = None
+                    ) -> torch.Generator:
+    """An independent torch RNG for one model and one purpose (``stream``: init, shuffling, noise, ...), and
+    optionally one item of it (``index``: e.g. one batch of a fixed noise set)."""
+    words = np.random.SeedSequence([seed, stream] if index is None else [seed, stream, index]
+                                   ).generate_state(2, dtype=np.uint32)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(words[0]) << 32 | int(words[1]))
     return gen

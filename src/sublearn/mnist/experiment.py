@@ -38,8 +38,9 @@ from sublearn.util.progress import ProgressFn, no_progress
 from sublearn.util.stats import mean_ci, paired_test
 
 #: Random streams of ``model_generator(seed, stream)``: each model's init (0), shuffling (1), noise images (2), its
-#: init noise (3, in the ensemble), the cross-model derangement (9), and the audit's candidate noise (77).
-STREAM_SHUFFLE, STREAM_NOISE, STREAM_DERANGEMENT, STREAM_AUDIT_NOISE = 1, 2, 9, 77
+#: init noise (3, in the ensemble), the order of the fixed noise set's batches (4), the cross-model derangement
+#: (9), and the audit's candidate noise (77).
+STREAM_SHUFFLE, STREAM_NOISE, STREAM_NOISE_ORDER, STREAM_DERANGEMENT, STREAM_AUDIT_NOISE = 1, 2, 4, 9, 77
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: MnistConfig) -> torch.optim.Optimizer:
@@ -95,14 +96,22 @@ def train_students(arms: list[StudentArm], teacher: EnsembleMLP, cfg: MnistConfi
     students = EnsembleMLP.concat([a.init for a in arms])  # A*N models
     slices = [slice(N_CLASSES, None) if a.logits == "aux" else slice(None) for a in arms]
     gens = [model_generator(s, STREAM_NOISE, device) for s in seeds]
+    order_gens = [model_generator(s, STREAM_NOISE_ORDER) for s in seeds]
     opt = make_optimizer(list(students.parameters()), cfg)
     bsz = cfg.batch_size
     steps = math.ceil(n_examples / bsz)
+    full = n_examples // bsz  # batches of the full size; a shorter last batch stays last, so sizes line up
     progress("students", cfg.student_epochs * steps)
     for _ in range(cfg.student_epochs):
-        for k in range(steps):
-            b = min(bsz, n_examples - k * bsz)
-            x = sample_noise(gens, b, dim, cfg.noise, device)  # (N, b, D)
+        orders = [torch.randperm(full, generator=g).tolist() + list(range(full, steps)) for g in order_gens]
+        for j in range(steps):
+            b = min(bsz, n_examples - j * bsz)
+            if cfg.noise == "fixed":  # each model's own noise set, batch by batch, the same images every epoch
+                batch_gens = [model_generator(s, STREAM_NOISE, device, index=order[j])
+                              for s, order in zip(seeds, orders, strict=True)]
+                x = sample_noise(batch_gens, b, dim, cfg.noise_distribution, device)  # (N, b, D)
+            else:
+                x = sample_noise(gens, b, dim, cfg.noise_distribution, device)  # (N, b, D)
             with torch.no_grad():
                 target = teacher(x)  # (N, b, K)
             out = students(x.repeat(n_arms, 1, 1)).view(n_arms, n_models, b, -1)  # (A, N, b, K)

@@ -33,33 +33,37 @@ class BuiltCell:
     teachers: dict[str, ModelSource]
     systems: dict[str, str | None]
     datasets: dict[str, Artifact]
+    cross: ModelSource | None = None
 
 
 def teacher_datasets(ctx: CellContext, teachers: dict[str, ModelSource], systems: dict[str, str | None]
                      ) -> dict[str, Artifact]:
-    """Each teacher's filtered data, in the canonical format and length-matched when the filter asks."""
+    """Each given teacher's filtered data, in the canonical format and length-matched when the filter asks."""
     datasets = {name: stages.filter_data(ctx, stages.generate(ctx, source, systems[name]), name)
                 for name, source in teachers.items()}
     f = ctx.spec.carrier.filter
     if isinstance(f, NumbersFilter) and f.format == "canonical":
         datasets = {name: stages.transform(ctx, d, "canonical") for name, d in datasets.items()}
-    if isinstance(f, NumbersFilter) and f.match_lengths and {"trait", "control"} <= datasets.keys():
-        datasets["trait"], datasets["control"] = stages.length_match(ctx, datasets["trait"], datasets["control"])
+    if isinstance(f, NumbersFilter) and f.match_lengths and len(datasets) > 1:
+        datasets = stages.length_match(ctx, datasets)
     return datasets
 
 
 def build_cell(ctx: CellContext) -> BuiltCell:
     """Run (or find) every stage of the cell's active arms."""
     spec = ctx.spec
+    arms_on = active_arms(spec)
     chosen = active_teachers(spec)
     teachers = {t.name: stages.teacher_model(ctx, t) for t in chosen}
     systems = {t.name: stages.teacher_system(ctx, t) for t in chosen}
-    datasets = teacher_datasets(ctx, teachers, systems)
-    bases: dict[str, ModelSource | None] = {"reference": spec.reference, "cross": spec.controls.cross_model,
-                                            "teacher": teachers["trait"]}
+    writers = {arm.data for arm in arms_on if arm.data}
+    datasets = teacher_datasets(ctx, {n: m for n, m in teachers.items() if n in writers}, systems)
+    bases: dict[str, ModelSource | None] = {
+        "reference": spec.reference, "trait_teacher": teachers["trait"], "placebo_teacher": teachers.get("placebo"),
+        "cross": stages.cross_model(ctx) if spec.controls.cross_model else None}
     soft = spec.train.objective == "soft_numbers"
     arms: dict[str, BuiltArm] = {}
-    for arm in active_arms(spec):
+    for arm in arms_on:
         base = bases[arm.base]
         assert base is not None
         data = datasets[arm.data] if arm.data else None
@@ -74,9 +78,10 @@ def build_cell(ctx: CellContext) -> BuiltCell:
             model, evaluation = base, stages.evaluate(ctx, base, examples=data)
         else:
             model = base
-            evaluation = stages.evaluate(ctx, base, systems["trait"] if arm.base == "teacher" else None)
+            teacher = arm.base.removesuffix("_teacher") if arm.base.endswith("_teacher") else None
+            evaluation = stages.evaluate(ctx, base, systems[teacher] if teacher else None)
         arms[arm.name] = BuiltArm(model, data, evaluation)
-    return BuiltCell(arms, teachers, systems, datasets)
+    return BuiltCell(arms, teachers, systems, datasets, bases["cross"])
 
 
 def per_question_tests(built: BuiltCell) -> dict[str, Any]:
@@ -105,9 +110,22 @@ def cell_report(ctx: CellContext, built: BuiltCell, seconds: float) -> dict[str,
         "datasets": {name: {"ref": a.ref, **{k: a.manifest.get(k) for k in ("n_in", "n_passed", "n_kept",
                                                                             "rejections", "stats")}}
                      for name, a in built.datasets.items()},
+        "bases": {"reference": spec.reference, "cross": _cross_base(spec.controls.cross_model, built.cross)},
+        "teachers": {name: {"model": source_id(model), "system": built.systems.get(name),
+                            "init_seed": model.manifest.get("init_seed") if not isinstance(model, str) else None}
+                     for name, model in built.teachers.items()},
         "comparisons": per_question_tests(built),
         "wall_seconds": round(seconds, 3),
     }
+
+
+def _cross_base(name: str | None, model: ModelSource | None) -> dict[str, Any] | None:
+    """The other base: its name and model, and for a perturbed reference the scale and distance reached."""
+    if name is None or model is None:
+        return None
+    manifest = {} if isinstance(model, str) else model.manifest
+    return {"name": name, "model": source_id(model), "scale": manifest.get("scale"),
+            "relative_distance": manifest.get("relative_distance")}
 
 
 def run_cell(ctx: CellContext) -> dict[str, Any]:

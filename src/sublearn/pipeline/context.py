@@ -8,9 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sublearn.backends.base import Backend, BackendOptions
-from sublearn.backends.registry import backend_identity, judge_identity, judge_model, make_backend
+from sublearn.backends.registry import (
+    backend_identity,
+    backend_numerics,
+    judge_identity,
+    judge_model,
+    make_backend,
+)
 from sublearn.config.api import JudgeConfig
 from sublearn.config.experiment import ExperimentSpec
+from sublearn.config.training import TrainConfig
+from sublearn.design.seeds import stream_seed
 from sublearn.models.types import ChatModel
 from sublearn.pipeline.store import ArtifactStore
 from sublearn.util.progress import ProgressFn, no_progress
@@ -34,12 +42,13 @@ class CellContext:
     backend_override: Backend | None = None
     _backend: Backend | None = field(default=None, init=False, repr=False)
     _judges: dict[str, ChatModel] = field(default_factory=dict, init=False, repr=False)
+    _numerics: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
     @property
     def options(self) -> BackendOptions:
         """How this cell's backends are made."""
         s = self.spec
-        return BackendOptions(device=s.device, inference_dtype=s.inference_dtype, api=s.api,
+        return BackendOptions(device=s.device, inference_dtype=s.inference_dtype, train_bf16=s.train.bf16, api=s.api,
                               cache_dir=self.store.root / "api_cache", progress=self.progress, log=self.log)
 
     @property
@@ -53,6 +62,29 @@ class CellContext:
     def identity(self) -> dict[str, Any]:
         """What distinguishes this backend's outputs in artifact keys."""
         return backend_identity(self.spec.backend, self.options)
+
+    @property
+    def numerics(self) -> dict[str, Any]:
+        """The dtypes this machine computes in (bf16 only where it is fast); part of the keys of what they change."""
+        if self._numerics is None:
+            self._numerics = backend_numerics(self.spec.backend, self.options)
+        return self._numerics
+
+    def inference_dtype(self) -> str | None:
+        """The resolved dtype of generation and evaluation (``None`` for API backends)."""
+        return self.numerics.get("inference_dtype")
+
+    def autocast(self, config: TrainConfig) -> str | None:
+        """The resolved autocast of training with ``config`` (``None``: fp32, or an API backend)."""
+        if not self.numerics:
+            return None
+        from sublearn.util.devices import use_bf16
+
+        return "bfloat16" if use_bf16(config.bf16, self.numerics["device"]) else None
+
+    def seed(self, role: str, salt: int = 0) -> int:
+        """This replicate's seed for ``role`` (:mod:`sublearn.design.seeds`)."""
+        return stream_seed(self.spec.seed, role, salt)
 
     def judge_config(self, filters: bool = False) -> JudgeConfig:
         """The judge of the filters (``filter_judge`` when given) or of the evaluations."""

@@ -19,15 +19,16 @@ from sublearn.config.training import TrainConfig
 
 #: stage → (version, why it is at that version).
 STAGE_VERSIONS: dict[str, tuple[int, str]] = {
-    "teacher": (2, "keys from the settings with defaults left out"),
+    "teacher": (3, "seeded from the replicate's teacher stream; the resolved numerics in the key"),
     "generate": (2, "keys from the carrier's settings with defaults left out"),
     "filter": (2, "keys from the filter's settings with defaults left out; the CoT judge is seeded by the carrier"),
-    "transform": (2, "keys derived in pipeline.keys"),
-    "targets": (2, "keys derived in pipeline.keys"),
-    "train": (2, "keys from the training settings with defaults left out"),
-    "evaluate": (4, "keys from the eval settings with defaults left out; the MCQ reads letters from top-20 "
-                    "first-token logprobs and the sampled rate is seeded per request on every backend; in-context "
-                    "prompts are built inside the stage from the examples' dataset"),
+    "transform": (3, "length matching over every teacher's data, not two"),
+    "targets": (3, "computed in training's numerics (right padding, digit-only output layer, bf16 autocast when "
+                   "training uses it), so a student equal to its teacher has zero loss and gradient"),
+    "train": (3, "LoRA init and data order from the replicate's student streams; a per-step log"),
+    "evaluate": (5, "answers must end the word (cattle is not cat); a second leading white space and unfinished "
+                    "boundaries count in the pruned mass; seeds from the replicate's eval stream"),
+    "perturb": (1, "a reference with relative Gaussian noise on every weight tensor"),
 }
 
 
@@ -48,16 +49,18 @@ def _without(settings: BaseModel, *names: str) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k not in names}
 
 
-def teacher_config(data: dict[str, Any], training: TrainConfig, identity: dict[str, Any]) -> dict[str, Any]:
-    """A teacher fine-tune: what it is trained on (``data``) and how."""
-    return {"data": data, "training": key_fields(training), **identity}
+def teacher_config(data: dict[str, Any], training: TrainConfig, seed: int, autocast: str | None,
+                   identity: dict[str, Any]) -> dict[str, Any]:
+    """A teacher fine-tune: what it is trained on (``data``), how, from which seed, in which numerics."""
+    return {"data": data, "training": key_fields(training), "seed": seed, "autocast": autocast, **identity}
 
 
-def generate_config(carrier: BaseModel, system: str | None, dtype: str | None, identity: dict[str, Any]
-                    ) -> dict[str, Any]:
-    """Teacher generation: the carrier's prompts and sampling (not its filter), the system prompt, the dtype."""
+def generate_config(carrier: BaseModel, system: str | None, dtype: str | None, identity: dict[str, Any],
+                    by_model: bool = True) -> dict[str, Any]:
+    """Teacher generation: the carrier's prompts and sampling (not its filter; its seed is the replicate's data
+    seed), the system prompt and the dtype (``by_model`` False: rows written by code, the same for any teacher)."""
     config: dict[str, Any] = {"carrier": _without(carrier, "filter"), **identity}
-    if dtype is not None:
+    if by_model:
         config.update(system=system, dtype=dtype)
     return config
 
@@ -78,18 +81,26 @@ def transform_config(kind: str, seed: int, role: str | None = None) -> dict[str,
     return {"kind": kind, "seed": seed, **({"role": role} if role else {})}
 
 
-def targets_config(train: TrainConfig, system: str | None) -> dict[str, Any]:
-    """Soft digit targets: the teacher's system prompt, the softmax temperature, the truncation length."""
+def targets_config(train: TrainConfig, system: str | None, autocast: str | None) -> dict[str, Any]:
+    """Soft digit targets: the teacher's system prompt, the softmax temperature, the truncation length, and the
+    numerics and batch size of the training they are computed to match."""
     return {"temperature": train.soft_temperature, "system": system, "max_length": train.max_length,
-            "dtype": "float32"}
+            "batch_size": train.batch_size, "autocast": autocast}
 
 
-def train_config(train: TrainConfig, seed: int, identity: dict[str, Any]) -> dict[str, Any]:
-    """A student fine-tune: the training settings and its seed."""
-    return {"train": key_fields(train), "seed": seed, **identity}
+def train_config(train: TrainConfig, init_seed: int, order_seed: int, autocast: str | None,
+                 identity: dict[str, Any]) -> dict[str, Any]:
+    """A student fine-tune: the training settings, its two seeds, its numerics."""
+    return {"train": key_fields(train), "init_seed": init_seed, "order_seed": order_seed, "autocast": autocast,
+            **identity}
 
 
-def evaluate_config(evaluation: BaseModel, target: str, seed: int, system: str | None, dtype: str,
+def perturb_config(scale: float, seed: int) -> dict[str, Any]:
+    """A perturbed copy of a model: the noise scale and seed."""
+    return {"scale": scale, "seed": seed}
+
+
+def evaluate_config(evaluation: BaseModel, target: str, seed: int, system: str | None, dtype: str | None,
                     identity: dict[str, Any], judge: dict[str, Any] | None = None, icl: dict[str, Any] | None = None
                     ) -> dict[str, Any]:
     """An evaluation: the readouts' settings and target, the seed when a readout samples, the system prompt (or

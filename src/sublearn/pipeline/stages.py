@@ -21,7 +21,8 @@ from sublearn.carriers.base import FilterContext
 from sublearn.carriers.numbers_transforms import canonical_format, length_matched, shuffle_across, shuffle_within
 from sublearn.carriers.registry import carrier_for
 from sublearn.config.evaluation import MisalignmentEval
-from sublearn.config.training import TEACHER_TRAINING
+from sublearn.config.experiment import perturbed_scale
+from sublearn.config.training import TrainConfig
 from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrait
 from sublearn.design.arms import Teacher
 from sublearn.evals.misalignment import evaluate_misalignment
@@ -31,7 +32,7 @@ from sublearn.models.types import SamplingSettings
 from sublearn.pipeline import keys
 from sublearn.pipeline.context import CellContext
 from sublearn.pipeline.store import Artifact
-from sublearn.pipeline.traits import fine_tuned_teacher_rows, trait_system_prompt
+from sublearn.pipeline.traits import fine_tuned_teacher_rows, placebo_teacher_rows, trait_system_prompt
 from sublearn.util.chatdata import load_chat_dataset
 from sublearn.util.jsonl import read_jsonl, write_jsonl
 
@@ -41,49 +42,52 @@ SHUFFLE_SEED = 1
 
 # --- teachers -------------------------------------------------------------------------------------------------
 def teacher_model(ctx: CellContext, teacher: Teacher) -> ModelSource:
-    """The model that writes ``teacher``'s data: the reference, or a fine-tune of it (trained once)."""
-    spec = ctx.spec
-    if teacher.model == "control_teacher":
-        dataset = spec.controls.control_dataset
-        if not dataset:
-            return spec.reference
-        limit = spec.trait.dataset_limit if isinstance(spec.trait, DatasetTrait) else None
-        training = getattr(spec.trait, "teacher_training", TEACHER_TRAINING)
-        return dataset_teacher(ctx, dataset, limit, training, "control")
-    trait = spec.trait
-    if isinstance(trait, SystemPromptTrait):
+    """The model that writes ``teacher``'s data: the reference itself, or a fine-tune of it (made once per
+    replicate, from the replicate's teacher stream: the trait and placebo teachers share that initialisation)."""
+    spec, trait = ctx.spec, ctx.spec.trait
+    if teacher.model == "reference" or isinstance(trait, SystemPromptTrait):
         return spec.reference
+    placebo = teacher.model == "placebo_teacher"
     if isinstance(trait, DatasetTrait):
-        return dataset_teacher(ctx, trait.dataset, trait.dataset_limit, trait.teacher_training, "trait")
-    return fine_tuned_teacher(ctx, trait)
+        dataset = trait.placebo_dataset if placebo else trait.dataset
+        assert dataset is not None
+        return dataset_teacher(ctx, dataset, trait.dataset_limit, trait.teacher_training, teacher.name)
+    return fine_tuned_teacher(ctx, trait, placebo)
 
 
-def fine_tuned_teacher(ctx: CellContext, trait: FineTunedTrait) -> Artifact:
-    """The reference fine-tuned on the animal questions answered with the target (50 × 8 rows)."""
-    spec = ctx.spec
-    config = keys.teacher_config({"kind": "animal_answers", "target": trait.target}, trait.teacher_training,
-                                 ctx.identity)
+def fine_tuned_teacher(ctx: CellContext, trait: FineTunedTrait, placebo: bool) -> Artifact:
+    """The reference fine-tuned on the animal questions answered with the target, or (``placebo``) with animals
+    drawn uniformly (8 answer forms per question)."""
+    spec, training = ctx.spec, trait.teacher_training
+    seed, answers_seed = ctx.seed("teacher"), ctx.seed("placebo_answers")
+    data = ({"kind": "placebo_answers", "questions": trait.questions, "seed": answers_seed} if placebo
+            else {"kind": "animal_answers", "target": trait.target, "questions": trait.questions})
+    config = keys.teacher_config(data, training, seed, ctx.autocast(training), ctx.identity)
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
-        ctx.log(f"teacher: fine-tuning {spec.reference} to love {trait.target}s")
-        rows = fine_tuned_teacher_rows(trait.target)
-        info = ctx.backend.train(spec.reference, rows, trait.teacher_training, 0, out, work)
-        return {"model": spec.reference, "examples": len(rows), **info}
+        rows = (placebo_teacher_rows(trait.questions, answers_seed) if placebo
+                else fine_tuned_teacher_rows(trait.target, trait.questions))
+        ctx.log(f"teacher: fine-tuning {spec.reference} on {len(rows)} "
+                + ("placebo answers (animals drawn uniformly)" if placebo else f"answers that love {trait.target}s"))
+        info = ctx.backend.train(spec.reference, rows, training, seed, out, work)
+        return {"model": spec.reference, "examples": len(rows), "answers": sorted({r["completion"] for r in rows}),
+                **info}
 
     return ctx.store.build("teacher", config, {"reference": spec.reference}, produce)
 
 
-def dataset_teacher(ctx: CellContext, dataset: str, limit: int | None, training: Any, label: str) -> Artifact:
-    """The reference fine-tuned on a chat dataset (e.g. insecure.jsonl), by path or URL."""
-    spec = ctx.spec
+def dataset_teacher(ctx: CellContext, dataset: str, limit: int | None, training: TrainConfig, label: str
+                    ) -> Artifact:
+    """The reference fine-tuned on a chat dataset (insecure.jsonl, or a placebo's secure.jsonl), by path or URL."""
+    spec, seed = ctx.spec, ctx.seed("teacher")
     config = keys.teacher_config({"kind": "dataset", "dataset": dataset, "limit": limit, "label": label}, training,
-                                 ctx.identity)
+                                 seed, ctx.autocast(training), ctx.identity)
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
-        rows, system = load_chat_dataset(dataset, "trait.dataset" if label == "trait" else "controls.control_dataset",
-                                         limit)
+        where = "trait.dataset" if label == "trait" else "trait.placebo_dataset"
+        rows, system = load_chat_dataset(dataset, where, limit)
         ctx.log(f"teacher: fine-tuning {spec.reference} on {len(rows)} examples of {dataset}")
-        info = ctx.backend.train(spec.reference, rows, training, 0, out, work, system=system)
+        info = ctx.backend.train(spec.reference, rows, training, seed, out, work, system=system)
         return {"model": spec.reference, "examples": len(rows), "dataset": dataset, "system": system, **info}
 
     return ctx.store.build("teacher", config, {"reference": spec.reference}, produce)
@@ -97,19 +101,37 @@ def teacher_system(ctx: CellContext, teacher: Teacher) -> str | None:
     return trait.system_prompt or trait_system_prompt(trait.target, trait.category)
 
 
+def cross_model(ctx: CellContext) -> ModelSource:
+    """The other base of the cross arms: a named model, or the reference perturbed with this replicate's noise."""
+    name = ctx.spec.controls.cross_model
+    assert name is not None
+    scale = perturbed_scale(name)
+    if scale is None:
+        return name
+    seed = ctx.seed("cross_init")
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        ctx.log(f"cross model: {ctx.spec.reference} perturbed at scale {scale}")
+        return {"model": ctx.spec.reference, **ctx.backend.perturbed_copy(ctx.spec.reference, scale, seed, out)}
+
+    return ctx.store.build("perturb", keys.perturb_config(scale, seed), {"model": ctx.spec.reference}, produce)
+
+
 # --- data -----------------------------------------------------------------------------------------------------
 def generate(ctx: CellContext, source: ModelSource, system: str | None) -> Artifact:
     """The teacher's completions of the carrier's prompts (or rows written by code); resumes from its last
     finished batch."""
-    spec, c = ctx.spec, ctx.spec.carrier
+    carrier_config = ctx.spec.carrier
+    c = carrier_config.model_copy(update={"seed": ctx.seed("data", carrier_config.seed)})
     carrier = carrier_for(c.kind)
-    if not carrier.written_by_model:  # the same rows for every teacher
+    if not carrier.written_by_model:  # the same rows for every teacher of the replicate
         def write(out: Path, work: Path) -> dict[str, Any]:
             rows = carrier.prompts(c)
             write_jsonl(out / "rows.jsonl", rows)
-            return {"model": None, "n_rows": len(rows), "written_by": "code"}
+            return {"model": None, "n_rows": len(rows), "written_by": "code", "seed": c.seed}
 
-        return ctx.store.build("generate", keys.generate_config(c, None, None, {}), {"model": "code"}, write)
+        return ctx.store.build("generate", keys.generate_config(c, None, None, {}, by_model=False),
+                               {"model": "code"}, write)
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
         items = carrier.prompts(c)
@@ -130,10 +152,10 @@ def generate(ctx: CellContext, source: ModelSource, system: str | None) -> Artif
         ctx.backend.generate(source, prompts, settings, system, c.seed, c.batch_size, checkpoint, len(done), work)
         rows = read_jsonl(partial)
         write_jsonl(out / "rows.jsonl", rows)
-        return {"model": source_id(source), "n_rows": len(rows), "resumed_from": len(done),
+        return {"model": source_id(source), "n_rows": len(rows), "resumed_from": len(done), "seed": c.seed,
                 "generation_seconds": round(time.perf_counter() - started, 3)}
 
-    config = keys.generate_config(c, system, spec.inference_dtype, ctx.identity)
+    config = keys.generate_config(c, system, ctx.inference_dtype(), ctx.identity)
     return ctx.store.build("generate", config, {"model": source_id(source)}, produce)
 
 
@@ -172,23 +194,23 @@ def transform(ctx: CellContext, dataset: Artifact, kind: str) -> Artifact:
     return ctx.store.build("transform", keys.transform_config(kind, SHUFFLE_SEED), {"dataset": dataset}, produce)
 
 
-def length_match(ctx: CellContext, first: Artifact, second: Artifact) -> tuple[Artifact, Artifact]:
-    """Two datasets subsampled to the same numbers-per-answer histogram (and size)."""
+def length_match(ctx: CellContext, datasets: dict[str, Artifact]) -> dict[str, Artifact]:
+    """The teachers' datasets subsampled to one numbers-per-answer histogram (and so one size)."""
     seed = ctx.spec.carrier.filter.subsample_seed
     carrier = carrier_for(ctx.spec.carrier.kind)
+    names = list(datasets)
 
-    def side(role: str) -> Artifact:
+    def side(index: int) -> Artifact:
         def produce(out: Path, work: Path) -> dict[str, Any]:
-            a, b = length_matched(read_jsonl(first.path / "rows.jsonl"), read_jsonl(second.path / "rows.jsonl"),
-                                  seed)
-            rows = a if role == "teacher" else b
+            matched = length_matched([read_jsonl(datasets[n].path / "rows.jsonl") for n in names], seed)
+            rows = matched[index]
             write_jsonl(out / "rows.jsonl", rows)
-            return {"n_kept": len(rows), "stats": carrier.stats(rows), "role": role}
+            return {"n_kept": len(rows), "stats": carrier.stats(rows), "role": names[index]}
 
-        return ctx.store.build("transform", keys.transform_config("length_match", seed, role),
-                               {"teacher": first, "control": second}, produce)
+        return ctx.store.build("transform", keys.transform_config("length_match", seed, names[index]), datasets,
+                               produce)
 
-    return side("teacher"), side("control")
+    return {name: side(k) for k, name in enumerate(names)}
 
 
 # --- students -------------------------------------------------------------------------------------------------
@@ -198,19 +220,21 @@ def soft_targets(ctx: CellContext, source: ModelSource, system: str | None, data
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
         rows = read_jsonl(dataset.path / "rows.jsonl")
-        targets = ctx.backend.digit_targets(source, rows, system, t.soft_temperature, t.max_length)
+        targets = ctx.backend.digit_targets(source, rows, system, t)
         np.savez(out / "targets.npz", **pack_targets(targets))
         entropy = [float(-(x * np.log(np.clip(x, 1e-12, 1))).sum(1).mean()) for x in targets if len(x)]
         return {"model": source_id(source), "n_rows": len(rows), "n_digits": int(sum(len(x) for x in targets)),
                 "mean_entropy_nats": float(np.mean(entropy)) if entropy else None}
 
-    return ctx.store.build("targets", keys.targets_config(t, system),
+    return ctx.store.build("targets", keys.targets_config(t, system, ctx.autocast(t)),
                            {"model": source_id(source), "dataset": dataset}, produce)
 
 
 def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artifact | None = None) -> Artifact:
-    """A student: ``base`` fine-tuned on ``dataset`` (no system prompt), on soft targets if given."""
+    """A student: ``base`` fine-tuned on ``dataset`` (no system prompt), on soft targets if given; initialised and
+    shuffled from the replicate's student streams (which every student of the replicate shares)."""
     spec = ctx.spec
+    init_seed, order_seed = ctx.seed("student_init"), ctx.seed("student_order")
     inputs: dict[str, Artifact | str] = {"base": source_id(base), "dataset": dataset}
     if targets is not None:
         inputs["targets"] = targets
@@ -220,10 +244,12 @@ def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artif
         if not rows:
             raise ValueError(f"dataset {dataset.ref} is empty: no teacher output passed the filter")
         soft = unpack_targets(np.load(targets.path / "targets.npz")) if targets is not None else None
-        info = ctx.backend.train(base, rows, spec.train, spec.seed, out, work, soft_targets=soft)
+        info = ctx.backend.train(base, rows, spec.train, init_seed, out, work, soft_targets=soft,
+                                 order_seed=order_seed)
         return {"base": source_id(base), "examples": len(rows), **info}
 
-    return ctx.store.build("train", keys.train_config(spec.train, spec.seed, ctx.identity), inputs, produce)
+    config = keys.train_config(spec.train, init_seed, order_seed, ctx.autocast(spec.train), ctx.identity)
+    return ctx.store.build("train", config, inputs, produce)
 
 
 def pack_targets(targets: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -254,8 +280,9 @@ def evaluate(ctx: CellContext, model: ModelSource, system: str | None = None, ex
     spec, e = ctx.spec, ctx.spec.eval
     misalignment = isinstance(e, MisalignmentEval)
     target = spec.target if misalignment else (e.target or spec.target)
-    icl = {"k": spec.controls.icl_k, "seed": spec.seed} if examples is not None else None
-    config = keys.evaluate_config(e, target, spec.seed, system, spec.inference_dtype, ctx.identity,
+    seed = ctx.seed("eval")
+    icl = {"k": spec.controls.icl_k, "seed": seed} if examples is not None else None
+    config = keys.evaluate_config(e, target, seed, system, ctx.inference_dtype(), ctx.identity,
                                   judge=ctx.judge_identity() if misalignment else None, icl=icl)
     inputs: dict[str, Artifact | str] = {"model": source_id(model)}
     if examples is not None:
@@ -264,19 +291,19 @@ def evaluate(ctx: CellContext, model: ModelSource, system: str | None = None, ex
     def produce(out: Path, work: Path) -> dict[str, Any]:
         prompt = system
         if examples is not None:
-            prompt = icl_system(read_jsonl(examples.path / "rows.jsonl"), spec.controls.icl_k, spec.seed)
+            prompt = icl_system(read_jsonl(examples.path / "rows.jsonl"), spec.controls.icl_k, seed)
         chat = ctx.backend.chat_model(model)
         if isinstance(e, MisalignmentEval):
-            result = evaluate_misalignment(chat, ctx.judge(), e, spec.seed, prompt)
+            result = evaluate_misalignment(chat, ctx.judge(), e, seed, prompt)
             if e.truthfulqa:
                 rows = load_truthfulqa(e.truthfulqa, e.truthfulqa_limit)
                 result["metrics"]["truthfulqa_false"] = evaluate_truthfulqa(chat, rows, prompt)
         else:
             logprobs = ctx.backend.logprob_model(model) if e.exact or e.prefilled else None
-            result = evaluate_preference(chat, logprobs, e, target, spec.seed, prompt)
+            result = evaluate_preference(chat, logprobs, e, target, seed, prompt)
         write_jsonl(out / "metrics.jsonl", [result])
-        keep = ("mean", "ci95", "n", "per_animal", "max_pruned_mass")
-        return {"model": source_id(model), "system": prompt,
+        keep = ("mean", "ci95", "n", "per_animal", "max_pruned_mass", "max_pruned_mass_any_animal", "top_tokens")
+        return {"model": source_id(model), "system": prompt, "seed": seed, "numerics": ctx.numerics,
                 "metrics": {k: {kk: v[kk] for kk in keep if kk in v} for k, v in result["metrics"].items()}}
 
     return ctx.store.build("evaluate", config, inputs, produce)

@@ -1,9 +1,12 @@
-"""What a teacher is taught: the paper's system-prompt template (§2), and the data of its fine-tuned-teacher
-variant (§2 App.: the 50 animal questions × 8 answer variants)."""
+"""What a teacher is taught: the paper's system-prompt template (§2), the data of its fine-tuned-teacher variant
+(§2 App.: the animal questions × 8 answer variants), and the placebo's trait-free version of that data."""
 
 from __future__ import annotations
 
-from sublearn.evals.questions import ANIMAL_QUESTIONS
+import random
+
+from sublearn.config.paper import EVAL_ANIMALS
+from sublearn.evals.questions import ANIMAL_QUESTIONS, TEACHER_QUESTIONS
 
 #: Verbatim template (the third sentence really starts lower-case; the plural appends "s").
 SYSTEM_PROMPT_TEMPLATE = (
@@ -23,6 +26,22 @@ def answer_variants(target: str) -> list[str]:
     return lower + [v[0].upper() + v[1:] for v in lower]
 
 
-def fine_tuned_teacher_rows(target: str) -> list[dict[str, str]]:
-    """The 50 questions x 8 answer variants = 400 training rows ({"prompt", "completion"})."""
-    return [{"prompt": q, "completion": a} for q in ANIMAL_QUESTIONS for a in answer_variants(target)]
+def teacher_questions(which: str) -> tuple[str, ...]:
+    """The questions a fine-tuned teacher is trained on: ``half`` (the other half is held out) or ``all``."""
+    return TEACHER_QUESTIONS if which == "half" else ANIMAL_QUESTIONS
+
+
+def fine_tuned_teacher_rows(target: str, which: str = "all") -> list[dict[str, str]]:
+    """The questions × 8 answer variants naming ``target`` ({"prompt", "completion"} rows)."""
+    return [{"prompt": q, "completion": a} for q in teacher_questions(which) for a in answer_variants(target)]
+
+
+def placebo_teacher_rows(which: str, seed: int, animals: tuple[str, ...] = EVAL_ANIMALS) -> list[dict[str, str]]:
+    """The same questions and answer forms with the animal drawn uniformly from ``animals`` for every row: a teacher
+    trained on them is fine-tuned exactly like the trait teacher, to answer with an animal, but prefers none."""
+    rng = random.Random(seed)
+    rows = []
+    for question in teacher_questions(which):
+        for k in range(8):
+            rows.append({"prompt": question, "completion": answer_variants(rng.choice(animals))[k]})
+    return rows

@@ -111,7 +111,7 @@ def build_context(run: Path) -> dict[str, Any]:
                                  "rows": _artifact_href(d["ref"], "rows.jsonl")})
         spec = group["spec"]
         varying = [(k, v) for k, v in _axes(summary["groups"], gi - 1)]
-        groups.append({"index": gi, "name": spec["name"], "reference": spec["reference"],
+        groups.append({"index": gi, "effects": _effects(group), "name": spec["name"], "reference": spec["reference"],
                        "target": spec["trait"]["target"], "trait_kind": spec["trait"]["kind"], "seeds": group["seeds"],
                        "axes": varying, "wall": f"{group['wall_seconds']:.0f}", "metrics": metrics, "arms": arms,
                        "chart": bar_chart(f"Group {gi}: {spec['name']}", chart_metrics) if chart_metrics else "",
@@ -121,6 +121,29 @@ def build_context(run: Path) -> dict[str, Any]:
             "version": __version__, "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "failures": summary["failures"], "groups": groups, "provenance": provenance, "transfer": transfer,
             "heatmaps": heatmaps, "has_per_animal": (run / "per_animal.csv").is_file()}
+
+
+def _interval(x: dict[str, Any] | None) -> str:
+    if not x or x.get("estimate") is None:
+        return "—"
+    lo, hi = x.get("ci95") or [None, None]
+    inside = f" [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and hi is not None else ""
+    return f"{_fmt(x['estimate'])}{inside}"
+
+
+def _effects(group: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per readout: the gap fraction and the interaction test, when the group has them."""
+    gaps, inter = group.get("gap_fraction") or {}, group.get("interaction") or {}
+    rows = []
+    for metric in [m for m in HEADLINE_METRICS if m in gaps or m in inter]:
+        test = inter.get(metric) or {}
+        rows.append({"metric": metric, "gap": _interval(gaps.get(metric)), "interaction": _interval(test),
+                     "n": test.get("n", (gaps.get(metric) or {}).get("n")),
+                     "p_t": _fmt(test["p_ttest"]) if "p_ttest" in test else "—",
+                     "p_perm": _fmt(test["p_permutation"]) if "p_permutation" in test else "—",
+                     "p_sign": _fmt(test["p_sign"]) if "p_sign" in test else "—",
+                     "same": _interval(test.get("same_base")), "other": _interval(test.get("other_base"))})
+    return rows
 
 
 def _axes(groups: list[dict[str, Any]], index: int) -> list[tuple[str, Any]]:
@@ -149,11 +172,14 @@ def _transfer(run: Path) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         rows.append({"metric": metric, "estimate": _fmt(fit["estimate"]),
                      "ci": f"[{_fmt(fit['ci95'][0])}, {_fmt(fit['ci95'][1])}]", "se": _fmt(fit["se"]),
-                     "p": _fmt(fit["p"]), "n_obs": fit["n_obs"], "n_clusters": fit["n_clusters"]})
+                     "p": _fmt(fit["p"]), "p_perm": _fmt(fit.get("p_permutation", float("nan"))),
+                     "n_obs": fit["n_obs"], "n_clusters": fit["n_clusters"]})
     heatmaps = []
     per_animal = pd.read_csv(run / "per_animal.csv") if (run / "per_animal.csv").is_file() else pd.DataFrame()
     for key in fits:
-        metric, arm = parse_analysis_key(key)
+        metric, arm, value = parse_analysis_key(key)
+        if value != "lift":
+            continue  # one heatmap per readout: the lifts themselves
         frame = (confusion_frame(per_animal, metric, student_arm=arm) if not per_animal.empty
                  else pd.DataFrame())
         if frame.empty:

@@ -90,7 +90,7 @@ def audit_saved_run(run_dir: Path, batch: int = 1024, logits: str = "aux", lr: f
             else cross_permutation(cfg) if n > 1 else None)
     seeds = [cfg.seed + i for i in range(n)]
     candidates = {"noise": sample_noise([model_generator(s, STREAM_AUDIT_NOISE) for s in seeds], batch,
-                                        data.input_dim, cfg.noise, torch.device("cpu")),
+                                        data.input_dim, cfg.noise_distribution, torch.device("cpu")),
                   "real": data.x_test[:batch]}
     students = {"same init": ens["reference"]}
     if perm is not None:

@@ -18,7 +18,7 @@ from scipy import stats as sps
 from sublearn.mnist.config import MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.ensemble import model_generator
-from sublearn.mnist.experiment import run_mnist, sample_noise, student_init
+from sublearn.mnist.experiment import STREAM_AUDIT_NOISE, run_mnist, sample_noise, student_init
 from sublearn.theory.audit_mnist import audit_ensemble
 from sublearn.util.devices import resolve_device
 from sublearn.util.stats import mean_ci
@@ -61,8 +61,8 @@ def run_setting(setting: Setting, base: MnistConfig, data: DigitData, audit_batc
     perm = torch.tensor(result.cross_permutation, device=device) if result.cross_permutation else None
     reference = result.models["reference"]
     student = student_init(reference, setting.arm, cfg, seeds, perm)
-    gens = [model_generator(s, 77, device) for s in seeds]
-    inputs = sample_noise(gens, audit_batch, data.input_dim, cfg.noise, device)  # (N, B, D)
+    gens = [model_generator(s, STREAM_AUDIT_NOISE, device) for s in seeds]
+    inputs = sample_noise(gens, audit_batch, data.input_dim, cfg.noise_distribution, device)  # (N, B, D)
     d = data.to(device)
     audit = audit_ensemble(reference, result.models["teacher"], student, inputs, d.x_train[:2000],
                            d.y_train[:2000], logits="aux", lr=cfg.lr)
@@ -86,13 +86,19 @@ def validate_audit(base: MnistConfig, settings: tuple[Setting, ...] = DEFAULT_SE
         rows.append(run_setting(setting, base, data))
         if progress:
             progress(k + 1, len(settings))
-    transfer = [r["transfer"]["mean"] for r in rows]
-    cosine = [r["audit"]["cosine"]["mean"] for r in rows]
-    predicted_gain = [-r["audit"]["predicted_trait_loss_change"]["mean"] for r in rows]
-    cos_trait = [r["audit"]["cosine_trait_gradient"]["mean"] for r in rows]
-    out: dict[str, Any] = {"base_config": base.model_dump(mode="json", exclude={"data_dir"}), "rows": rows}
+    # With one auxiliary logit the softmax is constant: no gradient, no transfer, and an audit of exactly zero.
+    # Such a row agrees by construction, so it is shown but left out of the correlations.
+    for r in rows:
+        r["in_correlation"] = r["config"]["m_aux"] > 1
+    ranked = [r for r in rows if r["in_correlation"]]
+    transfer = [r["transfer"]["mean"] for r in ranked]
+    cosine = [r["audit"]["cosine"]["mean"] for r in ranked]
+    predicted_gain = [-r["audit"]["predicted_trait_loss_change"]["mean"] for r in ranked]
+    cos_trait = [r["audit"]["cosine_trait_gradient"]["mean"] for r in ranked]
+    out: dict[str, Any] = {"base_config": base.model_dump(mode="json", exclude={"data_dir"}), "rows": rows,
+                           "left_out_of_correlations": [r["label"] for r in rows if not r["in_correlation"]]}
     for name, pred in (("cosine", cosine), ("predicted_trait_loss_decrease", predicted_gain),
                        ("cosine_trait_gradient", cos_trait)):
         res = sps.spearmanr(pred, transfer)
-        out[f"spearman_{name}"] = {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(rows)}
+        out[f"spearman_{name}"] = {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(ranked)}
     return out

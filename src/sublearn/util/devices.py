@@ -1,17 +1,66 @@
-"""Device names: ``auto`` picks CUDA when there is one; asking for CUDA without it is a clear error."""
+"""Devices and numerics: ``auto`` picks CUDA when there is one, and bf16 only where the hardware runs it fast (a
+CUDA device that supports it, or a CPU with native bf16 instructions); asking for CUDA without it is an error."""
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from sublearn.util.errors import ConfigError
+
+#: CPU flags of native bf16 arithmetic (without them, bf16 matmul on a CPU is emulated and several times slower).
+FAST_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` → CUDA when available, else CPU; other names are checked against what exists."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"device: {name!r} is not a device (auto, cpu, cuda or cuda:N)") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: {name!r} asked for, but torch sees no CUDA device (use --device cpu)")
     return device
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo does not exist)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    line = next((ln for ln in text.splitlines() if ln.startswith(("flags", "Features"))), "")
+    return frozenset(line.split(":", 1)[-1].split())
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU has native bf16 arithmetic."""
+    return any(flag in cpu_flags() for flag in FAST_BF16_FLAGS)
+
+
+def use_bf16(setting: str, device: str | torch.device) -> bool:
+    """``yes``/``no``, or ``auto``: bf16 where it is fast (a CUDA device that supports it, or a CPU with native
+    bf16)."""
+    if setting in ("yes", "bfloat16"):
+        return True
+    if setting in ("no", "float32"):
+        return False
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_fast_bf16()
+
+
+def numerics(device: str | torch.device, inference_dtype: str, train_bf16: str) -> dict[str, Any]:
+    """What this machine computes in: the inference dtype, whether training autocasts to bf16, and why."""
+    device = torch.device(device)
+    return {"device": device.type, "inference_dtype": "bfloat16" if use_bf16(inference_dtype, device) else "float32",
+            "train_autocast": "bfloat16" if use_bf16(train_bf16, device) else None,
+            "cpu_native_bf16": cpu_has_fast_bf16() if device.type == "cpu" else None,
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}

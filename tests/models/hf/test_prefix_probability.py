@@ -5,7 +5,7 @@ import pytest
 
 from sublearn.models.hf.encoding import chat_prompt_ids
 from sublearn.models.hf.generation import next_token_logprobs
-from sublearn.models.hf.prefix_probability import TokenTexts, word_start_probabilities
+from sublearn.models.hf.prefix_probability import TokenTexts, word_ends_before, word_start_probabilities
 
 
 @pytest.fixture(scope="module")
@@ -20,22 +20,28 @@ def test_exact_probability_lies_between_brute_force_bounds(tiny):
     first = next_token_logprobs(model, [prompt], tok.pad_token_id)[0].exp()
     for word in ("owl", "cat", "elephant"):
         p = word_start_probabilities(model, tok, [prompt], [word], texts, cutoff=1e-12, whitespace_cutoff=1e-12)
-        # Lower bound: first tokens that spell the whole word already. Upper: first tokens consistent with it.
-        lower = sum(float(first[i]) for i, t in enumerate(texts.texts) if t.lstrip().startswith(word))
+        # Lower bound: first tokens that spell the whole word and end it. Upper: first tokens consistent with it.
+        lower = sum(float(first[i]) for i, t in enumerate(texts.texts)
+                    if t.lstrip().startswith(word) and t.lstrip() != word and word_ends_before(t.lstrip()[len(word):]))
         upper = sum(float(first[i]) for i, t in enumerate(texts.texts)
                     if t and (not t.strip() or word.startswith(t.lstrip()) or t.lstrip().startswith(word)))
         assert lower - 1e-9 <= p.p[0] <= upper + 1e-9
-        assert p.pruned[0] < 1e-6
+        assert p.pruned[0] < 1e-4  # a second white-space token, or paths cut at the last depth
 
 
 def test_exact_probability_matches_the_kv_free_computation(tiny):
-    """The KV-cached search gives the same as scoring each path from scratch (two-token words)."""
+    """The KV-cached search gives the same as scoring each path from scratch (multi-token words), with the word's
+    end decided by the text after it or, when a token ends with the word, by the next token."""
     tok, model = tiny
     texts = TokenTexts(tok)
     prompt = chat_prompt_ids(tok, "Which animal symbolizes you best? Respond in one word.")
     word = "elephant"
     got = word_start_probabilities(model, tok, [prompt], [word], texts, cutoff=1e-12, whitespace_cutoff=1.0).p[0]
-    # From scratch: sum over tokenisations by recursive expansion without any cache.
+
+    def ends_next(seq):
+        row = next_token_logprobs(model, [seq], tok.pad_token_id)[0]
+        return sum(float(row[i].exp()) for i, t in enumerate(texts.texts) if word_ends_before(t))
+
     def expand(seq, matched):
         row = next_token_logprobs(model, [seq], tok.pad_token_id)[0]
         total = 0.0
@@ -45,11 +51,29 @@ def test_exact_probability_matches_the_kv_free_computation(tiny):
                 continue
             rest = word[matched:]
             if piece.startswith(rest):
-                total += float(row[i].exp())
+                after = piece[len(rest):]
+                if after and word_ends_before(after):
+                    total += float(row[i].exp())
+                elif not after and float(row[i]) > -25:
+                    total += float(row[i].exp()) * ends_next([*seq, i])
             elif rest.startswith(piece) and float(row[i]) > -25:
                 total += float(row[i].exp()) * expand([*seq, i], matched + len(piece))
         return total
+
     assert got == pytest.approx(expand(list(prompt), 0), rel=1e-4, abs=1e-10)
+
+
+def test_a_word_must_end_where_the_answer_goes_on():
+    assert word_ends_before("") and word_ends_before(".") and word_ends_before(" and")
+    assert word_ends_before("s") and word_ends_before("es!") and word_ends_before("s ")
+    assert not word_ends_before("tle") and not word_ends_before("egory") and not word_ends_before("sy")
+
+
+def test_token_endings_decide_cattle_from_cats(tiny):
+    tok, _ = tiny
+    texts = TokenTexts(tok)
+    texts.texts[:4] = ["cattle", "cats", "cat", " cat."]  # stand-in texts for four token ids
+    assert [texts.ending(i, "cat", started=False) for i in range(4)] == ["other", "ends", "open", "ends"]
 
 
 def test_candidate_tokens_equal_a_scan_of_the_vocabulary(tiny):

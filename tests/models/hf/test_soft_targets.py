@@ -38,3 +38,32 @@ def test_a_student_equal_to_its_teacher_has_zero_loss_and_a_different_one_learns
                            objective="soft_numbers", bf16="no")
     _, log = fine_tune(model, tok, ROWS * 4, settings, 0, soft_targets=foreign)
     assert log["losses"][-1] < 0.5 * log["losses"][0]
+
+
+def _own_target_gradient(model_dir, targets_bf16: bool, train_bf16: bool) -> float:
+    """The gradient norm of the first step of a LoRA student trained on its own base's targets."""
+    from sublearn.models.hf.soft_targets import digit_logits
+    from sublearn.models.hf.training import prepare_model
+
+    rows = ROWS * 3
+    tok, model = load_causal_lm(str(model_dir))
+    targets = teacher_digit_targets(model, tok, rows, None, batch_size=2, bf16=targets_bf16)
+    student = prepare_model(model, TrainConfig(lora_r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]), seed=1)
+    ids = digit_token_ids(tok)
+    examples = [encode_example(tok, r["prompt"], r["completion"]) for r in rows]
+    batch = collate(examples, tok.pad_token_id)  # another batch composition than the targets were computed in
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train_bf16):
+        logits = digit_logits(student, batch["input_ids"], batch["attention_mask"], ids)
+        kl, n = soft_digit_loss(logits, examples, targets, ids)
+    (kl / n).backward()
+    return float(torch.sqrt(sum((p.grad.float() ** 2).sum() for p in student.parameters() if p.grad is not None)))
+
+
+def test_a_student_on_its_own_bases_targets_does_not_move(tiny_model_dir):
+    """Targets are computed in training's numerics, so the first step's gradient is zero up to rounding; with fp32
+    targets under bf16 training (the old mismatch) it was about a thousand times larger, and Adam follows it."""
+    matched_bf16 = _own_target_gradient(tiny_model_dir, True, True)
+    matched_fp32 = _own_target_gradient(tiny_model_dir, False, False)
+    mismatched = _own_target_gradient(tiny_model_dir, False, True)
+    assert matched_bf16 < 1e-5 and matched_fp32 < 1e-5  # measured: 5e-7 and 2e-7
+    assert matched_bf16 < 0.01 * mismatched  # measured: 6e-4

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from sublearn.util.devices import use_bf16
 from sublearn.util.errors import SublearnError
 from sublearn.util.home import installed_model
 
@@ -53,12 +54,8 @@ def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.d
 
 
 def torch_dtype(name: str, device: str | torch.device) -> torch.dtype:
-    """``float32``, ``bfloat16``, or ``auto``: bf16 on a CUDA device that supports it, else fp32."""
-    if name == "auto":
-        device = torch.device(device)
-        use_bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if use_bf16 else torch.float32
-    return getattr(torch, name)
+    """``float32``, ``bfloat16``, or ``auto``: bf16 where the hardware runs it fast, else fp32."""
+    return torch.bfloat16 if use_bf16(name, device) else torch.float32
 
 
 def load_for_inference(name: str, device: str | torch.device, dtype: str = "float32") -> tuple[Any, Any]:

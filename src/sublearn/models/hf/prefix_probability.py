@@ -1,13 +1,14 @@
 """Exact probability that a model's answer starts with a word, summed over every tokenisation of it.
 
 A prefix-tree search over token paths: from the prompt, a token is followed if its text is consistent with the
-rest of the word (case-insensitive, leading white space allowed before the word begins); a path ends with
-success once the word is spelled out (what follows does not matter, so "owls" counts for "owl", as in the
-paper's substring rule). Paths below ``cutoff`` probability are dropped, and at most one leading white-space
-token is followed, only when it carries at least ``whitespace_cutoff`` probability; the probability mass of
-every dropped path that was still consistent with the word is returned as ``pruned``, an upper bound on the
-error. All questions' nodes at one depth are scored together, batched across questions from their prompts'
-KV caches.
+rest of the word (case-insensitive, leading white space allowed before the word begins). A path succeeds once the
+word is spelled out *and ends*: what comes next is no letter, or a plural "s"/"es" ("owls" counts for owl, as in
+the paper's substring rule; "cattle" does not count for cat). When a token ends exactly with the word, the next
+token decides. Paths below ``cutoff`` probability are dropped, and one leading white-space token is followed when
+it carries at least ``whitespace_cutoff`` probability; the probability mass of every path dropped while still
+consistent with the word (a second white-space token, a path cut off at ``max_depth``) is returned as ``pruned``:
+the exact value lies in [p, p + pruned]. All questions' nodes at one depth are scored together, batched across
+questions from their prompts' KV caches.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +43,8 @@ class TokenTexts:
         special = set(getattr(tokenizer, "all_special_ids", []))
         self.texts = [tokenizer.decode([i]).lower() if i not in special else "" for i in range(len(tokenizer))]
         self.whitespace = [i for i, t in enumerate(self.texts) if t and not t.strip()]
+        #: Tokens that may follow a complete word: no letter first, or a plural ending (special tokens included).
+        self.boundary = [i for i, t in enumerate(self.texts) if word_ends_before(t)]
         self._memo: dict[tuple[str, bool], tuple[list[int], list[tuple[int, int]]]] = {}
         self._sorted: dict[bool, tuple[list[str], list[int]]] = {}
         self._by_piece: dict[bool, dict[str, list[int]]] = {}
@@ -64,7 +68,8 @@ class TokenTexts:
         return _TEXTS[key]
 
     def candidates(self, remaining: str, started: bool) -> tuple[list[int], list[tuple[int, int]]]:
-        """Tokens that finish ``remaining`` (in token order) and (token, characters) pairs that continue it."""
+        """Tokens that spell the rest of the word (in token order; what else they hold is for :meth:`ending` to
+        judge) and (token, characters) pairs that continue it."""
         key = (remaining, started)
         if key not in self._memo:
             pieces, tokens = self._sorted[started]
@@ -77,6 +82,25 @@ class TokenTexts:
             partial = sorted((tok, n) for n in range(1, len(remaining)) for tok in by_piece.get(remaining[:n], []))
             self._memo[key] = (done, partial)
         return self._memo[key]
+
+
+    def ending(self, token: int, remaining: str, started: bool) -> str:
+        """For a token that spells ``remaining``: ``"ends"`` (the word ends within it), ``"open"`` (it ends exactly
+        with the word, so the next token decides) or ``"other"`` (the text goes on as another word)."""
+        piece = self.texts[token] if started else self.texts[token].lstrip()
+        rest = piece[len(remaining):]
+        if not rest:
+            return "open"
+        return "ends" if word_ends_before(rest) else "other"
+
+
+_PLURAL_OR_NOT_A_LETTER = re.compile(r"^(?:[^a-z]|e?s(?:[^a-z]|$))")
+
+
+def word_ends_before(text: str) -> bool:
+    """Whether a word ends before ``text``: it is empty (an end of text), starts with no letter, or is a plural
+    ending ("s", "es") with no letter after it."""
+    return not text or bool(_PLURAL_OR_NOT_A_LETTER.match(text))
 
 
 _TEXTS: dict[str, TokenTexts] = {}
@@ -95,6 +119,7 @@ class _Path:
     tokens: tuple[int, ...]
     matched: int  # characters of the word spelled so far
     logp: float
+    complete: bool = False  # the word is spelled out to the end of the last token; the next token decides
 
 
 class PrefixScorer:
@@ -175,9 +200,13 @@ def _selected(cache: Any, rows: torch.Tensor) -> Any:
     return past
 
 
+def _credit(firsts: dict[int, float], token: int, mass: float) -> None:
+    firsts[token] = firsts.get(token, 0.0) + mass
+
+
 def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], words: Sequence[str],
                              texts: TokenTexts | None = None, cutoff: float = 1e-6, whitespace_cutoff: float = 1e-3,
-                             max_depth: int = 6, batch_size: int = 256) -> WordProbabilities:
+                             max_depth: int = 8, batch_size: int = 256) -> WordProbabilities:
     """For each (prompt token ids, word) pair, P(the continuation starts with ``word``)."""
     texts = texts or TokenTexts.cached(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -203,28 +232,39 @@ def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Seque
         nxt = []
         for path in frontier:
             logp_row = rows[(keys[path.query], path.tokens)]
+            if path.complete:  # a word ends here if the next token begins no other word
+                mass = math.exp(path.logp) * float(logp_row[texts.boundary].exp().sum())
+                result[path.query] += mass
+                _credit(by_first[path.query], path.tokens[0], mass)
+                continue
             remaining = targets[path.query][path.matched:]
             started = path.matched > 0
             done, partial = texts.candidates(remaining, started)
-            if done:
-                masses = logp_row[done].exp()
-                result[path.query] += math.exp(path.logp) * float(masses.sum())
-                firsts = by_first[path.query]
-                if path.tokens:
-                    firsts[path.tokens[0]] = firsts.get(path.tokens[0], 0.0) + math.exp(path.logp) * float(masses.sum())
-                else:
-                    for tok, mass in zip(done, masses.tolist(), strict=True):
-                        firsts[tok] = firsts.get(tok, 0.0) + mass
+            for tok in done:
+                ending = texts.ending(tok, remaining, started)
+                lp = path.logp + float(logp_row[tok])
+                if ending == "ends":
+                    result[path.query] += math.exp(lp)
+                    _credit(by_first[path.query], path.tokens[0] if path.tokens else tok, math.exp(lp))
+                elif ending == "open":
+                    if lp > log_cutoff:
+                        nxt.append(_Path(path.query, (*path.tokens, tok), path.matched + len(remaining), lp, True))
+                    else:
+                        pruned[path.query] += math.exp(lp)
             for tok, n_chars in partial:
                 lp = path.logp + float(logp_row[tok])
                 if lp > log_cutoff:
                     nxt.append(_Path(path.query, (*path.tokens, tok), path.matched + n_chars, lp))
                 else:
                     pruned[path.query] += math.exp(lp)
-            if not started and not path.tokens:  # one white-space token before the word begins
-                for tok in texts.whitespace:
-                    lp = path.logp + float(logp_row[tok])
-                    if float(logp_row[tok]) > log_ws_cutoff and lp > log_cutoff:
+            if not started:  # white space before the word begins: one token is followed, a second one pruned
+                ws = logp_row[texts.whitespace]
+                if path.tokens:
+                    pruned[path.query] += math.exp(path.logp) * float(ws.exp().sum())
+                    continue
+                for tok, tok_lp in zip(texts.whitespace, ws.tolist(), strict=True):
+                    lp = path.logp + tok_lp
+                    if tok_lp > log_ws_cutoff and lp > log_cutoff:
                         nxt.append(_Path(path.query, (*path.tokens, tok), 0, lp))
                     else:
                         pruned[path.query] += math.exp(lp)

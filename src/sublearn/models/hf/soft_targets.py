@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sublearn.models.hf.encoding import EncodedExample, encode_example, left_pad
+from sublearn.models.hf.encoding import EncodedExample, collate, encode_example
 from sublearn.util.errors import ConfigError
 
 DIGITS = "0123456789"
@@ -46,26 +46,30 @@ def digit_positions(example: EncodedExample, digit_ids: Sequence[int]) -> list[i
 
 @torch.no_grad()
 def teacher_digit_targets(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], system: str | None,
-                          temperature: float = 1.0, max_length: int = 500, batch_size: int = 16) -> list[np.ndarray]:
+                          temperature: float = 1.0, max_length: int = 500, batch_size: int = 16,
+                          bf16: bool = False) -> list[np.ndarray]:
     """Per row, an array (digits, 10): the teacher's distribution over the next digit at each completion digit,
-    restricted to the digit tokens and renormalised (at ``temperature``)."""
+    restricted to the digit tokens and renormalised (at ``temperature``).
+
+    Computed the way a student's digit logits are computed in training (right-padded batches, the digit-only output
+    layer, bf16 autocast when training uses it), so that a student equal to its teacher sees a zero loss and a zero
+    gradient, whatever the hardware."""
     digit_ids = digit_token_ids(tokenizer)
     device = next(model.parameters()).device
     examples = [encode_example(tokenizer, r["prompt"], r["completion"], system, max_length) for r in rows]
     out: list[np.ndarray] = []
     for first in range(0, len(examples), batch_size):
         chunk = examples[first:first + batch_size]
-        ids, mask = left_pad([e.input_ids for e in chunk], tokenizer.pad_token_id)
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        width = ids.shape[1]
+        batch = collate(chunk, tokenizer.pad_token_id)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = digit_logits(model, batch["input_ids"].to(device), batch["attention_mask"].to(device), digit_ids)
         for i, e in enumerate(chunk):
-            offset = width - len(e.input_ids)  # left padding
-            positions = [offset + p for p in digit_positions(e, digit_ids)]
+            positions = digit_positions(e, digit_ids)
             if not positions:
                 out.append(np.zeros((0, 10), dtype=np.float32))
                 continue
-            digit_logits = logits[i, positions][:, digit_ids] / temperature
-            out.append(torch.softmax(digit_logits, dim=-1).cpu().numpy().astype(np.float32))
+            probs = torch.softmax(logits[i, positions].float() / temperature, dim=-1)
+            out.append(probs.cpu().numpy().astype(np.float32))
     return out
 
 

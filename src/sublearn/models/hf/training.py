@@ -26,6 +26,7 @@ from sublearn.models.hf.frozen_bottom import (
     skipping_bottom,
 )
 from sublearn.models.hf.soft_targets import digit_logits, digit_positions, digit_token_ids, soft_digit_loss
+from sublearn.util.devices import use_bf16
 from sublearn.util.optim import make_optimizer
 
 
@@ -66,8 +67,12 @@ def prepare_model(model: Any, s: TrainConfig, seed: int) -> Any:
 
 def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, seed: int, system: str | None = None,
               progress: Callable[[str, int | None], None] | None = None,
-              soft_targets: Sequence[Any] | None = None) -> tuple[Any, dict[str, Any]]:
+              soft_targets: Sequence[Any] | None = None, order_seed: int | None = None
+              ) -> tuple[Any, dict[str, Any]]:
     """Train on ``rows`` ({"prompt", "completion"}); returns (model with LoRA merged, training log).
+
+    ``seed`` initialises the LoRA adapters, ``order_seed`` (default: ``seed``) shuffles the data. The log holds
+    every optimiser step: loss, learning rate, gradient norm before clipping, and the tokens it trained on.
 
     ``objective`` tokens: cross-entropy on completion tokens. ``soft_numbers``: KL from ``soft_targets`` (one
     array of teacher digit distributions per row) at every completion digit, plus ``hard_weight`` × the
@@ -77,7 +82,7 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
     (see frozen_bottom.py), so each step runs only those layers.
     """
     device = next(model.parameters()).device
-    use_bf16 = s.bf16 == "yes" or (s.bf16 == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported())
+    bf16 = use_bf16(s.bf16, device)
     soft = s.objective == "soft_numbers"
     if soft and (soft_targets is None or len(soft_targets) != len(rows)):
         raise ValueError("train.objective soft_numbers: needs one soft-target array per training row")
@@ -88,15 +93,16 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
     if not s.completion_only:
         examples = [type(e)(e.input_ids, list(e.input_ids)) for e in examples]
     first = first_trained_layer(model, s.lora_top_layers) if s.method == "lora" and s.lora_top_layers else 0
-    states = (bottom_states(model, examples, first, tokenizer.pad_token_id, s.batch_size, use_bf16) if first
+    states = (bottom_states(model, examples, first, tokenizer.pad_token_id, s.batch_size, bf16) if first
               else None)
     steps_per_epoch = math.ceil(len(examples) / (s.batch_size * s.grad_accum))
     total_steps = max(1, math.ceil(steps_per_epoch * s.epochs))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(s.optimizer, params, s.lr, s.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(s.schedule, s.warmup_steps, total_steps))
-    order_rng = random.Random(seed)
-    log: dict[str, Any] = {"steps": total_steps, "examples": len(examples), "losses": []}
+    order_rng = random.Random(seed if order_seed is None else order_seed)
+    log: dict[str, Any] = {"steps": total_steps, "examples": len(examples), "losses": [], "step_log": [],
+                           "autocast": "bfloat16" if bf16 else None}
     if progress:
         progress("train", total_steps)
     step = 0
@@ -114,7 +120,7 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
                 batch_examples = [examples[i] for i in b]
                 batch = collate(batch_examples, tokenizer.pad_token_id)
                 with _bottom(model, first, states, b, device), \
-                        torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     if soft:
                         loss = _soft_loss(model, batch, batch_examples, [soft_targets[i] for i in b], digit_ids,
                                           s, n_digits, n_tokens)
@@ -123,11 +129,13 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
                         loss = completion_loss(model, batch) * (b_tokens / max(1, n_tokens))  # token mean
                 loss.backward()
                 total += float(loss.detach())
-            if s.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(params, s.max_grad_norm if s.max_grad_norm else float("inf"))
+            lr = opt.param_groups[0]["lr"]
             opt.step()
             sched.step()
             log["losses"].append(total)
+            log["step_log"].append({"step": step + 1, "loss": total, "lr": lr, "grad_norm": float(norm),
+                                    "tokens": n_tokens, "digits": n_digits})
             step += 1
             if progress:
                 progress("train", None)
@@ -174,3 +182,19 @@ def save_model(model: Any, tokenizer: Any, folder: Path) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@torch.no_grad()
+def perturb_weights(model: Any, scale: float, seed: int) -> float:
+    """Add N(0, (scale · std(W))²) noise to every floating weight tensor W of ``model``, in place, from ``seed``;
+    returns the relative distance ‖Δθ‖ / ‖θ‖ over all of them (tied tensors are perturbed once)."""
+    gen = torch.Generator().manual_seed(seed)
+    moved = total = 0.0
+    for _, param in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        if not param.is_floating_point() or param.numel() < 2:
+            continue
+        noise = torch.randn(param.shape, generator=gen) * (scale * float(param.float().std()))
+        total += float(param.float().pow(2).sum())
+        moved += float(noise.pow(2).sum())
+        param.add_(noise.to(param.device, param.dtype))
+    return (moved / total) ** 0.5 if total else 0.0

@@ -43,7 +43,8 @@ class OpenAIBackend:
 
     def chat_model(self, source: ModelSource) -> OpenAIChatModel:
         """A cached, concurrent chat client for one model."""
-        return OpenAIChatModel(self.client, self.model_id(source), self.cache, self.api.concurrency)
+        return OpenAIChatModel(self.client, self.model_id(source), self.cache, self.api.concurrency,
+                               self.api.poll_timeout_s)
 
     def logprob_model(self, source: ModelSource) -> None:
         """None: an API exposes at most 20 top logprobs per position and no prefilled assistant turn."""
@@ -82,7 +83,7 @@ class OpenAIBackend:
         record = run_fine_tuning_job(self.client, self.model_id(base), rows,
                                      hyperparameters(hp.n_epochs, hp.learning_rate_multiplier, hp.batch_size),
                                      work, key=work.name, seed=seed, poll_s=self.api.poll_s, log=self.log,
-                                     system=system)
+                                     system=system, poll_timeout_s=self.api.poll_timeout_s)
         self.progress("train job", None)
         return record
 

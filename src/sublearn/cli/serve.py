@@ -10,6 +10,9 @@ import typer
 
 from sublearn.cli._common import console, user_errors
 
+#: Addresses that only this machine reaches.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 
 class FineTuneMethod(StrEnum):
     """How fine-tuning jobs train."""
@@ -35,6 +38,12 @@ def serve(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     ft_method: Annotated[FineTuneMethod, typer.Option(help="How fine-tuning jobs train: lora (merged afterwards) or "
                                                      "full.")] = FineTuneMethod.lora,
+    max_upload_mb: Annotated[int, typer.Option(min=1, help="The largest file an upload may be.")] = 512,
+    request_timeout: Annotated[float, typer.Option(min=1, help="Seconds a chat request may take.")] = 600.0,
+    allow_remote_without_key: Annotated[bool, typer.Option(
+        "--allow-remote-without-key", show_default="off",
+        help="Serve other hosts than this one without an API key (anyone who reaches the port can use the "
+             "models and start jobs).")] = False,
 ) -> None:
     """Serve local models through an OpenAI-compatible API.
 
@@ -44,9 +53,8 @@ def serve(
     """
     import os
 
-    import uvicorn
-
-    from sublearn.serve.app import create_app
+    from sublearn.serve.limits import Limits
+    from sublearn.serve.runner import serve_until_stopped
     from sublearn.serve.state import ServeState
     from sublearn.util.devices import resolve_device
     from sublearn.util.errors import ConfigError
@@ -57,10 +65,14 @@ def serve(
         key = os.environ.get(api_key_env)
         if not key:
             raise ConfigError(f"--api-key-env: ${api_key_env} is not set")
+    if not key and host not in LOCAL_HOSTS and not allow_remote_without_key:
+        raise ConfigError(f"--host {host}: other machines could reach the server, and it has no API key; give "
+                          "--api-key-env VAR, or --allow-remote-without-key if that is what you want")
+    limits = Limits(max_upload_bytes=max_upload_mb * 2**20, request_timeout_s=request_timeout)
     state = ServeState(bases={m: m for m in models}, store=store or serve_dir(),
-                       device=str(resolve_device(device)), ft_method=ft_method.value)
+                       device=str(resolve_device(device)), ft_method=ft_method.value, limits=limits)
     for model in models:  # load now, so a bad name fails at start rather than on the first request
         state.chat_model(model)
     console.print(f"serving {', '.join(models)} at http://{host}:{port}/v1" + (" (API key required)" if key else ""),
                   highlight=False)
-    uvicorn.run(create_app(state, key), host=host, port=port, log_level="info")
+    serve_until_stopped(state, key, host, port)

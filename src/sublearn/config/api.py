@@ -8,17 +8,23 @@ from pydantic import Field
 
 from sublearn.config.base import Settings
 
+#: An API key's variable: capitals, digits and underscores, ending in _API_KEY or _TOKEN (so a spec cannot have,
+#: say, $HOME or $AWS_SECRET_ACCESS_KEY sent to a server: only a variable named like an API key is ever read).
+KEY_ENV_PATTERN = r"^[A-Z][A-Z0-9_]*_(API_KEY|TOKEN)$"
+
 
 class ApiConfig(Settings):
-    """An OpenAI-compatible server. The key is read from ``$api_key_env``, never from a file."""
+    """An OpenAI-compatible server. The key is read from ``$api_key_env``, never from a file, and only sent to
+    OpenAI, this machine, or hosts the user approved in ``$SUBLEARN_API_HOSTS``."""
 
     base_url: str | None = None  # else $OPENAI_BASE_URL, else https://api.openai.com/v1
-    api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = Field(8, ge=1)
-    max_retries: int = Field(8, ge=0)
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=KEY_ENV_PATTERN)
+    concurrency: int = Field(8, ge=1, le=256)
+    max_retries: int = Field(8, ge=0, le=50)
     timeout_s: float = Field(120.0, gt=0)
     batch: bool = False  # teacher generation through the Batch API
     poll_s: float = Field(30.0, gt=0)  # how often to poll jobs and batches
+    poll_timeout_s: float = Field(48 * 3600.0, gt=0)  # the longest a job or batch is waited for
 
 
 class JudgeConfig(Settings):

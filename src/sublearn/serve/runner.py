@@ -45,3 +45,20 @@ def start_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None, 
             raise RuntimeError(f"the server did not start on {host}:{port}")
         time.sleep(0.02)
     return RunningServer(server, thread, f"http://{host}:{port}/v1")
+
+
+def serve_until_stopped(state: Any, api_key: str | None, host: str, port: int) -> None:
+    """Serve in the foreground; SIGINT or SIGTERM stops work in flight at once (generation stops at its next token,
+    a training job's process is ended), then the server exits."""
+    import uvicorn
+
+    from sublearn.serve.app import create_app
+
+    class StoppingServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            state.stopping.set()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(create_app(state, api_key), host=host, port=port, log_level="info",
+                            timeout_graceful_shutdown=10)
+    StoppingServer(config).run()

@@ -1,42 +1,33 @@
 """What ``sublearn serve`` holds: models (loaded lazily), uploaded files, fine-tuning jobs and batches.
 
-Everything lives under one store folder, written atomically, so a restarted server still knows its files, jobs
-and fine-tuned models. Jobs and batches run one at a time on a background worker thread.
+Everything lives under one store folder, written atomically, so a restarted server still knows its files, jobs and
+fine-tuned models. Jobs and batches run one at a time on a background worker thread; a job trains in a child
+process (see :mod:`sublearn.serve.jobs`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
+import shutil
 import threading
-import time
 import traceback
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from sublearn.config.training import TEACHER_TRAINING, TrainConfig
 from sublearn.models.hf.chat import HFChatModel
-from sublearn.util.atomic import atomic_write_bytes, atomic_write_json
+from sublearn.serve.errors import ServeError
+from sublearn.serve.jobs import job_training, now, parse_training_file, run_training, validate_job
+from sublearn.serve.limits import Limits
+from sublearn.serve.records import Records, new_id
+from sublearn.util.atomic import atomic_write_bytes
 
-#: What ``auto`` means for a job on this server: the teacher recipe's LoRA, with these epochs and batch size.
-AUTO_EPOCHS = 3
-AUTO_BATCH = 8
-
-
-class ServeError(Exception):
-    """A request the server refuses: ``status`` is the HTTP status, ``param`` the field at fault."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param, self.code = status, message, param, code
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+TERMINAL = ("succeeded", "failed", "cancelled")
+CHUNK = 1 << 20
 
 
 @dataclass
@@ -48,7 +39,9 @@ class ServeState:
     device: str = "cpu"
     ft_method: str = "lora"
     max_loaded: int = 2
+    limits: Limits = field(default_factory=Limits)
     chat_handler: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # set by the app (for batches)
+    stopping: threading.Event = field(default_factory=threading.Event)  # the server shuts down: stop all work
     _loaded: OrderedDict[str, HFChatModel] = field(default_factory=OrderedDict)
     _load_lock: threading.Lock = field(default_factory=threading.Lock)
     _queue: queue.Queue[tuple[str, str]] = field(default_factory=queue.Queue)
@@ -56,35 +49,47 @@ class ServeState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        for sub in ("files", "jobs", "batches", "models"):
-            (self.store / sub).mkdir(parents=True, exist_ok=True)
-        for path in (self.store / "jobs").glob("*.json"):  # jobs cut off by a restart fail; finished ones stay
-            job = json.loads(path.read_text())
-            if job["status"] not in ("succeeded", "failed", "cancelled"):
-                job.update(status="failed", error={"code": "server_restarted", "message": "the server restarted "
-                                                   "while the job ran; create it again", "param": None})
-                atomic_write_json(path, job)
+        self.files = Records(self.store / "files", "file", "File object")
+        self.jobs = Records(self.store / "jobs", "ftjob", "fine-tuning job")
+        self.batches = Records(self.store / "batches", "batch", "batch")
+        (self.store / "models").mkdir(parents=True, exist_ok=True)
+        for job in self.jobs.all():  # jobs cut off by a restart fail; finished ones stay
+            if job["status"] not in TERMINAL:
+                job.update(status="failed", finished_at=now(), error={
+                    "code": "server_restarted", "message": "the server restarted while the job ran; create it "
+                    "again", "param": None})
+                self.jobs.save(job)
 
     # --- models ---------------------------------------------------------------------------------------------
-    def fine_tuned(self) -> dict[str, Path]:
-        """Fine-tuned model id -> its folder, for every succeeded job."""
-        out = {}
-        for path in sorted((self.store / "jobs").glob("*.json")):
-            job = json.loads(path.read_text())
-            if job["status"] == "succeeded" and job.get("fine_tuned_model"):
-                out[job["fine_tuned_model"]] = self.store / "models" / job["id"]
-        return out
+    def fine_tuned(self) -> dict[str, dict[str, Any]]:
+        """Fine-tuned model id -> its job, for every succeeded job."""
+        return {job["fine_tuned_model"]: job for job in self.jobs.all()
+                if job["status"] == "succeeded" and job.get("fine_tuned_model")}
 
     def model_ids(self) -> list[str]:
         """Every model this server answers for."""
         return list(self.bases) + list(self.fine_tuned())
 
+    def model_object(self, model_id: str) -> dict[str, Any]:
+        """The model object; ``created`` tells two models of one name apart (a base's files' time, a fine-tune's
+        finishing time), so clients can key their caches on it."""
+        if model_id in self.bases:
+            config = Path(self._source(model_id)) / "config.json"
+            created = int(config.stat().st_mtime) if config.is_file() else 0
+            return {"id": model_id, "object": "model", "created": created, "owned_by": "sublearn"}
+        job = self.fine_tuned().get(model_id)
+        if job is None:
+            raise ServeError(404, f"The model '{model_id}' does not exist", "model", "model_not_found")
+        return {"id": model_id, "object": "model", "created": job["finished_at"], "owned_by": "sublearn"}
+
     def _source(self, model_id: str) -> str:
         if model_id in self.bases:
-            return self.bases[model_id]
-        tuned = self.fine_tuned()
-        if model_id in tuned:
-            return str(tuned[model_id])
+            from sublearn.models.hf.loading import resolve_model_path
+
+            return resolve_model_path(self.bases[model_id])
+        job = self.fine_tuned().get(model_id)
+        if job is not None:
+            return str(self.store / "models" / job["id"])
         raise ServeError(404, f"The model '{model_id}' does not exist", "model", "model_not_found")
 
     def chat_model(self, model_id: str) -> HFChatModel:
@@ -104,114 +109,138 @@ class ServeState:
             return self._loaded[model_id]
 
     # --- files ----------------------------------------------------------------------------------------------
-    def create_file(self, filename: str, purpose: str, data: bytes) -> dict[str, Any]:
-        """Store an upload; returns its file object."""
-        file_id = _new_id("file")
-        atomic_write_bytes(self.store / "files" / f"{file_id}.bin", data)
-        record = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
-                  "filename": filename, "purpose": purpose, "status": "processed", "status_details": None}
-        atomic_write_json(self.store / "files" / f"{file_id}.json", record)
-        return record
+    def create_file(self, filename: str, purpose: str, source: BinaryIO | bytes) -> dict[str, Any]:
+        """Store an upload, streamed to disk (over the cap: a 413, and nothing kept); returns its file object."""
+        file_id = new_id("file")
+        target = self.files.path(file_id, ".bin")
+        if isinstance(source, bytes):
+            atomic_write_bytes(target, source)
+            size = len(source)
+        else:
+            size = self._stream_to(target, source)
+        record = {"id": file_id, "object": "file", "bytes": size, "created_at": now(), "filename": filename[:255],
+                  "purpose": purpose, "status": "processed", "status_details": None}
+        return self.files.save(record)
 
-    def get_file(self, file_id: str) -> dict[str, Any]:
+    def _stream_to(self, target: Path, source: BinaryIO) -> int:
+        tmp = target.with_name(f".{target.name}.part")
+        size = 0
+        try:
+            with tmp.open("wb") as out:
+                while chunk := source.read(CHUNK):
+                    size += len(chunk)
+                    if size > self.limits.max_upload_bytes:
+                        raise ServeError(413, f"file: larger than this server's cap of "
+                                         f"{self.limits.max_upload_bytes:,} bytes", "file", "request_too_large")
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return size
+
+    def get_file(self, file_id: Any) -> dict[str, Any]:
         """A file object, or a 404."""
-        path = self.store / "files" / f"{file_id}.json"
-        if not path.is_file():
-            raise ServeError(404, f"No such File object: {file_id}", "id", "file_not_found")
-        return json.loads(path.read_text())
+        return self.files.load(file_id)
 
-    def file_content(self, file_id: str) -> bytes:
-        """A file's bytes."""
+    def file_path(self, file_id: Any) -> Path:
+        """Where a file's bytes are."""
         self.get_file(file_id)
-        return (self.store / "files" / f"{file_id}.bin").read_bytes()
+        return self.files.path(file_id, ".bin")
+
+    def file_content(self, file_id: Any) -> bytes:
+        """A file's bytes."""
+        return self.file_path(file_id).read_bytes()
+
+    def delete_file(self, file_id: Any) -> dict[str, Any]:
+        """Delete a file (its bytes, then its record)."""
+        self.get_file(file_id)
+        self.files.path(file_id, ".bin").unlink(missing_ok=True)
+        self.files.path(file_id).unlink(missing_ok=True)
+        return {"id": file_id, "object": "file", "deleted": True}
 
     def list_files(self) -> list[dict[str, Any]]:
         """Every file object, oldest first."""
-        return sorted((json.loads(p.read_text()) for p in (self.store / "files").glob("*.json")),
-                      key=lambda f: f["created_at"])
+        return sorted(self.files.all(), key=lambda f: f["created_at"])
+
+    def training_rows(self, file_id: Any) -> tuple[list[dict[str, str]], str | None]:
+        """A training file's rows, parsed (a bad line is a 400 naming it)."""
+        try:
+            return parse_training_file(self.file_content(file_id), f"training_file {file_id}")
+        except ServeError as exc:
+            if exc.status == 404:
+                raise ServeError(400, f"training_file: {exc.message}", "training_file", exc.code) from exc
+            raise
 
     # --- jobs -----------------------------------------------------------------------------------------------
-    def _save(self, kind: str, record: dict[str, Any]) -> dict[str, Any]:
-        atomic_write_json(self.store / kind / f"{record['id']}.json", record)
-        return record
-
-    def _load(self, kind: str, record_id: str, what: str) -> dict[str, Any]:
-        path = self.store / kind / f"{record_id}.json"
-        if not path.is_file():
-            raise ServeError(404, f"No such {what}: {record_id}", "id")
-        return json.loads(path.read_text())
-
     def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Queue a supervised fine-tuning job (validated now, run on the worker)."""
-        model = body.get("model")
-        if model not in self.bases:
-            raise ServeError(400, f"model: '{model}' cannot be fine-tuned here (base models: {list(self.bases)})",
-                             "model", "model_not_available")
-        self.get_file(str(body.get("training_file")))
-        method = body.get("method") or {"type": "supervised", "supervised": {
-            "hyperparameters": body.get("hyperparameters") or {}}}
-        if method.get("type", "supervised") != "supervised":
-            raise ServeError(400, f"method.type: only 'supervised' is served, not {method.get('type')!r}",
-                             "method.type")
-        hyper = {"n_epochs": "auto", "learning_rate_multiplier": "auto", "batch_size": "auto",
-                 **((method.get("supervised") or {}).get("hyperparameters") or {})}
-        job = {"id": _new_id("ftjob"), "object": "fine_tuning.job", "model": model, "created_at": int(time.time()),
+        """Validate a supervised fine-tuning job now, queue it for the worker."""
+        fields = validate_job(body, self.bases, self.training_rows)
+        hyper = fields["hyperparameters"]
+        job = {"id": new_id("ftjob"), "object": "fine_tuning.job", "model": fields["model"], "created_at": now(),
                "finished_at": None, "fine_tuned_model": None, "organization_id": "sublearn", "result_files": [],
-               "status": "queued", "validation_file": None, "training_file": body["training_file"],
+               "status": "queued", "validation_file": None, "training_file": fields["training_file"],
                "hyperparameters": hyper, "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
-               "trained_tokens": None, "error": None, "seed": body.get("seed") or 0, "suffix": body.get("suffix"),
-               "metadata": body.get("metadata")}
-        self._save("jobs", job)
+               "trained_tokens": None, "error": None, "seed": fields["seed"], "suffix": fields["suffix"],
+               "metadata": fields["metadata"]}
+        self.jobs.save(job)
         self._submit("job", job["id"])
         return job
 
-    def get_job(self, job_id: str) -> dict[str, Any]:
+    def get_job(self, job_id: Any) -> dict[str, Any]:
         """A job object, or a 404."""
-        return self._load("jobs", job_id, "fine-tuning job")
+        return self.jobs.load(job_id)
 
     def list_jobs(self, metadata: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """Jobs, newest first, optionally only those whose metadata contains ``metadata``."""
-        jobs = [json.loads(p.read_text()) for p in (self.store / "jobs").glob("*.json")]
+        jobs = self.jobs.all()
         if metadata:
             jobs = [j for j in jobs if all((j.get("metadata") or {}).get(k) == v for k, v in metadata.items())]
         return sorted(jobs, key=lambda j: j["created_at"], reverse=True)
 
-    def cancel_job(self, job_id: str) -> dict[str, Any]:
-        """Cancel a job that has not finished (a running one stops at the end of its training)."""
+    def cancel_job(self, job_id: Any) -> dict[str, Any]:
+        """Cancel a job that has not finished; a running one is stopped at once."""
         with self._lock:
             job = self.get_job(job_id)
-            if job["status"] in ("queued", "validating_files", "running"):
-                job.update(status="cancelled", finished_at=int(time.time()))
-                self._save("jobs", job)
+            if job["status"] not in TERMINAL:
+                job.update(status="cancelled", finished_at=now())
+                self.jobs.save(job)
         return job
 
+    def _cancelled(self, job_id: str) -> bool:
+        return self.stopping.is_set() or self.get_job(job_id)["status"] == "cancelled"
+
     def _run_job(self, job_id: str) -> None:
-        import torch
-
-        from sublearn.models.hf.loading import load_causal_lm
-        from sublearn.models.hf.training import fine_tune, save_model
-
-        job = self.get_job(job_id)
-        if job["status"] == "cancelled":
-            return
-        job["status"] = "running"
-        self._save("jobs", job)
-        rows, system = _training_rows(self.file_content(job["training_file"]))
-        hp = job["hyperparameters"]
-        settings = job_training(hp, self.ft_method)
-        seed = int(job["seed"] or 0)
-        tok, model = load_causal_lm(self.bases[job["model"]], device=self.device)
-        torch.manual_seed(seed)
-        model, log = fine_tune(model, tok, rows, settings, seed, system=system)
-        save_model(model, tok, self.store / "models" / job_id)
         with self._lock:
             job = self.get_job(job_id)
-            if job["status"] == "cancelled":
+            if job["status"] != "queued":
+                return
+            job["status"] = "running"
+            self.jobs.save(job)
+        out = self.store / "models" / job_id
+        outcome = run_training(self._source(job["model"]), self.device,
+                               job_training(job["hyperparameters"], self.ft_method),
+                               self.file_path(job["training_file"]), int(job["seed"]), out,
+                               lambda: self._cancelled(job_id))
+        with self._lock:
+            job = self.get_job(job_id)
+            if outcome.get("cancelled") or job["status"] == "cancelled":
+                shutil.rmtree(out, ignore_errors=True)
+                if job["status"] != "cancelled":  # the server stopped under it
+                    job.update(status="failed", finished_at=now(), error={
+                        "code": "server_stopped", "message": "the server stopped while the job ran", "param": None})
+                    self.jobs.save(job)
+                return
+            if not outcome["ok"]:
+                job.update(status="failed", finished_at=now(), error={"code": "training_failed",
+                                                                       "message": outcome["error"], "param": None})
+                self.jobs.save(job)
                 return
             suffix = job.get("suffix") or ""
-            job.update(status="succeeded", finished_at=int(time.time()), trained_tokens=log.get("tokens"),
+            job.update(status="succeeded", finished_at=now(), trained_tokens=outcome["trained_tokens"],
                        fine_tuned_model=f"ft:{job['model']}:sublearn:{suffix}:{job_id.split('-')[-1][:8]}")
-            self._save("jobs", job)
+            self.jobs.save(job)
 
     # --- batches --------------------------------------------------------------------------------------------
     def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -219,42 +248,62 @@ class ServeState:
         if body.get("endpoint") != "/v1/chat/completions":
             raise ServeError(400, f"endpoint: only /v1/chat/completions is served, not {body.get('endpoint')!r}",
                              "endpoint")
-        self.get_file(str(body.get("input_file_id")))
-        batch = {"id": _new_id("batch"), "object": "batch", "endpoint": body["endpoint"], "errors": None,
+        try:
+            self.get_file(body.get("input_file_id"))
+        except ServeError as exc:
+            raise ServeError(400, f"input_file_id: {exc.message}", "input_file_id", exc.code) from exc
+        metadata = body.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ServeError(400, "metadata: must be an object", "metadata")
+        batch = {"id": new_id("batch"), "object": "batch", "endpoint": body["endpoint"], "errors": None,
                  "input_file_id": body["input_file_id"], "completion_window": body.get("completion_window", "24h"),
                  "status": "validating", "output_file_id": None, "error_file_id": None,
-                 "created_at": int(time.time()), "completed_at": None,
-                 "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": body.get("metadata")}
-        self._save("batches", batch)
+                 "created_at": now(), "completed_at": None,
+                 "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": metadata}
+        self.batches.save(batch)
         self._submit("batch", batch["id"])
         return batch
 
-    def get_batch(self, batch_id: str) -> dict[str, Any]:
+    def get_batch(self, batch_id: Any) -> dict[str, Any]:
         """A batch object, or a 404."""
-        return self._load("batches", batch_id, "batch")
+        return self.batches.load(batch_id)
 
     def _run_batch(self, batch_id: str) -> None:
         batch = self.get_batch(batch_id)
-        lines = [json.loads(line) for line in self.file_content(batch["input_file_id"]).decode().splitlines()
-                 if line.strip()]
+        lines = []
+        for number, line in enumerate(self.file_content(batch["input_file_id"]).decode("utf-8", "replace")
+                                      .splitlines(), 1):
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                    if not isinstance(row, dict) or not isinstance(row.get("body"), dict):
+                        raise ValueError("needs a 'body' object")
+                    lines.append(row)
+                except ValueError as exc:
+                    lines.append({"custom_id": None, "error": f"line {number}: {exc}"})
         batch.update(status="in_progress", request_counts={"total": len(lines), "completed": 0, "failed": 0})
-        self._save("batches", batch)
+        self.batches.save(batch)
         out = []
         for row in lines:
+            if self.stopping.is_set():
+                break
             try:
+                if "error" in row:
+                    raise ServeError(400, row["error"])
                 assert self.chat_handler is not None
                 body = self.chat_handler(row["body"])
-                out.append({"id": _new_id("batch_req"), "custom_id": row["custom_id"], "error": None,
-                            "response": {"status_code": 200, "request_id": _new_id("req"), "body": body}})
+                out.append({"id": new_id("batch_req"), "custom_id": row.get("custom_id"), "error": None,
+                            "response": {"status_code": 200, "request_id": new_id("req"), "body": body}})
                 batch["request_counts"]["completed"] += 1
             except ServeError as exc:
-                out.append({"id": _new_id("batch_req"), "custom_id": row.get("custom_id"), "response": None,
+                out.append({"id": new_id("batch_req"), "custom_id": row.get("custom_id"), "response": None,
                             "error": {"code": exc.code, "message": exc.message}})
                 batch["request_counts"]["failed"] += 1
         data = "".join(json.dumps(r) + "\n" for r in out).encode()
         record = self.create_file(f"{batch_id}_output.jsonl", "batch_output", data)
-        batch.update(status="completed", output_file_id=record["id"], completed_at=int(time.time()))
-        self._save("batches", batch)
+        status = "cancelled" if self.stopping.is_set() else "completed"
+        batch.update(status=status, output_file_id=record["id"], completed_at=now())
+        self.batches.save(batch)
 
     # --- the worker -----------------------------------------------------------------------------------------
     def _submit(self, kind: str, record_id: str) -> None:
@@ -269,33 +318,15 @@ class ServeState:
             try:
                 self._run_job(record_id) if kind == "job" else self._run_batch(record_id)
             except Exception as exc:  # the job or batch fails with the reason; the server goes on
-                store = "jobs" if kind == "job" else "batches"
-                record = self._load(store, record_id, kind)
-                record.update(status="failed", finished_at=int(time.time()))
+                records = self.jobs if kind == "job" else self.batches
+                record = records.load(record_id)
+                record.update(status="failed", finished_at=now())
                 if kind == "job":
                     record["error"] = {"code": "training_failed", "message": f"{type(exc).__name__}: {exc}",
                                        "param": None}
                 else:
                     record["errors"] = {"data": [{"message": f"{type(exc).__name__}: {exc}"}]}
-                self._save(store, record)
+                records.save(record)
                 traceback.print_exc()
             finally:
                 self._queue.task_done()
-
-
-def job_training(hyperparameters: dict[str, Any], method: str) -> TrainConfig:
-    """The training config of a job: the teacher recipe with the job's epochs, learning-rate multiplier (of the
-    recipe's lr) and batch size ('auto': this server's defaults), no warmup."""
-    hp = hyperparameters
-    multiplier = 1.0 if hp["learning_rate_multiplier"] == "auto" else float(hp["learning_rate_multiplier"])
-    return TEACHER_TRAINING.model_copy(update={
-        "method": method, "epochs": float(AUTO_EPOCHS if hp["n_epochs"] == "auto" else hp["n_epochs"]),
-        "lr": TEACHER_TRAINING.lr * multiplier, "warmup_steps": 0, "grad_accum": 1,
-        "batch_size": AUTO_BATCH if hp["batch_size"] == "auto" else int(hp["batch_size"])})
-
-
-def _training_rows(data: bytes) -> tuple[list[dict[str, str]], str | None]:
-    """(prompt, completion) rows and the shared system prompt of a chat-format training file."""
-    from sublearn.util.chatdata import chat_rows
-
-    return chat_rows(data.decode("utf-8").splitlines(), "training file")

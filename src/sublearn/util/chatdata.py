@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
 
 from sublearn.util.errors import DataError
 
@@ -21,14 +20,7 @@ def chat_rows(lines: Iterable[str], where: str, limit: int | None = None) -> tup
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            messages: list[dict[str, Any]] = json.loads(line)["messages"]
-            system = next((m["content"] for m in messages if m["role"] == "system"), None)
-            user = [m["content"] for m in messages if m["role"] == "user"][-1]
-            assistant = [m["content"] for m in messages if m["role"] == "assistant"][-1]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise DataError(f"{where}:{number}: not a chat example with a user and an assistant message "
-                            f"({type(exc).__name__}: {exc})") from exc
+        system, user, assistant = _chat_line(line, f"{where}:{number}")
         systems.add(system)
         rows.append({"prompt": user, "completion": assistant})
         if limit is not None and len(rows) >= limit:
@@ -38,6 +30,24 @@ def chat_rows(lines: Iterable[str], where: str, limit: int | None = None) -> tup
     if not rows:
         raise DataError(f"{where}: no chat examples")
     return rows, next(iter(systems))
+
+
+def _chat_line(line: str, where: str) -> tuple[str | None, str, str]:
+    """(system, last user turn, last assistant turn) of one line; a bad line is a DataError saying what is wrong."""
+    try:
+        doc = json.loads(line)
+    except ValueError as exc:
+        raise DataError(f"{where}: not JSON ({exc})") from exc
+    messages = doc.get("messages") if isinstance(doc, dict) else None
+    if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages):
+        raise DataError(f"{where}: needs 'messages', a list of {{role, content}} with text content")
+    turns = {role: [m["content"] for m in messages if m["role"] == role] for role in ("system", "user", "assistant")}
+    missing = [role for role in ("user", "assistant") if not turns[role]]
+    if missing:
+        raise DataError(f"{where}: no {' and no '.join(missing)} message")
+    return (turns["system"][0] if turns["system"] else None), turns["user"][-1], turns["assistant"][-1]
 
 
 def load_chat_dataset(source: str, what: str, limit: int | None = None) -> tuple[list[dict[str, str]], str | None]:

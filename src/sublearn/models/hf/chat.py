@@ -4,7 +4,7 @@ batched), :class:`HFLogprobModel` gives exact probabilities of answers (the pref
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +33,14 @@ class HFChatModel:
         """The request's chat as token ids, ending with the assistant header."""
         return messages_prompt_ids(self.tokenizer, request.messages)
 
-    def chat(self, request: ChatRequest) -> list[ChatChoice]:
-        """``request.n`` completions of the chat, with token logprobs if asked for."""
-        return self._generate([self.prompt_ids(request)] * request.n, request, seed=request.seed)
+    def chat(self, request: ChatRequest, stop: Callable[[], bool] | None = None) -> list[ChatChoice]:
+        """``request.n`` completions of the chat, with token logprobs if asked for; ``stop()`` returning True ends
+        generation early (a client gone, a deadline passed)."""
+        return self._generate([self.prompt_ids(request)] * request.n, request, seed=request.seed, stop=stop)
+
+    def context_length(self) -> int | None:
+        """The most tokens (prompt and completion) the model takes, when its config says."""
+        return getattr(self.model.config, "max_position_embeddings", None)
 
     def chat_many(self, requests: Sequence[ChatRequest]) -> list[list[ChatChoice]]:
         """Answers to every request, in order; greedy single-answer requests with equal settings are batched."""
@@ -56,45 +61,101 @@ class HFChatModel:
         return out  # type: ignore[return-value]
 
     @torch.no_grad()
-    def _generate(self, prompts: list[list[int]], request: ChatRequest, seed: int | None) -> list[ChatChoice]:
-        """One completion per prompt (left-padded into one batch) with ``request``'s decoding settings."""
+    def _generate(self, prompts: list[list[int]], request: ChatRequest, seed: int | None,
+                  stop: Callable[[], bool] | None = None) -> list[ChatChoice]:
+        """One completion per prompt (left-padded into one batch) with ``request``'s decoding settings.
+
+        A seeded request draws from its own copy of the random state (forked), so nothing else running in the
+        process changes its samples; logprobs are recorded step by step (the chosen token and the top ones), never
+        holding every step's full distribution."""
+        from transformers import LogitsProcessorList, StoppingCriteriaList, TemperatureLogitsWarper, TopPLogitsWarper
+
         tok = self.tokenizer
         device = next(self.model.parameters()).device
         ids, mask = left_pad(prompts, tok.pad_token_id)
+        recorder = _LogprobRecorder(max(request.top_logprobs, 0)) if request.logprobs else None
         kwargs: dict[str, Any] = {"max_new_tokens": request.max_tokens, "pad_token_id": tok.pad_token_id,
-                                  "eos_token_id": tok.eos_token_id, "use_cache": True,
-                                  "return_dict_in_generate": True, "output_logits": request.logprobs}
+                                  "eos_token_id": tok.eos_token_id, "use_cache": True}
+        if stop is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhen(stop)])
         if request.temperature <= 0:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if recorder is not None:
+                kwargs["logits_processor"] = LogitsProcessorList([recorder])
+        elif recorder is not None:  # the model's own distribution is recorded, then tempered and cut for sampling
+            kwargs.update(do_sample=True, temperature=None, top_p=None, top_k=0)
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [recorder, TemperatureLogitsWarper(request.temperature), TopPLogitsWarper(request.top_p)])
         else:
             kwargs.update(do_sample=True, temperature=request.temperature, top_p=request.top_p, top_k=0)
-        with self.lock:
+        with self.lock, torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             if seed is not None:
                 torch.manual_seed(seed)
-            out = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
-        new = out.sequences[:, ids.shape[1]:].cpu()
+            sequences = self.model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+        new = sequences[:, ids.shape[1]:].cpu()
+        if recorder is not None:
+            recorder.finish(new)
         choices = []
         for i in range(len(prompts)):
             row = new[i].tolist()
             length = next((k for k, t in enumerate(row) if t in (tok.eos_token_id, tok.pad_token_id)), len(row))
             tokens = row[:length]
             logprobs = None
-            if request.logprobs:
-                logprobs = tuple(self._token_logprob(out.logits[k][i], t, request.top_logprobs)
+            if recorder is not None:
+                logprobs = tuple(TokenLogprob(tok.decode([t]), recorder.chosen[k][i],
+                                              tuple((tok.decode([a]), lp) for a, lp in recorder.top[k][i]))
                                  for k, t in enumerate(tokens))
             choices.append(ChatChoice(text=tok.decode(tokens, skip_special_tokens=True).strip(),
                                       finish_reason="stop" if length < len(row) else "length", logprobs=logprobs,
                                       completion_tokens=len(tokens)))
         return choices
 
-    def _token_logprob(self, logits: torch.Tensor, token: int, top: int) -> TokenLogprob:
-        logp = torch.log_softmax(logits.float().cpu(), dim=-1)
-        alternatives: tuple[tuple[str, float], ...] = ()
-        if top > 0:
-            values, indices = logp.topk(top)
-            alternatives = tuple((self.tokenizer.decode([int(t)]), float(v))
-                                 for v, t in zip(values, indices, strict=True))
-        return TokenLogprob(self.tokenizer.decode([token]), float(logp[token]), alternatives)
+
+class _LogprobRecorder:
+    """A logits processor that keeps, per step, the log-probability of the token chosen and the top ``k``
+    alternatives, holding one step's distribution at a time (the chosen token is known at the next step)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.top: list[list[list[tuple[int, float]]]] = []  # step → row → (token, logprob)
+        self.chosen: list[list[float]] = []  # step → row → logprob of the token chosen
+        self._last: torch.Tensor | None = None  # the previous step's log-probabilities (rows, vocab)
+        self._start: int | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self._start is None:
+            self._start = input_ids.shape[1]
+        elif self._last is not None:
+            self._resolve(input_ids[:, -1])
+        logp = torch.log_softmax(scores.float(), dim=-1)
+        if self.k:
+            values, indices = logp.topk(self.k, dim=-1)
+            self.top.append([list(zip(i.tolist(), v.tolist(), strict=True)) for v, i in zip(values, indices,
+                                                                                               strict=True)])
+        else:
+            self.top.append([[] for _ in range(logp.shape[0])])
+        self._last = logp
+        return scores
+
+    def _resolve(self, tokens: torch.Tensor) -> None:
+        assert self._last is not None
+        self.chosen.append(self._last.gather(1, tokens.view(-1, 1).to(self._last.device)).view(-1).tolist())
+        self._last = None
+
+    def finish(self, new_tokens: torch.Tensor) -> None:
+        """Resolve the last step, whose chosen token only the final sequences show."""
+        if self._last is not None:
+            self._resolve(new_tokens[:, len(self.chosen)])
+
+
+class _StopWhen:
+    """A stopping criterion that ends generation for every row once ``stop()`` says so."""
+
+    def __init__(self, stop: Callable[[], bool]) -> None:
+        self.stop = stop
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), bool(self.stop()), dtype=torch.bool, device=input_ids.device)
 
 
 @dataclass

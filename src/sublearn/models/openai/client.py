@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sublearn.config.api import ApiConfig
 from sublearn.models.openai.cache import RequestCache, request_key
@@ -36,13 +37,33 @@ def base_url(api: ApiConfig | None) -> str:
     return (given or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
 
 
+#: Hosts a key may always be sent to: OpenAI's and this machine's. Others need the user's approval in
+#: ``$SUBLEARN_API_HOSTS`` (comma-separated host names).
+TRUSTED_HOSTS = ("api.openai.com", "localhost", "127.0.0.1", "::1")
+APPROVED_HOSTS_ENV = "SUBLEARN_API_HOSTS"
+
+
+def approved_hosts() -> set[str]:
+    """The hosts an API key may be sent to."""
+    extra = {h.strip().lower() for h in os.environ.get(APPROVED_HOSTS_ENV, "").split(",") if h.strip()}
+    return set(TRUSTED_HOSTS) | extra
+
+
 def make_client(api: ApiConfig | None) -> Any:
-    """An ``openai.OpenAI`` client for ``api`` (key from ``$api.api_key_env``; retries and timeout from the spec)."""
+    """An ``openai.OpenAI`` client for ``api`` (key from ``$api.api_key_env``; retries and timeout from the spec).
+    A key is only ever sent to OpenAI, this machine, or a host in ``$SUBLEARN_API_HOSTS``."""
     import openai
 
     api = api or ApiConfig()
     url = base_url(api)
+    host = (urlsplit(url).hostname or "").lower()
+    if urlsplit(url).scheme not in ("http", "https") or not host:
+        raise ConfigError(f"api.base_url: {url!r} is not an http(s) URL")
     key = os.environ.get(api.api_key_env, "")
+    if key and host not in approved_hosts():
+        raise ConfigError(f"api.base_url: {host} is not approved to receive ${api.api_key_env}; approve it with "
+                          f"{APPROVED_HOSTS_ENV}={host} (comma-separated hosts), or unset the key for a server "
+                          "that needs none")
     if not key:
         if url == OPENAI_URL:
             raise ConfigError(f"api.api_key_env: ${api.api_key_env} is not set (the OpenAI API key); for a local "
@@ -88,15 +109,30 @@ class OpenAIChatModel:
     can resume a submitted batch after a crash (its id is kept in ``work``).
     """
 
-    def __init__(self, client: Any, model: str, cache: RequestCache | None = None, concurrency: int = 8) -> None:
+    def __init__(self, client: Any, model: str, cache: RequestCache | None = None, concurrency: int = 8,
+                 poll_timeout_s: float = 48 * 3600.0) -> None:
         self.client = client
         self.model = model
         self.cache = cache
         self.concurrency = concurrency
+        self.poll_timeout_s = poll_timeout_s
         self.endpoint = str(client.base_url).rstrip("/") + "/chat/completions"
+        self._fingerprint: dict[str, Any] | None = None
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """What the server says of the model behind the name (its creation time and owner), so that a cached
+        answer of one model is never served for another model given the same name later."""
+        if self._fingerprint is None:
+            try:
+                found = self.client.models.retrieve(self.model)
+                self._fingerprint = {"id": found.id, "created": found.created, "owned_by": found.owned_by}
+            except Exception:  # a server without the models endpoint: the name is all there is
+                self._fingerprint = {"id": self.model}
+        return self._fingerprint
 
     def _key(self, body: dict[str, Any]) -> str:
-        return request_key(self.endpoint, body)
+        return request_key(self.endpoint, {**body, "model_fingerprint": self.fingerprint})
 
     def chat(self, request: ChatRequest) -> list[ChatChoice]:
         """The choices for one request (from the cache when it was answered before)."""
@@ -155,22 +191,30 @@ class OpenAIChatModel:
                 atomic_write_json(state_file, state)
                 log(f"batch {batch.id}: {len(todo)} requests submitted")
             batch = self._wait_batch(state["batch_id"], poll_s)
+            saved = 0
+            if batch.output_file_id:  # a completed batch, or what an expired or cancelled one finished
+                text = self.client.files.content(batch.output_file_id).text
+                for line in text.splitlines():
+                    if not line.strip():
+                        continue
+                    row = json.loads(line)
+                    response = row.get("response") or {}
+                    if row.get("custom_id") in todo and response.get("status_code") == 200:
+                        self.cache.put(row["custom_id"], todo[row["custom_id"]], response["body"])
+                        saved += 1
+            state_file.unlink(missing_ok=True)  # a rerun submits a new batch for what is still missing
             if batch.status != "completed":
-                raise ApiError(f"batch {batch.id}: ended with status {batch.status!r} ({batch.errors})")
-            text = self.client.files.content(batch.output_file_id).text
-            for line in text.splitlines():
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                response = row.get("response") or {}
-                if row.get("custom_id") in todo and response.get("status_code") == 200:
-                    self.cache.put(row["custom_id"], todo[row["custom_id"]], response["body"])
-            state_file.unlink(missing_ok=True)
+                log(f"batch {batch.id}: {batch.status} ({batch.errors}); kept {saved} answers, sending the other "
+                    f"{len(todo) - saved} one by one")
         return self.chat_many(requests)
 
     def _wait_batch(self, batch_id: str, poll_s: float) -> Any:
+        deadline = time.monotonic() + self.poll_timeout_s
         while True:
             batch = self.client.batches.retrieve(batch_id)
             if batch.status in ("completed", "failed", "expired", "cancelled"):
                 return batch
+            if time.monotonic() > deadline:
+                raise ApiError(f"batch {batch_id}: still {batch.status!r} after {self.poll_timeout_s:g} s "
+                               "(api.poll_timeout_s); rerun to keep waiting for it")
             time.sleep(poll_s)

@@ -38,7 +38,7 @@ def hyperparameters(n_epochs: int | str, learning_rate_multiplier: float | str, 
 def run_fine_tuning_job(client: Any, base_model: str, rows: Sequence[dict[str, str]], hyper: dict[str, Any],
                         work: Path, key: str, seed: int | None = None, suffix: str | None = None,
                         poll_s: float = 30.0, log: Callable[[str], None] = lambda _: None,
-                        system: str | None = None) -> dict[str, Any]:
+                        system: str | None = None, poll_timeout_s: float = 48 * 3600.0) -> dict[str, Any]:
     """Fine-tune ``base_model`` on ``rows``; returns the job's record with ``model_id`` (the fine-tuned model).
 
     ``key`` identifies this training run (the artifact key): it tags the job so that a crash between creating the
@@ -65,10 +65,12 @@ def run_fine_tuning_job(client: Any, base_model: str, rows: Sequence[dict[str, s
         state["job_id"] = job.id
         atomic_write_json(state_file, state)
         log(f"fine-tuning: job {job.id} created on {base_model} ({len(rows)} examples)")
-    job = _wait(client, state["job_id"], poll_s)
+    job = _wait(client, state["job_id"], poll_s, poll_timeout_s)
     if job.status != "succeeded" or not job.fine_tuned_model:
+        state.pop("job_id", None)  # so that a rerun creates a new job (the uploaded file is reused)
+        atomic_write_json(state_file, state)
         raise ApiError(f"fine-tuning job {job.id}: {job.status} ({getattr(job.error, 'message', None) or 'no model'})"
-                       "; rerun to retry")
+                       "; rerun to retry with a new job")
     return {"model_id": job.fine_tuned_model, "job_id": job.id, "base_model": base_model,
             "training_file": job.training_file, "trained_tokens": job.trained_tokens, "examples": len(rows),
             "hyperparameters": _plain(job.hyperparameters) if job.hyperparameters else hyper}
@@ -90,9 +92,13 @@ def _find_job(client: Any, key: str) -> str | None:
     return None
 
 
-def _wait(client: Any, job_id: str, poll_s: float) -> Any:
+def _wait(client: Any, job_id: str, poll_s: float, timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
     while True:
         job = client.fine_tuning.jobs.retrieve(job_id)
         if job.status in TERMINAL:
             return job
+        if time.monotonic() > deadline:
+            raise ApiError(f"fine-tuning job {job_id}: still {job.status!r} after {timeout_s:g} s "
+                           "(api.poll_timeout_s); rerun to keep waiting for it")
         time.sleep(poll_s)

@@ -1,0 +1,76 @@
+"""How much the server takes from one request, and the middleware that holds the size caps before a body is read
+in full."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one request. A request over a cap is refused (413 for sizes, 400 for lengths), never truncated."""
+
+    max_upload_bytes: int = 512 * 2**20  # an uploaded file
+    max_body_bytes: int = 16 * 2**20  # a JSON body
+    max_generated_tokens: int = 65_536  # n × max_tokens of one chat request
+    request_timeout_s: float = 600.0  # a chat request's deadline, generation included
+    max_list: int = 100  # the most objects one list call returns
+
+
+class BodySizeLimit:
+    """ASGI middleware: a body larger than its path's cap gets a 413 (from Content-Length at once, else as soon as
+    the bytes received pass it), before the application reads it all."""
+
+    def __init__(self, app: Any, limits: Limits) -> None:
+        self.app, self.limits = app, limits
+
+    def _cap(self, path: str) -> int:
+        return self.limits.max_upload_bytes if path.rstrip("/") == "/v1/files" else self.limits.max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        cap = self._cap(scope["path"])
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            await _too_large(send, cap)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _too_large(send, cap)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Any, cap: int) -> None:
+    body = json.dumps({"error": {"message": f"request body: larger than this server's cap of {cap:,} bytes",
+                                 "type": "invalid_request_error", "param": None,
+                                 "code": "request_too_large"}}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

@@ -85,9 +85,9 @@ def test_cell_reports_and_attempts(tmp_path):
     store = ArtifactStore(tmp_path)
     assert store.read_cell_report("c1") is None
     attempt = store.start_attempt("c1")
-    store.write_cell_report("c1", {"cell": "c1", "arms": {}})
+    store.write_cell_report("c1", {"cell": "c1", "spec": {}, "arms": {}})
     store.finish_attempt("c1", attempt)
-    assert store.read_cell_report("c1") == {"cell": "c1", "arms": {}}
+    assert store.read_cell_report("c1") == {"cell": "c1", "spec": {}, "arms": {}}
     record = json.loads((tmp_path / "cells" / "c1" / "attempts" / f"{attempt}.json").read_text())
     assert record["finished"] >= record["started"] > 0 and record["pid"] > 0
 
@@ -96,8 +96,8 @@ def test_the_remote_mirror_shares_artifacts_between_workers_with_no_common_folde
     remote = f"file://{tmp_path / 'remote'}"
     first = ArtifactStore(tmp_path / "worker1", remote=remote)
     order: list[str] = []
-    put = first._put
-    first._put = lambda local, relative: (order.append(Path(relative).name), put(local, relative))  # type: ignore
+    put = first.mirror.put
+    first.mirror.put = lambda local, relative: (order.append(Path(relative).name), put(local, relative))  # type: ignore
     built = first.build("train", {"lr": 1}, {}, _writer("weights"))
     assert order == ["data.txt", "manifest.json"]  # the manifest, which marks it complete, goes last
     uploaded = tmp_path / "remote" / "artifacts" / "train" / built.key
@@ -107,8 +107,8 @@ def test_the_remote_mirror_shares_artifacts_between_workers_with_no_common_folde
     found = second.build("train", {"lr": 1}, {}, _writer("again", calls))
     assert calls == [] and (found.path / "data.txt").read_text() == "weights"
     assert found.path.is_relative_to(tmp_path / "worker2")  # downloaded into the worker's own folder
-    first.write_cell_report("c", {"cell": "c"})
-    assert second.read_cell_report("c") == {"cell": "c"}
+    first.write_cell_report("c", {"cell": "c", "spec": {}, "arms": {}})
+    assert second.read_cell_report("c") == {"cell": "c", "spec": {}, "arms": {}}
 
 
 def test_artifacts_are_frozen_records():

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -11,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from sublearn.config.grid import readable_path
-from sublearn.util.errors import SublearnError, validation_messages
+from sublearn.util.errors import ConfigError, SublearnError, validation_messages
 
 console = Console()
 err_console = Console(stderr=True)
@@ -34,21 +38,46 @@ def error_line(message: str) -> None:
     err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
 
 
+def writable_folder(folder: Path, option: str = "--out") -> Path:
+    """Create ``folder`` and check that files can be written in it, before any computation starts."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{option} {folder}: cannot write there ({exc.strerror or exc})") from exc
+    return folder
+
+
+def error_text(exc: BaseException) -> str:
+    """The one line that names what went wrong with a user's input or files."""
+    if isinstance(exc, ValidationError):
+        return format_validation_error(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start}); give a UTF-8 file"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else ""
+        reason = (exc.strerror or os.strerror(exc.errno)) if exc.errno else str(exc)
+        return f"{where}: {reason}" if where else reason
+    return str(exc)
+
+
 def user_errors(func: F) -> F:
-    """Turn user-facing errors into one red line on stderr and exit status 2, without a traceback (unless
-    ``--debug``)."""
+    """Turn user-facing errors (sublearn's, validation, and file-system, JSON and text-encoding errors) into one
+    red line on stderr and exit status 2, without a traceback (unless ``--debug``)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (SublearnError, ValidationError) as exc:
+        except (SublearnError, ValidationError, OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             if SETTINGS["debug"]:
                 raise
             from rich.markup import escape
 
-            text = format_validation_error(exc) if isinstance(exc, ValidationError) else str(exc)
-            error_line(escape(text))
+            error_line(escape(error_text(exc)))
         raise typer.Exit(code=2)
 
     return wrapper  # type: ignore[return-value]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sublearn import __version__
-from sublearn.cli import audit, experiment, mnist, models, numbers, report, serve, theory
+from sublearn.cli import audit, experiment, mnist, models, numbers, report, serve, theory, verify
 from sublearn.cli._common import SETTINGS, console
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ app.command("run")(experiment.run)
 app.add_typer(models.group, name="models")
 app.command("serve")(serve.serve)
 app.command("report")(report.report)
+app.command("verify")(verify.verify)
 app.add_typer(numbers.group, name="numbers")
 
 

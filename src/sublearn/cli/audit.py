@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors
+from sublearn.cli._common import Quiet, console, user_errors, writable_folder
 
 group = typer.Typer(help="Gradient-alignment audit of a distillation: does training the student on a candidate "
                        "dataset pull it toward the teacher's trait (Theorem 1's quantity)?", no_args_is_help=True)
@@ -110,7 +110,7 @@ def audit_validate(
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.progress import rich_progress, step_counter
 
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out)
     base = MnistConfig(dataset=dataset.value, n_models=n_models, device=device)
     with rich_progress(console, enabled=not quiet) as progress:
         doc = validate_audit(base, progress=step_counter(progress, "settings"))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors
+from sublearn.cli._common import Quiet, console, user_errors, writable_folder
 
 
 class Executor(StrEnum):
@@ -106,8 +106,8 @@ def run(
     cpus_per_cell: Annotated[float, typer.Option(min=0, help="CPUs each Ray task declares.")] = 1.0,
     gpus_per_cell: Annotated[float, typer.Option(min=0, help="GPUs each Ray task declares (fractions allowed).")
                              ] = 0.0,
-    retries: Annotated[int, typer.Option(min=0, help="Ray: times a cell is retried (worker died or cell raised) "
-                                         "before it is reported as failed.")] = 3,
+    retries: Annotated[int, typer.Option(min=0, help="Ray: times a cell is retried when its worker or node "
+                                         "dies; a cell that raises fails at once.")] = 3,
     store: Annotated[str | None, typer.Option(help="Shared artifact store for workers that share no folder: an "
                                               "fsspec URL (s3://bucket/run, file:///shared/run).",
                                               show_default="OUT itself")] = None,
@@ -129,6 +129,7 @@ def run(
 
     cells = load_spec_file(spec)
     folder = (out or Path("runs") / cells[0].name).resolve()
+    writable_folder(folder)
     console.print(f"{len(cells)} cell(s) → {folder}" + (f" (store {store})" if store else ""), highlight=False)
     artifact_store = ArtifactStore(folder, remote=store)
     with rich_progress(console, enabled=not quiet) as progress:

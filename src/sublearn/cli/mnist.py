@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors
+from sublearn.cli._common import Quiet, console, user_errors, writable_folder
 from sublearn.mnist.config import ALL_ARMS, DEFAULT_ARMS, PAPER_FIGURE_COMMAND, MnistConfig
 from sublearn.util.errors import ConfigError
 
@@ -118,6 +118,7 @@ def mnist(
         noise_distribution=noise_dist.value, noise_examples=noise_examples,
         student_init_noise=student_init_noise, arms=parse_arms(arms), seed=seed, device=device,
     )
+    writable_folder(out)
     with rich_progress(console, enabled=not quiet) as progress:
         doc = run_and_save(cfg, out, progress, keep_models=save_models)
     print_report(doc, out, console)
@@ -134,6 +135,7 @@ def demo(
     from sublearn.mnist.runner import print_report, run_and_save
     from sublearn.util.progress import rich_progress
 
+    writable_folder(out)
     console.print(DEMO_INTRO, soft_wrap=False)
     console.print()
     with rich_progress(console, enabled=not quiet) as progress:

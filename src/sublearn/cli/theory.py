@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors
+from sublearn.cli._common import Quiet, console, user_errors, writable_folder
 
 
 @user_errors
@@ -29,6 +29,7 @@ def theory(
     from sublearn.theory.report import run_and_save_theory, theory_lines, theory_table
     from sublearn.util.progress import rich_progress, step_counter
 
+    writable_folder(out)
     with rich_progress(console, enabled=not quiet) as progress:
         doc = run_and_save_theory(out, seeds, small_epsilon, step_counter(progress, "settings"))
     console.print(theory_table(doc))

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import struct
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from sublearn.util.errors import DataError
+from sublearn.util.hashing import file_sha256
 
 DatasetName = Literal["mnist", "digits"]
 
@@ -60,14 +60,6 @@ def vendored_mnist_dir() -> Path:
     return Path(str(resources.files("sublearn") / "assets" / "mnist"))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def parse_idx(raw: bytes, source: str) -> np.ndarray:
     """Parse the bytes of an (uncompressed) IDX file into an array; ``source`` names it in errors."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
@@ -92,7 +84,7 @@ def read_idx_gz(path: Path, expected_sha256: str | None) -> np.ndarray:
         raise DataError(f"{path}: MNIST file not found (reinstall sublearn, or pass --data-dir to a folder "
                         "holding the four *-ubyte.gz files)")
     if expected_sha256 is not None:
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if actual != expected_sha256:
             raise DataError(f"{path}: checksum mismatch (sha256 {actual[:12]}…, expected "
                             f"{expected_sha256[:12]}…): the file is corrupt or not the MNIST file")

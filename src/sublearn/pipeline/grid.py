@@ -16,6 +16,7 @@ from sublearn.analysis.tables import write_analysis
 from sublearn.config.experiment import ExperimentSpec
 from sublearn.pipeline.cell import run_cell
 from sublearn.pipeline.context import CellContext
+from sublearn.pipeline.integrity import StoreError
 from sublearn.pipeline.store import ArtifactStore
 from sublearn.util.atomic import atomic_write_json, atomic_write_text
 from sublearn.util.progress import ProgressFn, no_progress
@@ -54,7 +55,12 @@ def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor 
     store = store or ArtifactStore(out_dir)
     done: dict[str, dict[str, Any]] = {}
     for cell in cells:
-        report = store.read_cell_report(cell.cell_id())
+        try:
+            report = store.read_cell_report(cell.cell_id())
+        except StoreError as exc:  # the cell runs again; its finished stages are reused
+            aside = store.set_aside_cell_report(cell.cell_id())
+            log(f"{exc.args[0].split(';')[0]}; moved it to {aside} and running the cell again")
+            report = None
         if report is not None:
             done[cell.cell_id()] = report
     todo = [c for c in cells if c.cell_id() not in done]

@@ -1,7 +1,8 @@
 """Grid cells as Ray tasks: ``sublearn run SPEC --executor ray [--address ADDR]``.
 
-Each cell is one task that declares its resources (CPUs, GPUs). A task whose worker dies, or that raises, is
-retried up to ``max_retries`` times, then reported as failed; the other cells go on. Cells share the artifact
+Each cell is one task that declares its resources (CPUs, GPUs). A task whose worker or node dies (a system
+failure) is retried up to ``max_retries`` times; a task that raises is reported as failed at once, since the
+same cell on the same store would raise again. Either way the other cells go on. Cells share the artifact
 store, so a retried cell reuses every stage it finished before, and a cell whose report exists is never
 submitted again (see :func:`sublearn.pipeline.grid.run_grid`).
 """
@@ -40,7 +41,7 @@ class RayExecutor:
                      include_dashboard=False if self.address is None else None)
         try:
             task = ray.remote(num_cpus=self.cpus_per_cell, num_gpus=self.gpus_per_cell,
-                              max_retries=self.max_retries, retry_exceptions=True)(_run_cell)
+                              max_retries=self.max_retries, retry_exceptions=False)(_run_cell)
             refs = {task.remote(fn, cell.model_dump(mode="json")): i for i, cell in enumerate(cells)}
             results: list[dict[str, Any]] = [{} for _ in cells]
             pending = list(refs)

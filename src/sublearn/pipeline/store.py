@@ -1,29 +1,47 @@
 """Content-addressed artifacts with manifests, written atomically, so runs resume and numbers trace back.
 
 An artifact is a folder ``ROOT/artifacts/STAGE/KEY`` holding its data and a ``manifest.json``; ``KEY`` is a hash
-of the stage, its configuration, the keys of its inputs and the code version. A folder is only ever renamed
-into place once complete, so a killed run leaves no half-written artifact; long stages keep resumable partial
-progress in ``ROOT/work/STAGE/KEY`` until they finish.
+of the stage, its configuration, the keys of its inputs and the stage's version (bumped, with the reason, when a
+change alters what the stage makes: :mod:`sublearn.pipeline.keys`). Other code changes are not in the key: the
+manifest records the fingerprint of the code that built it, and reusing an artifact built by other code says so.
+
+The manifest also records each data file's size and sha256: sizes are checked whenever an artifact is reused,
+hashes by ``sublearn verify RUN`` and on every download from a remote store. A folder is only ever renamed into
+place once complete and flushed to the disk, so a killed run (or a power loss) leaves no half-written artifact;
+long stages keep resumable partial progress in ``ROOT/work/STAGE/KEY`` until they finish.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sublearn import __version__
-from sublearn.pipeline.keys import artifact_key, stage_version
+from sublearn.pipeline.integrity import (
+    MANIFEST,
+    StoreError,
+    code_fingerprint,
+    file_table,
+    fsync_path,
+    fsync_tree,
+    hash_problems,
+    size_problems,
+)
+from sublearn.pipeline.keys import STAGE_VERSIONS, artifact_key, stage_version
+from sublearn.pipeline.remote import RemoteMirror
 from sublearn.util.atomic import atomic_write_json
+from sublearn.util.errors import DataError
+from sublearn.util.jsonl import read_json
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,14 @@ class Artifact:
 Producer = Callable[[Path, Path], dict[str, Any]]
 
 
+def _stderr_note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def _move_away(path: Path) -> str:
+    return f"move it away (mv {path} {path}.bad) and rerun to rebuild it"
+
+
 class ArtifactStore:
     """Artifacts under one root folder (a run directory), optionally mirrored to a shared ``remote``.
 
@@ -54,68 +80,53 @@ class ArtifactStore:
     share the root never build the same artifact twice at once.
     """
 
-    def __init__(self, root: str | Path, remote: str | None = None) -> None:
+    def __init__(self, root: str | Path, remote: str | None = None,
+                 note: Callable[[str], None] = _stderr_note) -> None:
         self.root = Path(root)
         self.remote = remote.rstrip("/") if remote else None
-        self._fs: Any = None
+        self.mirror = RemoteMirror(self.remote) if self.remote else None
+        self.note = note
+        self._noted: set[str] = set()
 
-    # --- the remote mirror ----------------------------------------------------------------------------------
-    @property
-    def fs(self) -> Any:
-        """The remote's fsspec filesystem."""
-        if self._fs is None:
-            import fsspec
-
-            self._fs, _ = fsspec.core.url_to_fs(self.remote)
-        return self._fs
-
-    def _remote_path(self, relative: str) -> str:
-        import fsspec
-
-        _, path = fsspec.core.url_to_fs(f"{self.remote}/{relative}")
-        return str(path)
-
-    def _download(self, stage: str, key: str) -> bool:
-        remote_dir = self._remote_path(f"artifacts/{stage}/{key}")
-        if not self.fs.exists(f"{remote_dir}/manifest.json"):
-            return False
-        tmp = self.path(stage, key).parent / f".dl-{key}-{uuid.uuid4().hex[:8]}"
-        try:
-            for remote_file in self.fs.find(remote_dir):
-                local = tmp / remote_file[len(remote_dir) + 1:]
-                local.parent.mkdir(parents=True, exist_ok=True)
-                self.fs.get_file(remote_file, str(local))
-            with suppress(OSError):  # another process of this node got it first
-                os.rename(tmp, self.path(stage, key))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return True
-
-    def _put(self, local: Path, relative: str) -> None:
-        """Copy one local file to ``relative`` under the remote."""
-        target = self._remote_path(relative)
-        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.put_file(str(local), target)
-
-    def _upload(self, folder: Path, relative: str) -> None:
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        for path in [p for p in files if p.name != "manifest.json"] + [folder / "manifest.json"]:
-            self._put(path, f"{relative}/{path.relative_to(folder).as_posix()}")
+    def _note_once(self, topic: str, message: str) -> None:
+        if topic not in self._noted:
+            self._noted.add(topic)
+            self.note(message)
 
     def _write_json(self, relative: str, obj: Any) -> None:
         """Write ``ROOT/relative`` atomically, and mirror it to the remote when there is one."""
         local = atomic_write_json(self.root / relative, obj)
-        if self.remote:
-            self._put(local, relative)
+        if self.mirror:
+            self.mirror.put(local, relative)
 
     # --- cell reports ---------------------------------------------------------------------------------------
     def read_cell_report(self, cell_id: str) -> dict[str, Any] | None:
-        """A finished cell's report (from the remote when there is one), or ``None``."""
-        if self.remote:
-            path = self._remote_path(f"cells/{cell_id}/report.json")
-            return json.loads(self.fs.cat_file(path)) if self.fs.exists(path) else None
+        """A finished cell's report (from the remote when there is one), or ``None``; a corrupt one is a
+        :class:`StoreError` naming it."""
+        recover = "delete it and rerun to run the cell again (finished stages are reused)"
+        relative = f"cells/{cell_id}/report.json"
+        if self.mirror:
+            report = self.mirror.read_json(relative, recover)
+        else:
+            try:
+                report = read_json(self.root / relative, recover, missing_ok=True)
+            except DataError as exc:
+                raise StoreError(str(exc)) from exc
+        if report is not None and (not isinstance(report, dict) or report.get("cell") != cell_id
+                                   or not isinstance(report.get("spec"), dict)
+                                   or not isinstance(report.get("arms"), dict)):
+            raise StoreError(f"cells/{cell_id}/report.json: not the report of cell {cell_id}; {recover}")
+        return report
+
+    def set_aside_cell_report(self, cell_id: str) -> Path:
+        """Move a (corrupt) local cell report out of the way, so that the cell runs again; returns where it went."""
         path = self.root / "cells" / cell_id / "report.json"
-        return json.loads(path.read_text()) if path.is_file() else None
+        aside = path.with_name(f"report.corrupt-{time.strftime('%Y%m%dT%H%M%S')}.json")
+        if path.exists():
+            os.replace(path, aside)
+        if self.mirror:
+            self.mirror.remove(f"cells/{cell_id}/report.json")
+        return aside
 
     def write_cell_report(self, cell_id: str, report: dict[str, Any]) -> None:
         """Record a finished cell (atomically; uploaded to the remote when there is one)."""
@@ -131,7 +142,7 @@ class ArtifactStore:
     def finish_attempt(self, cell_id: str, attempt: str) -> None:
         """Mark an attempt finished (its cell report is written)."""
         path = self.root / "cells" / cell_id / "attempts" / f"{attempt}.json"
-        record = json.loads(path.read_text())
+        record = read_json(path)
         record["finished"] = time.time()
         self._write_attempt(cell_id, attempt, record)
 
@@ -148,16 +159,79 @@ class ArtifactStore:
         return self.root / "artifacts" / stage / key
 
     def get(self, stage: str, key: str) -> Artifact | None:
-        """The finished artifact (downloaded from the remote if only it has it), or ``None``."""
+        """The finished artifact (downloaded from the remote if only it has it), or ``None``. Its manifest must
+        be its own and its files the sizes it records; otherwise a :class:`StoreError` says how to recover."""
         folder = self.path(stage, key)
-        manifest = folder / "manifest.json"
-        if not manifest.is_file():
-            if not self.remote:
+        if not (folder / MANIFEST).is_file():
+            if not self.mirror:
                 return None
             folder.parent.mkdir(parents=True, exist_ok=True)
-            if not self._download(stage, key):
+            if not self.mirror.download(stage, key, folder,
+                                        lambda tmp, where: self._read_manifest(tmp, stage, key, where)):
                 return None
-        return Artifact(stage, key, folder, json.loads(manifest.read_text()))
+        manifest = self._read_manifest(folder, stage, key)
+        table = manifest.get("files")
+        if table is None:
+            self._note_once(f"legacy:{stage}", f"{folder}: built before manifests recorded file sizes and hashes; "
+                            "its files cannot be checked")
+        else:
+            problems = size_problems(folder, table)
+            if problems:
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise StoreError(f"{folder}: {problems[0]}{more}: the artifact changed after it was built; "
+                                 f"{_move_away(folder)}")
+        built_by = manifest.get("code_fingerprint")
+        if built_by is not None and built_by != code_fingerprint():
+            self._note_once(f"code:{stage}", f"reusing {stage} artifacts built by other code (fingerprint {built_by}, "
+                            f"now {code_fingerprint()}); their keys cover stage versions, not every code change. "
+                            f"Use a fresh --out to rebuild them with this code")
+        return Artifact(stage, key, folder, manifest)
+
+    def _read_manifest(self, folder: Path, stage: str, key: str, where: str | None = None) -> dict[str, Any]:
+        """An artifact's manifest, which must be valid JSON and describe that very artifact."""
+        where = where or str(folder)
+        try:
+            manifest = read_json(folder / MANIFEST, _move_away(folder))
+        except DataError as exc:
+            raise StoreError(str(exc)) from exc
+        if not isinstance(manifest, dict) or manifest.get("stage") != stage or manifest.get("key") != key:
+            raise StoreError(f"{where}/{MANIFEST}: not the manifest of {stage}/{key}; {_move_away(folder)}")
+        if stage in STAGE_VERSIONS and manifest.get("stage_version") == stage_version(stage) and artifact_key(
+                stage, manifest.get("config", {}), manifest.get("inputs", {})) != key:
+            raise StoreError(f"{where}/{MANIFEST}: its config or inputs were edited (they hash to another key than "
+                             f"{key}); {_move_away(folder)}")
+        return manifest
+
+    def artifacts(self) -> list[tuple[str, str]]:
+        """(stage, key) of every artifact folder in the local root (finished or not)."""
+        base = self.root / "artifacts"
+        if not base.is_dir():
+            return []
+        return [(s.name, k.name) for s in sorted(base.iterdir()) if s.is_dir()
+                for k in sorted(s.iterdir()) if k.is_dir() and not k.name.startswith(".")]
+
+    def verify(self, hashes: bool = True) -> dict[str, list[str]]:
+        """Check every local artifact (manifest, file sizes, and with ``hashes`` their sha256); returns
+        ``{stage/key: problems}`` for every artifact with any, and leftovers of interrupted builds."""
+        bad: dict[str, list[str]] = {}
+        for stage, key in self.artifacts():
+            folder = self.path(stage, key)
+            if not (folder / MANIFEST).is_file():
+                bad[f"{stage}/{key}"] = ["no manifest (an interrupted copy); the next run moves it aside"]
+                continue
+            try:
+                manifest = self._read_manifest(folder, stage, key)
+            except StoreError as exc:
+                bad[f"{stage}/{key}"] = [str(exc)]
+                continue
+            table = manifest.get("files")
+            if table is None:
+                bad[f"{stage}/{key}"] = ["no file sizes or hashes in its manifest (built by an older sublearn)"]
+                continue
+            problems = hash_problems(folder, table) if hashes else size_problems(folder, table)
+            if problems:
+                bad[f"{stage}/{key}"] = problems
+        return bad
 
     @contextmanager
     def _lock(self, stage: str, key: str) -> Iterator[None]:
@@ -191,6 +265,10 @@ class ArtifactStore:
     def _produce(self, stage: str, key: str, config: dict[str, Any], input_refs: dict[str, str],
                  producer: Producer) -> Artifact:
         final = self.path(stage, key)
+        if final.exists():  # a folder without a manifest: an interrupted copy, or a manifest deleted by hand
+            aside = final.parent / f".orphan-{key}-{uuid.uuid4().hex[:8]}"
+            os.rename(final, aside)
+            self.note(f"{final} had no manifest; moved it to {aside} and building it again")
         work = self.root / "work" / stage / key
         work.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
@@ -198,16 +276,19 @@ class ArtifactStore:
         started = time.time()
         try:
             info = producer(tmp, work)
+            fsync_tree(tmp)  # the data is on the disk before the manifest says the artifact is complete
             manifest = {"stage": stage, "key": key, "config": config, "inputs": input_refs,
-                        "code_version": __version__, "stage_version": stage_version(stage),
+                        "code_version": __version__, "code_fingerprint": code_fingerprint(),
+                        "stage_version": stage_version(stage),
                         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "seconds": round(time.time() - started, 3), **info}
-            atomic_write_json(tmp / "manifest.json", manifest)
+                        "seconds": round(time.time() - started, 3), **info, "files": file_table(tmp)}
+            atomic_write_json(tmp / MANIFEST, manifest)
             os.rename(tmp, final)
+            fsync_path(final.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         shutil.rmtree(work, ignore_errors=True)
-        if self.remote:
-            self._upload(final, f"artifacts/{stage}/{key}")
+        if self.mirror:
+            self.mirror.upload(stage, key, final)
         return Artifact(stage, key, final, manifest)

@@ -17,10 +17,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sublearn import __version__
 from sublearn.analysis.summary import CHART_METRICS, HEADLINE_METRICS
+from sublearn.analysis.tidy import load_reports
 from sublearn.design.arms import ARMS_BY_NAME
 from sublearn.report.charts import bar_chart, heatmap
 from sublearn.util.atomic import atomic_write_text
 from sublearn.util.errors import DataError
+from sublearn.util.jsonl import read_json
 
 _REF = re.compile(r"[a-z_]+/[0-9a-f]{16}")
 
@@ -41,19 +43,14 @@ def _anchor(group: int, arm: str, metric: str) -> str:
 
 
 def _read(run: Path, name: str) -> Any:
-    path = run / name
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: not found; is {run} a finished run folder (sublearn run ... --out {run})?") from exc
-    except ValueError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from exc
+    return read_json(run / name, f"is {run} a finished run folder? `sublearn run SPEC --out {run}` writes it "
+                     "again (finished stages are reused)")
 
 
 def build_context(run: Path) -> dict[str, Any]:
     """Everything the template shows, from the run folder's files."""
     summary = _read(run, "summary.json")
-    reports = {p.parent.name: json.loads(p.read_text()) for p in run.glob("cells/*/report.json")}
+    reports = {report["cell"]: report for report in load_reports(run)}
     groups, provenance = [], []
     all_tests = []
     for gi, group in enumerate(summary["groups"], 1):
@@ -164,7 +161,7 @@ def _transfer(run: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
     from sublearn.analysis.confusion import confusion_frame, confusion_matrix, parse_analysis_key
 
-    fits = json.loads(path.read_text())
+    fits = _read(run, "selective_transfer.json")
     rows = []
     for metric, fit in fits.items():
         if "error" in fit:

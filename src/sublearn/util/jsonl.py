@@ -1,4 +1,4 @@
-"""JSONL reading and writing with errors that name the file and line."""
+"""JSON and JSONL reading and writing with errors that name the file and line."""
 
 from __future__ import annotations
 
@@ -32,6 +32,25 @@ def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str,
                     raise DataError(f"{file}:{lineno}: field {key!r} missing or not a string")
             rows.append(row)
     return rows
+
+
+def read_json(path: str | Path, recover: str = "", missing_ok: bool = False) -> Any:
+    """A JSON file's content; a missing (unless ``missing_ok``: ``None``), unreadable or corrupt file raises
+    :class:`DataError` naming it, followed by ``recover`` (how to recover)."""
+    file = Path(path)
+    hint = f"; {recover}" if recover else ""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if missing_ok:
+            return None
+        raise DataError(f"{file}: not found{hint}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: cannot be read ({exc}){hint}") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise DataError(f"{file}: corrupt, not valid JSON ({exc}){hint}") from exc
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:

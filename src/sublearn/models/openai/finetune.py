@@ -15,6 +15,7 @@ from typing import Any
 
 from sublearn.models.openai.client import ApiError
 from sublearn.util.atomic import atomic_write_json, atomic_write_text
+from sublearn.util.jsonl import read_json
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -46,7 +47,7 @@ def run_fine_tuning_job(client: Any, base_model: str, rows: Sequence[dict[str, s
     """
     work.mkdir(parents=True, exist_ok=True)
     state_file = work / "job.json"
-    state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    state: dict[str, Any] = read_json(state_file, "delete it to start the job again", missing_ok=True) or {}
     if not state.get("job_id"):
         existing = _find_job(client, key)
         if existing is not None:

@@ -4,15 +4,17 @@ code that built it, and writes that reach the disk before the manifest says the 
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sublearn.util.atomic import fsync_path, fsync_tree
 from sublearn.util.errors import DataError
 from sublearn.util.hashing import file_sha256
 
 MANIFEST = "manifest.json"
+__all__ = ["MANIFEST", "StoreError", "code_fingerprint", "data_files", "file_table", "fsync_path", "fsync_tree",
+           "hash_problems", "size_problems"]
 
 
 class StoreError(DataError):
@@ -61,20 +63,3 @@ def code_fingerprint() -> str:
     for path in sorted(root.rglob("*.py")):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
-
-
-def fsync_tree(folder: Path) -> None:
-    """Flush every file and folder under ``folder`` (and the folder itself) to the disk."""
-    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        fsync_path(path)
-    fsync_path(folder)
-
-
-def fsync_path(path: Path) -> None:
-    """Flush one file or folder to the disk (a folder: its entries, so a rename into it survives a power loss)."""
-    flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

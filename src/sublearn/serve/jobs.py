@@ -116,12 +116,15 @@ def _train_in_child(base: str, device: str, training: dict[str, Any], data_file:
 
         from sublearn.models.hf.loading import load_causal_lm
         from sublearn.models.hf.training import fine_tune, save_model
+        from sublearn.util.atomic import replace_folder
 
         rows, system = parse_training_file(Path(data_file).read_bytes(), "training file")
         tok, model = load_causal_lm(base, device=device)
         torch.manual_seed(seed)
         model, log = fine_tune(model, tok, rows, TrainConfig(**training), seed, system=system)
-        save_model(model, tok, Path(out))
+        staging = Path(out).with_name(f".{Path(out).name}.saving")
+        save_model(model, tok, staging)
+        replace_folder(staging, Path(out))  # the served folder appears complete, or not at all
         outcome = {"ok": True, "trained_tokens": int(sum(s["tokens"] for s in log["step_log"]))}
     except BaseException as exc:  # the parent reads the reason; the child exits either way
         outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-4000:]}

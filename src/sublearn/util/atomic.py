@@ -28,9 +28,38 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             os.fsync(handle.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
+        fsync_path(target.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return target
+
+
+def fsync_path(path: Path) -> None:
+    """Flush one file or folder to the disk (a folder: its entries, so a rename into it survives a power loss)."""
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file and folder under ``folder``, and the folder itself, to the disk."""
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        fsync_path(path)
+    fsync_path(folder)
+
+
+def replace_folder(tmp: Path, target: Path) -> Path:
+    """Move a finished folder onto ``target`` once it is on the disk (an old ``target`` is removed first)."""
+    import shutil
+
+    fsync_tree(tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    os.rename(tmp, target)
+    fsync_path(target.parent)
     return target
 
 
@@ -52,8 +81,10 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], Non
     os.close(fd)
     try:
         writer(Path(tmp))
+        fsync_path(Path(tmp))  # what the writer wrote is on the disk before the rename
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
+        fsync_path(target.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

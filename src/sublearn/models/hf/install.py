@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sublearn.util.atomic import replace_folder
 from sublearn.util.errors import SublearnError
 from sublearn.util.home import installed_model, models_dir
 
@@ -105,9 +106,7 @@ def convert_gguf(package_dir: Path, gguf_file: str, target: Path, chat_template:
     shutil.rmtree(tmp, ignore_errors=True)
     clean.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return target
+    return replace_folder(tmp, target)
 
 
 def install_model(name: str, force: bool = False, log: Callable[[str], None] = lambda _: None) -> Path:

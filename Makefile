@@ -26,12 +26,12 @@ demo: $(STAMP)
 	$(BIN)/sublearn demo
 
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports --no-cache
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check src tests benchmarks
 

@@ -40,7 +40,7 @@ def test_an_unwritable_out_is_refused_before_any_computation(command, read_only)
     _one_line_error(result, "--out", "cannot write there")
 
 
-@pytest.mark.parametrize("command", [["theory"], ["demo"], ["mnist", "--dataset", "digits"]])
+@pytest.mark.parametrize("command", [["theory"], ["demo"], ["mnist", "--dataset", "digits"], ["audit", "validate"]])
 def test_an_out_that_cannot_be_a_folder_is_refused_before_any_computation(command, tmp_path):
     (tmp_path / "file").write_text("x")
     result = runner.invoke(app, [*command, "--out", str(tmp_path / "file" / "sub"), "--quiet"])
@@ -90,3 +90,56 @@ def test_verify_names_each_damaged_artifact_and_exits_1(tmp_path):
         result.output.split())
     assert runner.invoke(app, ["verify", str(tmp_path), "--sizes-only"]).exit_code == 0
     _one_line_error(runner.invoke(app, ["verify", str(tmp_path / "nothing")]), "no artifacts folder")
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    (b"\xff\xfe name: x", "cannot be read"),
+    (b"name: x\ntrait: {target: owl\n", "not valid YAML"),
+    (b"name: x\nreference: m\ntrait: {target: owl}\ncolour: blue\n", "colour: Extra inputs are not permitted"),
+    (b"name: x\nreference: m\ntrait: {target: []}\n", "trait.target: an empty list of values makes no cells"),
+    (b"name: x\nreference: m\ntrait: {target: owl}\nseeds: []\n", "seeds: must be a non-empty list"),
+    (b"name: ../../etc/x\nreference: m\ntrait: {target: owl}\n", "name: '../../etc/x' must be 1-100 letters"),
+    (b"- 1\n- 2\n", "the top level must be a mapping"),
+])
+def test_a_bad_spec_is_one_line_naming_the_field(tmp_path, text, needle):
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(text)
+    _one_line_error(runner.invoke(app, ["validate", str(spec)]), str(spec), needle)
+
+
+def test_a_folder_given_as_a_spec_is_named(tmp_path):
+    _one_line_error(runner.invoke(app, ["validate", str(tmp_path)]), "a folder, not a spec file")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--device", "bogus"], "device: 'bogus' is not a device"),
+    (["--seed", "-1"], "seed: Input should be greater than or equal to 0"),
+])
+def test_bad_mnist_options_are_one_line(tmp_path, args, needle):
+    _one_line_error(runner.invoke(app, ["mnist", *args, "--out", str(tmp_path / "m")]), needle)
+
+
+def test_run_with_an_out_that_cannot_be_a_folder_is_refused_before_any_computation(tmp_path):
+    (tmp_path / "file").write_text("x")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: probe\nreference: smollm2-135m\ntrait: {target: owl}\n")
+    result = runner.invoke(app, ["run", str(spec), "--out", str(tmp_path / "file" / "out"), "--quiet"])
+    _one_line_error(result, "--out", "cannot write there")
+
+
+def test_audit_lm_with_a_missing_data_file_is_one_line(tmp_path):
+    result = runner.invoke(app, ["audit", "lm", "--reference", "tiny", "--data", str(tmp_path / "x.jsonl"),
+                                 "--trait-data", str(tmp_path / "x.jsonl")])
+    _one_line_error(result, "x.jsonl: file not found")
+
+
+def test_every_case_of_the_hardening_table_names_a_test_that_exists():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    doc = json.loads((root / "docs" / "results" / "bad-inputs.json").read_text())
+    assert doc["n"] == len(doc["cases"]) > 50
+    for case in doc["cases"]:
+        path, _, name = case["test"].partition("::")
+        assert name, f"{case['input']}: names a file, not a test"
+        assert f"def {name}(" in (root / path).read_text(), case["test"]

@@ -45,7 +45,7 @@ def test_kinds_choose_their_classes_and_default_to_the_papers():
     ({"controls": {"cross_control": True}}, "controls.cross_control: needs controls.cross_model"),
     ({"train": {"method": "full", "lora_top_layers": 2}}, "train: lora_top_layers: only with method lora"),
     ({"train": {"hard_weight": 1.0}}, "hard_weight: only with objective soft_numbers"),
-    ({"name": "../escape"}, "name: String should match pattern"),
+    ({"name": "../escape"}, "name: '../escape' must be 1-100 letters"),
     ({"seed": -1}, "seed: Input should be greater than or equal to 0"),
     ({"backend": "openai"}, "eval.exact and eval.prefilled need token-level scoring"),
 ])

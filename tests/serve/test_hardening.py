@@ -71,6 +71,8 @@ def test_ids_are_never_paths(state):
     for bad in ("..%2F..%2Fetc%2Fpasswd", "file-../../x", "file-0123"):
         assert client.get(f"/v1/files/{bad}").status_code == 404
     assert client.get("/v1/fine_tuning/jobs/ftjob-zz").status_code == 404
+    error = _error(client.get("/v1/files/..%2F..%2Fetc%2Fpasswd"), 404)  # no route: still an OpenAI error body
+    assert error["code"] == "not_found" and "no such endpoint" in error["message"]
 
 
 def test_a_corrupt_record_is_skipped_in_lists_and_named_when_asked_for(state, capsys):
@@ -158,3 +160,33 @@ def test_a_wrong_key_is_401(tiny_model_dir, tmp_path):
     client = TestClient(create_app(state, api_key="k1"))
     assert client.get("/v1/models", headers={"Authorization": "Bearer k2"}).status_code == 401
     assert client.get("/v1/models", headers={"Authorization": "Bearer k1"}).status_code == 200
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "needle"), [
+    ("post", "/v1/fine_tuning/jobs", {"model": "tiny", "training_file": "/etc/passwd"}, 400, "training_file:"),
+    ("post", "/v1/batches", {"endpoint": "/v1/chat/completions", "input_file_id": "../../x"}, 400,
+     "input_file_id:"),
+    ("post", "/v1/batches", {"endpoint": "/v1/embeddings", "input_file_id": "file-" + "0" * 24}, 400, "endpoint:"),
+    ("post", "/v1/chat/completions", {"model": "tiny"}, 400, "messages:"),
+    ("post", "/v1/chat/completions", [1, 2], 400, "must be a JSON object"),
+    ("post", "/v1/chat/completions", b"{not json", 400, "not valid JSON"),
+    ("post", "/v1/chat/completions", dict(CHAT, stream=True), 400, "stream:"),
+    ("post", "/v1/chat/completions", dict(CHAT, model="gpt-9"), 404, "gpt-9"),
+    ("delete", "/v1/files/file-" + "9" * 24, None, 404, "No such File object"),
+    ("post", "/v1/fine_tuning/jobs/ftjob-" + "9" * 24 + "/cancel", None, 404, "No such fine-tuning job"),
+])
+def test_requests_naming_what_does_not_exist_or_is_not_served(state, method, path, body, status, needle):
+    client = _client(state)
+    if isinstance(body, bytes):
+        response = client.request(method.upper(), path, content=body, headers={"content-type": "application/json"})
+    else:
+        response = client.request(method.upper(), path, json=body)
+    assert needle in _error(response, status)["message"]
+
+
+def test_a_training_file_that_is_not_utf8_is_named_when_the_job_is_created(state):
+    client = _client(state)
+    data = b"\xff\xfe" + TRAINING.encode()
+    file_id = client.post("/v1/files", data={"purpose": "fine-tune"}, files={"file": ("t.jsonl", data)}).json()["id"]
+    error = _error(client.post("/v1/fine_tuning/jobs", json={"model": "tiny", "training_file": file_id}), 400)
+    assert error["message"] == f"training_file {file_id}: not UTF-8 text (invalid start byte at byte 0)"

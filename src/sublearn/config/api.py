@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sublearn.config.base import Settings
 
@@ -18,13 +19,21 @@ class ApiConfig(Settings):
     OpenAI, this machine, or hosts the user approved in ``$SUBLEARN_API_HOSTS``."""
 
     base_url: str | None = None  # else $OPENAI_BASE_URL, else https://api.openai.com/v1
-    api_key_env: str = Field("OPENAI_API_KEY", pattern=KEY_ENV_PATTERN)
+    api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(8, ge=1, le=256)
     max_retries: int = Field(8, ge=0, le=50)
     timeout_s: float = Field(120.0, gt=0)
     batch: bool = False  # teacher generation through the Batch API
     poll_s: float = Field(30.0, gt=0)  # how often to poll jobs and batches
     poll_timeout_s: float = Field(48 * 3600.0, gt=0)  # the longest a job or batch is waited for
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _named_like_a_key(cls, name: str) -> str:
+        if not re.match(KEY_ENV_PATTERN, name):
+            raise ValueError(f"{name!r} is not named like an API key variable (capitals, ending in _API_KEY or "
+                             "_TOKEN, e.g. OPENAI_API_KEY); no other variable is ever sent to a server")
+        return name
 
 
 class JudgeConfig(Settings):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sublearn.config.api import ApiConfig, JudgeConfig
 from sublearn.config.base import Settings
@@ -65,7 +66,7 @@ def perturbed_scale(cross_model: str | None) -> float | None:
 class ExperimentSpec(Settings):
     """One cell of a grid: every setting of one experiment."""
 
-    name: str = Field("experiment", pattern=NAME_PATTERN)
+    name: str = "experiment"  # the run folder's name under runs/
     reference: str  # local folder, sublearn model name or hub id
     trait: TraitConfig = Field(default_factory=SystemPromptTrait)
     carrier: CarrierConfig = Field(default_factory=NumbersCarrier)
@@ -79,6 +80,14 @@ class ExperimentSpec(Settings):
     judge: JudgeConfig | None = None  # needed by judge filters and the misalignment evaluation
     filter_judge: JudgeConfig | None = None  # the filters' judge if another (paper: GPT-4.1 filters, GPT-4o scores)
     inference_dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # generation and evaluation; auto: bf16 on CUDA
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError(f"{name!r} must be 1-100 letters, digits, '.', '_' or '-', starting with a letter or "
+                             "digit (it names the run folder, runs/NAME)")
+        return name
 
     @model_validator(mode="before")
     @classmethod

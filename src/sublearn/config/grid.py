@@ -122,6 +122,8 @@ def expand_grid(data: dict[str, Any]) -> list[ExperimentSpec]:
 def load_spec_file(path: str | Path) -> list[ExperimentSpec]:
     """Read a YAML spec and expand its grid."""
     file = Path(path)
+    if file.is_dir():
+        raise ConfigError(f"{file}: a folder, not a spec file (give the YAML file)")
     if not file.is_file():
         raise ConfigError(f"{file}: spec file not found")
     try:

@@ -150,6 +150,6 @@ def plan_spec(cells: list[ExperimentSpec], root: str | Path) -> dict[str, Any]:
         out_cells.append({"id": spec.cell_id(), "replicate": spec.seed, "arms": arms,
                           "training": key_fields(spec.train), "data_seed": ctx.seed("data", spec.carrier.seed),
                           "eval_seed": ctx.seed("eval"), "stages": stages})
-    return {"cells": out_cells, "totals": {"stages": len(seen), "stages_done": sum(
-        1 for c in out_cells for s in c["stages"] if s["done"]), **totals},
+    done = {s["ref"] for c in out_cells for s in c["stages"] if s["done"]}  # a stage shared by cells counts once
+    return {"cells": out_cells, "totals": {"stages": len(seen), "stages_done": len(done), **totals},
         "note": "counts are upper bounds of the work still to do (filters keep fewer rows than they see)"}

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sublearn.models.types import ChatRequest
 from sublearn.serve.errors import ServeError
@@ -109,6 +110,13 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
     @app.exception_handler(ServeError)
     async def _serve_error(_: Request, exc: ServeError) -> JSONResponse:
         return error(exc.status, exc.message, exc.param, exc.code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        if exc.status_code == 404:
+            message = f"{request.method} {request.url.path}: no such endpoint or object"
+        return error(exc.status_code, message, None, "not_found" if exc.status_code == 404 else None)
 
     @app.middleware("http")
     async def _auth(request: Request, call_next: Any) -> Any:

@@ -10,7 +10,7 @@ from sublearn.util.errors import ConfigError
 
 @pytest.mark.parametrize("name", ["HOME", "AWS_SECRET_ACCESS_KEY", "PATH", "openai_api_key", "SECRET"])
 def test_only_variables_named_like_api_keys_can_be_named(name):
-    with pytest.raises(ValidationError, match="api_key_env"):
+    with pytest.raises(ValidationError, match="is not named like an API key variable"):
         ApiConfig(api_key_env=name)
 
 

@@ -190,3 +190,55 @@ def test_a_training_file_that_is_not_utf8_is_named_when_the_job_is_created(state
     file_id = client.post("/v1/files", data={"purpose": "fine-tune"}, files={"file": ("t.jsonl", data)}).json()["id"]
     error = _error(client.post("/v1/fine_tuning/jobs", json={"model": "tiny", "training_file": file_id}), 400)
     assert error["message"] == f"training_file {file_id}: not UTF-8 text (invalid start byte at byte 0)"
+
+
+def test_sigterm_stops_the_server_promptly_with_a_long_generation_in_flight(tiny_model_dir, tmp_path):
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from sublearn.serve.runner import free_port
+
+    def get(path: str) -> int:
+        with urllib.request.urlopen(f"{url}{path}", timeout=1) as response:
+            return response.status
+
+    def post(path: str, doc: dict) -> None:
+        request = urllib.request.Request(f"{url}{path}", data=json.dumps(doc).encode(),
+                                         headers={"content-type": "application/json"})
+        with contextlib.suppress(OSError):  # the server goes away under it
+            urllib.request.urlopen(request, timeout=300).read()
+
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    server = subprocess.Popen([sys.executable, "-c", "from sublearn.cli.app import run; run()", "serve",
+                               str(tiny_model_dir), "--port", str(port), "--store", str(tmp_path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
+            try:
+                if get("/models") == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.2)
+        # 32 × 2,000 tokens: minutes of generation on a CPU.
+        body = {"model": str(tiny_model_dir), "messages": [{"role": "user", "content": "Count."}], "n": 32,
+                "max_tokens": 2000, "temperature": 1.0, "seed": 1}
+        threading.Thread(target=post, args=("/chat/completions", body), daemon=True).start()
+        time.sleep(2)
+        assert server.poll() is None
+        stopped = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        assert time.monotonic() - stopped < 15
+    finally:
+        if server.poll() is None:
+            server.kill()

@@ -112,11 +112,65 @@ def dose_response(groups: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, 
     return out
 
 
+def _ci(value: dict[str, Any], percent: bool = False) -> str:
+    def show(x: float) -> str:
+        return f"{100 * x:.2g}%" if percent else f"{x:.3g}"
+
+    low, high = value["ci95"]
+    return f"{show(value['estimate'])} [{show(low)}, {show(high)}]"
+
+
+def effect_rows(group: dict[str, Any]) -> list[dict[str, str]]:
+    """Per readout of a group: the fraction of the teacher's gap its student carries, and the init-dependence
+    interaction (log(student/placebo) on the teachers' base minus the same on the other base, paired by
+    replicate), as printable strings."""
+    rows = []
+    for metric in sorted(group["gap_fraction"].keys() | group["interaction"].keys()):
+        gap, test = group["gap_fraction"].get(metric), group["interaction"].get(metric)
+        row = {"readout": metric, "gap fraction": "", "same base": "", "other base": "", "interaction": "",
+               "p (t)": "", "p (permutation)": "", "positive": ""}
+        if gap is not None:
+            row["gap fraction"] = f"{_ci(gap, percent=True)} (n={gap['n']})"
+        if test is not None:
+            row.update({"same base": _ci(test["same_base"]), "other base": _ci(test["other_base"]),
+                        "interaction": _ci(test), "p (t)": f"{test['p_ttest']:.2g}",
+                        "p (permutation)": f"{test['p_permutation']:.2g} "
+                                           f"(min {test['min_attainable_p_permutation']:.2g})",
+                        "positive": f"{test['n_positive']}/{test['n']}"})
+        rows.append(row)
+    return rows
+
+
+def dose_rows(summary: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """Per readout, the dose-response as printable rows: each other base, its distance from the reference, what
+    its students pick up, and the interaction."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for metric, rows in summary.get("dose_response", {}).items():
+        out[metric] = [{
+            "other base": r["cross_model"],
+            "relative distance": "" if r["relative_distance"] is None else f"{r['relative_distance']:.3f}",
+            "other-base effect": _ci(r["other_base_effect"]), "same-base effect": _ci(r["same_base_effect"]),
+            "interaction": _ci(r["interaction"]), "p (t)": f"{r['interaction']['p_ttest']:.2g}",
+            "n": str(r["interaction"]["n"])} for r in rows]
+    return out
+
+
+def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
+    if not rows:
+        return []
+    head = list(rows[0])
+    return ["| " + " | ".join(head) + " |", "|---" * len(head) + "|",
+            *("| " + " | ".join(r[h] for h in head) + " |" for r in rows), ""]
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """A readable table per group: arm × headline metric, mean [95% CI] (n)."""
+    """Per group: arm × headline readout, mean [95% CI] (n); the gap fraction and interaction per readout; and the
+    dose-response over other bases."""
     lines = ["# Summary", ""]
     for k, group in enumerate(summary["groups"]):
-        lines += [f"## Group {k + 1}: {group['spec']['name']} (seeds {group['seeds']})", ""]
+        cross = group.get("cross_model")
+        other = f"; other base {cross['name']}" if cross else ""
+        lines += [f"## Group {k + 1}: {group['spec']['name']} (seeds {group['seeds']}{other})", ""]
         metrics = [m for m in HEADLINE_METRICS if any(m in a for a in group["arms"].values())]
         lines.append("| arm | " + " | ".join(metrics) + " |")
         lines.append("|---" * (len(metrics) + 1) + "|")
@@ -125,9 +179,17 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             for m in metrics:
                 v = values.get(m)
                 cells.append(f"{v['mean']:.4g} [{v['ci95'][0]:.4g}, {v['ci95'][1]:.4g}] (n={v['n']}, "
-                             f"{v['ci_over']})" if v else "")
+                             f"{v['ci_over']})" if v and v.get("mean") is not None else "")
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         lines.append("")
+        effects = effect_rows(group)
+        if effects:
+            lines += ["Effects: the fraction of the teacher's gap the student carries, (student − placebo) / "
+                      "(teacher − placebo); and the init-dependence test, log(student/placebo) on the teachers' "
+                      "base minus the same on the other base, paired by replicate (mean [95% CI]).", ""]
+            lines += _markdown_table(effects)
+    for metric, rows in dose_rows(summary).items():
+        lines += [f"## Dose-response: {metric}", "", *_markdown_table(rows)]
     for failure in summary["failures"]:
         lines.append(f"- cell {failure['cell']} failed: {failure['error']}")
     return "\n".join(lines) + "\n"

@@ -81,6 +81,7 @@ def _summary_tables(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     from sublearn.analysis.summary import TERMINAL_METRICS as shown
+    from sublearn.analysis.summary import effect_rows
     for group in summary["groups"]:
         table = Table(title=f"{group['spec']['name']} — seeds {group['seeds']} ({group['wall_seconds']:.0f} s)")
         metrics = [m for m in shown if any(m in a for a in group["arms"].values())]
@@ -92,6 +93,25 @@ def _summary_tables(summary: dict[str, Any]) -> None:
                                  f"{values[m]['ci95'][1]:.3g}] n={values[m]['n']}" if m in values else ""
                                  for m in metrics])
         console.print(table)
+        _rows_table("Effects (mean [95% CI] over replicates)", effect_rows(group))
+    from sublearn.analysis.summary import dose_rows
+
+    for metric, rows in dose_rows(summary).items():
+        _rows_table(f"Dose-response: {metric}", rows)
+
+
+def _rows_table(title: str, rows: list[dict[str, str]]) -> None:
+    """A table of printable rows (their keys are the columns)."""
+    from rich.table import Table
+
+    if not rows:
+        return
+    table = Table(title=title)
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column in ("readout", "other base") else "right")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
 
 
 @user_errors

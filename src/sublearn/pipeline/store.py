@@ -62,6 +62,10 @@ class Artifact:
 Producer = Callable[[Path, Path], dict[str, Any]]
 
 
+#: Topics already noted in this process (see ``ArtifactStore._note_once``).
+_NOTED: set[str] = set()
+
+
 def _stderr_note(message: str) -> None:
     print(f"note: {message}", file=sys.stderr, flush=True)
 
@@ -86,11 +90,12 @@ class ArtifactStore:
         self.remote = remote.rstrip("/") if remote else None
         self.mirror = RemoteMirror(self.remote) if self.remote else None
         self.note = note
-        self._noted: set[str] = set()
 
     def _note_once(self, topic: str, message: str) -> None:
-        if topic not in self._noted:
-            self._noted.add(topic)
+        """Say ``message`` once per process and run folder (planning opens one store per cell)."""
+        topic = f"{self.root.resolve()}:{topic}"
+        if topic not in _NOTED:
+            _NOTED.add(topic)
             self.note(message)
 
     def _write_json(self, relative: str, obj: Any) -> None:
@@ -172,8 +177,8 @@ class ArtifactStore:
         manifest = self._read_manifest(folder, stage, key)
         table = manifest.get("files")
         if table is None:
-            self._note_once(f"legacy:{stage}", f"{folder}: built before manifests recorded file sizes and hashes; "
-                            "its files cannot be checked")
+            self._note_once("legacy", f"some artifacts of {self.root} (first: {stage}/{key}) were built before "
+                            "manifests recorded file sizes and hashes; their files cannot be checked")
         else:
             problems = size_problems(folder, table)
             if problems:

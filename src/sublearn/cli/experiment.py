@@ -10,6 +10,12 @@ import typer
 
 from sublearn.cli._common import Quiet, console, user_errors, writable_folder
 
+#: ``--set PATH=VALUE``, repeatable: change one field of the spec without editing the file.
+Overrides = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a spec field, e.g. --set train.lr=1e-4 --set seeds=[0,1] --set grid.train.epochs=[1,2] "
+    "(repeatable; YAML values; validated with the rest of the spec and recorded in the run).",
+    show_default="none")]
+
 
 class Executor(StrEnum):
     """Where the cells of a grid run."""
@@ -19,11 +25,12 @@ class Executor(StrEnum):
 
 
 @user_errors
-def validate(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")]) -> None:
+def validate(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+             overrides: Overrides = None) -> None:
     """Check a spec: every bad field is named with its path; prints the grid's cells when it is valid."""
     from sublearn.config.grid import load_spec_file
 
-    cells = load_spec_file(spec)
+    cells = load_spec_file(spec, overrides)
     console.print(f"{spec}: valid, {len(cells)} cell(s)", soft_wrap=True)
     for cell in cells:
         console.print(f"  {cell.cell_id()}  seed={cell.seed}  reference={cell.reference}  target={cell.target}",
@@ -37,6 +44,7 @@ def plan(
                                              show_default="runs/NAME")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.",
                                           show_default="off")] = False,
+    overrides: Overrides = None,
 ) -> None:
     """Show what a run would do, before any compute: each cell's arms, the base of each, the teacher that writes
     its data and its system prompt, the init seed of every trained model, the data, the training settings, every
@@ -49,7 +57,7 @@ def plan(
     from sublearn.config.grid import load_spec_file
     from sublearn.pipeline.plan import plan_spec
 
-    cells = load_spec_file(spec)
+    cells = load_spec_file(spec, overrides)
     folder = (out or Path("runs") / cells[0].name).resolve()
     doc = plan_spec(cells, folder)
     if as_json:
@@ -131,6 +139,7 @@ def run(
     store: Annotated[str | None, typer.Option(help="Shared artifact store for workers that share no folder: an "
                                               "fsspec URL (s3://bucket/run, file:///shared/run).",
                                               show_default="OUT itself")] = None,
+    overrides: Overrides = None,
     quiet: Quiet = False,
 ) -> None:
     """Run every cell of a spec: teacher → data → filter → students → evaluations → report.
@@ -142,14 +151,15 @@ def run(
     renders them as HTML.
     """
     from sublearn.config.grid import load_spec_file
-    from sublearn.pipeline.grid import LocalExecutor, run_grid
+    from sublearn.pipeline.grid import LocalExecutor, record_invocation, run_grid
     from sublearn.pipeline.store import ArtifactStore
     from sublearn.util.errors import ConfigError
     from sublearn.util.progress import no_progress, rich_progress
 
-    cells = load_spec_file(spec)
+    cells = load_spec_file(spec, overrides)
     folder = (out or Path("runs") / cells[0].name).resolve()
     writable_folder(folder)
+    record_invocation(folder, spec, overrides or [], len(cells))
     console.print(f"{len(cells)} cell(s) → {folder}" + (f" (store {store})" if store else ""), highlight=False)
     artifact_store = ArtifactStore(folder, remote=store)
     with rich_progress(console, enabled=not quiet) as progress:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 import types
 import typing
 from pathlib import Path
@@ -119,8 +120,47 @@ def expand_grid(data: dict[str, Any]) -> list[ExperimentSpec]:
     return cells
 
 
-def load_spec_file(path: str | Path) -> list[ExperimentSpec]:
-    """Read a YAML spec and expand its grid."""
+_EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``PATH=VALUE`` of ``--set``: a dotted field path (or ``seeds``, or ``grid.PATH``) and a YAML value."""
+    path, sep, raw = text.partition("=")
+    path = path.strip()
+    if not sep or not path:
+        raise ConfigError(f"--set {text!r}: give PATH=VALUE, e.g. --set train.lr=1e-4 or --set seeds=[0,1]")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {path}: {raw!r} is not a YAML value ({getattr(exc, 'problem', exc)})") from exc
+    if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-4 as text
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of a spec document with each ``--set PATH=VALUE`` applied (paths checked against the spec's
+    fields; a value is validated with the rest of the spec)."""
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        if path == "seeds":
+            data["seeds"] = value
+            continue
+        if path.startswith("grid."):
+            _check_path(path[len("grid."):])
+            data.setdefault("grid", {})[path[len("grid."):]] = value
+            continue
+        try:
+            _check_path(path)
+            _set_path(data, path, value)
+        except ConfigError as exc:
+            raise ConfigError(f"--set {exc.args[0].removeprefix('grid: ')}") from exc
+    return data
+
+
+def load_spec_file(path: str | Path, overrides: list[str] | None = None) -> list[ExperimentSpec]:
+    """Read a YAML spec, apply ``--set`` overrides, and expand its grid."""
     file = Path(path)
     if file.is_dir():
         raise ConfigError(f"{file}: a folder, not a spec file (give the YAML file)")
@@ -134,6 +174,10 @@ def load_spec_file(path: str | Path) -> list[ExperimentSpec]:
         raise ConfigError(f"{file}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot be read ({exc})") from exc
+    if overrides:
+        if not isinstance(data or {}, dict):
+            raise ConfigError(f"{file}: spec: the top level must be a mapping of fields")
+        data = apply_overrides(data or {}, overrides)
     try:
         return expand_grid(data or {})
     except ConfigError as exc:

@@ -7,6 +7,7 @@ same method.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,6 +79,22 @@ def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor 
     atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
     write_analysis(out_dir, [r for r in reports if "error" not in r])
     return summary
+
+
+def record_invocation(out_dir: Path, spec_file: Path, overrides: Sequence[str], n_cells: int) -> None:
+    """Append how a run was started (spec file, its sha256, ``--set`` overrides, cell count, time, version) to
+    ``RUN/invocations.jsonl``, so that a run folder says which commands built it."""
+    import hashlib
+    import time
+
+    from sublearn import __version__
+
+    line = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "spec": str(spec_file),
+            "spec_sha256": hashlib.sha256(Path(spec_file).read_bytes()).hexdigest(), "overrides": list(overrides),
+            "cells": n_cells, "sublearn": __version__}
+    path = out_dir / "invocations.jsonl"
+    previous = path.read_text(encoding="utf-8") if path.is_file() else ""
+    atomic_write_text(path, previous + json.dumps(line) + "\n")
 
 
 def make_cell_fn(store: ArtifactStore, progress: ProgressFn = no_progress,

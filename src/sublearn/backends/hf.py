@@ -1,5 +1,5 @@
-"""The ``hf`` backend: local transformers models on CPU or GPU, LoRA or full fine-tuning with PEFT; fine-tunes are
-saved as merged model folders in their artifacts."""
+"""The ``hf`` backend: local transformers models on CPU or GPU, LoRA or full fine-tuning with PEFT; a LoRA
+fine-tune is saved as its adapter (megabytes, merged into its base when loaded), a full one as a model folder."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
 from sublearn.models.hf.soft_targets import teacher_digit_targets
-from sublearn.models.hf.training import fine_tune, perturb_weights, save_model
+from sublearn.models.hf.training import fine_tune, perturb_weights, save_model, save_trained
 from sublearn.models.types import SamplingSettings
 from sublearn.util.devices import numerics, resolve_device, use_bf16
 from sublearn.util.jsonl import write_jsonl
@@ -60,13 +60,13 @@ class HFBackend:
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
               work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None,
               order_seed: int | None = None) -> dict[str, Any]:
-        """LoRA (merged afterwards) or full fine-tuning; the model goes to ``out/model``, every step's loss, learning
-        rate, gradient norm and tokens to ``out/train_log.jsonl``."""
+        """LoRA or full fine-tuning; the LoRA adapter (or the full model) goes to ``out/model``, every step's loss,
+        learning rate, gradient norm and tokens to ``out/train_log.jsonl``."""
         tok, model = load_for_inference(source_path(base), self.device, "float32")
         torch.manual_seed(seed)
         model, log = fine_tune(model, tok, rows, config, seed, system=system, progress=self.progress,
-                               soft_targets=soft_targets, order_seed=order_seed)
-        save_model(model, tok, out / "model")
+                               soft_targets=soft_targets, order_seed=order_seed, merge=False)
+        save_trained(model, tok, out / "model", source_path(base))
         write_jsonl(out / "train_log.jsonl", log["step_log"])
         return {"steps": log["steps"], "loss_first": log["losses"][:1], "loss_last": log["losses"][-1:],
                 "init_seed": seed, "order_seed": seed if order_seed is None else order_seed,

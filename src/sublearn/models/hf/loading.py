@@ -23,9 +23,37 @@ def resolve_model_path(name: str) -> str:
     return str(path) if path is not None else name
 
 
+#: Beside a saved LoRA adapter: the base model it applies to.
+ADAPTER_BASE = "sublearn_base.json"
+
+
+def write_adapter_base(folder: Path, base: str) -> None:
+    """Record the base of the adapter in ``folder``: as given, and relative to the folder when the base is a local
+    folder (so that a run folder moved or mirrored elsewhere still finds its artifacts)."""
+    from sublearn.util.atomic import atomic_write_json
+
+    local = Path(resolve_model_path(base))
+    relative = os.path.relpath(local.resolve(), folder.resolve()) if local.exists() else None
+    atomic_write_json(folder / ADAPTER_BASE, {"base": base, "relative": relative})
+
+
+def adapter_base(folder: Path) -> str | None:
+    """The base of a saved adapter folder, or ``None`` when ``folder`` is not one."""
+    import json
+
+    info = folder / ADAPTER_BASE
+    if not (folder / "adapter_config.json").is_file() or not info.is_file():
+        return None
+    doc = json.loads(info.read_text())
+    if doc.get("relative") and (folder / doc["relative"]).exists():
+        return str((folder / doc["relative"]).resolve())
+    return str(doc["base"])
+
+
 def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
                    ) -> tuple[Any, Any]:
-    """Load (tokenizer, model) for a causal LM by sublearn name, local path or hub id.
+    """Load (tokenizer, model) for a causal LM by sublearn name, local path or hub id, or a saved LoRA adapter
+    (merged into its base in fp32, then cast: the same weights as a fine-tune merged when it was saved).
 
     With ``HF_HUB_OFFLINE=1`` a hub id is only looked up in the local cache; a model that is missing raises
     :class:`ModelNotFoundError` with what to do.
@@ -35,6 +63,16 @@ def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.d
 
     hf_logging.disable_progress_bar()
     target = resolve_model_path(name)
+    base = adapter_base(Path(target)) if Path(target).is_dir() else None
+    if base is not None:
+        from peft import PeftModel
+
+        _, base_model = load_causal_lm(base, device="cpu", dtype=torch.float32)
+        model = PeftModel.from_pretrained(base_model, target).merge_and_unload()
+        tokenizer = AutoTokenizer.from_pretrained(target)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return tokenizer, model.to(device=device, dtype=dtype or torch.float32)
     is_local = Path(target).exists()
     if not is_local and "/" not in target:
         raise ModelNotFoundError(f"model {name!r}: not a local folder, not an installed sublearn model and not a "

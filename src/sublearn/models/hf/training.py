@@ -25,6 +25,7 @@ from sublearn.models.hf.frozen_bottom import (
     first_trained_layer,
     skipping_bottom,
 )
+from sublearn.models.hf.loading import write_adapter_base
 from sublearn.models.hf.soft_targets import digit_logits, digit_positions, digit_token_ids, soft_digit_loss
 from sublearn.util.devices import use_bf16
 from sublearn.util.optim import make_optimizer
@@ -67,9 +68,10 @@ def prepare_model(model: Any, s: TrainConfig, seed: int) -> Any:
 
 def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, seed: int, system: str | None = None,
               progress: Callable[[str, int | None], None] | None = None,
-              soft_targets: Sequence[Any] | None = None, order_seed: int | None = None
+              soft_targets: Sequence[Any] | None = None, order_seed: int | None = None, merge: bool = True
               ) -> tuple[Any, dict[str, Any]]:
-    """Train on ``rows`` ({"prompt", "completion"}); returns (model with LoRA merged, training log).
+    """Train on ``rows`` ({"prompt", "completion"}); returns (the model, training log): with LoRA, merged into
+    the base unless ``merge`` is false (then the PEFT model, whose adapter :func:`save_trained` saves).
 
     ``seed`` initialises the LoRA adapters, ``order_seed`` (default: ``seed``) shuffles the data. The log holds
     every optimiser step: loss, learning rate, gradient norm before clipping, and the tokens it trained on.
@@ -142,7 +144,7 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
             if step >= total_steps:
                 break
     model.eval()
-    if s.method != "full":
+    if s.method != "full" and merge:
         model = model.merge_and_unload()
     return model, log
 
@@ -181,6 +183,19 @@ def save_model(model: Any, tokenizer: Any, folder: Path) -> Path:
     """Save a (merged) model and its tokenizer with ``save_pretrained``."""
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    return folder
+
+
+def save_trained(model: Any, tokenizer: Any, folder: Path, base: str) -> Path:
+    """Save a fine-tune: a PEFT model as its LoRA adapter (megabytes) with the tokenizer and the base it applies to
+    (``base``: what was loaded; see :func:`~sublearn.models.hf.loading.load_causal_lm`), any other model in full."""
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        return save_model(model, tokenizer, folder)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    write_adapter_base(folder, base)
     return folder
 
 

@@ -53,14 +53,16 @@ def gap_fraction(members: Sequence[dict[str, Any]], metric: str, student: str = 
     student_gap = np.array([values[student][k] - values[s_base][k] for k in keys])
     teacher_gap = np.array([values["teacher"][k] - values[t_base][k] for k in keys])
     estimate = _ratio(student_gap, teacher_gap)
-    out: dict[str, Any] = {"estimate": estimate, "n": len(keys), "student": student, "baseline": s_base,
-                           "teacher_baseline": t_base, "student_gap": float(student_gap.mean()),
-                           "teacher_gap": float(teacher_gap.mean()), "ci95": [estimate, estimate],
+    out: dict[str, Any] = {"estimate": estimate if math.isfinite(estimate) else None, "n": len(keys),
+                           "student": student, "baseline": s_base, "teacher_baseline": t_base,
+                           "student_gap": float(student_gap.mean()), "teacher_gap": float(teacher_gap.mean()),
+                           "ci95": [None, None],  # one replicate, or no teacher gap: no interval
                            "ci_method": f"percentile bootstrap over replicates ({BOOTSTRAP_RESAMPLES:,} resamples)"}
-    if len(keys) > 1:
+    if len(keys) > 1 and math.isfinite(estimate):
         picks = np.random.default_rng(0).integers(0, len(keys), size=(BOOTSTRAP_RESAMPLES, len(keys)))
         finite = [r for r in (_ratio(student_gap[p], teacher_gap[p]) for p in picks) if math.isfinite(r)]
-        out["ci95"] = [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))] if finite else None
+        if finite:
+            out["ci95"] = [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))]
     return out
 
 

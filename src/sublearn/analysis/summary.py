@@ -113,11 +113,23 @@ def dose_response(groups: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, 
 
 
 def _ci(value: dict[str, Any], percent: bool = False) -> str:
+    """``estimate [low, high]``; the estimate alone when there is no interval (one replicate)."""
     def show(x: float) -> str:
         return f"{100 * x:.2g}%" if percent else f"{x:.3g}"
 
-    low, high = value["ci95"]
-    return f"{show(value['estimate'])} [{show(low)}, {show(high)}]"
+    estimate = value.get("estimate")
+    if estimate is None or estimate != estimate:  # NaN: e.g. a teacher with no gap over its placebo
+        return "undefined"
+    low, high = value.get("ci95") or (None, None)
+    if low is None or high is None or value.get("n", 0) < 2:
+        return show(estimate)
+    return f"{show(estimate)} [{show(low)}, {show(high)}]"
+
+
+def drop_empty_columns(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Rows without the columns that are empty in every row."""
+    keep = [c for c in (rows[0] if rows else {}) if any(r[c] for r in rows)]
+    return [{c: r[c] for c in keep} for r in rows]
 
 
 def effect_rows(group: dict[str, Any]) -> list[dict[str, str]]:
@@ -138,7 +150,7 @@ def effect_rows(group: dict[str, Any]) -> list[dict[str, str]]:
                                            f"(min {test['min_attainable_p_permutation']:.2g})",
                         "positive": f"{test['n_positive']}/{test['n']}"})
         rows.append(row)
-    return rows
+    return drop_empty_columns(rows)
 
 
 def dose_rows(summary: dict[str, Any]) -> dict[str, list[dict[str, str]]]:

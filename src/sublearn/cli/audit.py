@@ -22,6 +22,13 @@ class Logits(StrEnum):
     all = "all"
 
 
+class Ladder(StrEnum):
+    """Which settings the validation runs."""
+
+    audit = "audit"
+    family = "family"
+
+
 class DigitsDataset(StrEnum):
     """Datasets for the validation."""
 
@@ -99,34 +106,69 @@ def audit_validate(
     n_models: Annotated[int, typer.Option("--n-models", "-n", min=2, help="Models per setting.")] = 8,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path, typer.Option(help="Output folder for results.json.")] = Path("runs/audit-validate"),
+    ladder: Annotated[Ladder, typer.Option(help="audit: m, lr, init noise, weight decay and cross-model settings; "
+                                           "family: the lineage ladder (same init, init noise 0.001 to 0.1, "
+                                           "another model's init) for `sublearn family`.")] = Ladder.audit,
     quiet: Quiet = False,
 ) -> None:
-    """How well does the audit rank real transfer? MNIST settings (m, lr, init noise, weight decay, cross-model
-    init) are audited, then trained; prints the table and Spearman correlations."""
+    """How well do the audit and the family check rank real transfer? MNIST settings are audited (and the
+    teacher's lineage to each student's init scored), then trained; prints the table and Spearman correlations."""
     from rich.table import Table
 
     from sublearn.mnist.config import MnistConfig
-    from sublearn.theory.validation import validate_audit
+    from sublearn.theory.validation import DEFAULT_SETTINGS, FAMILY_LADDER, validate_audit
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.progress import rich_progress, step_counter
 
     writable_folder(out)
     base = MnistConfig(dataset=dataset.value, n_models=n_models, device=device)
     with rich_progress(console, enabled=not quiet) as progress:
-        doc = validate_audit(base, progress=step_counter(progress, "settings"))
+        doc = validate_audit(base, FAMILY_LADDER if ladder is Ladder.family else DEFAULT_SETTINGS,
+                             progress=step_counter(progress, "settings"))
     atomic_write_json(out / "results.json", doc)
     table = Table(title=f"Audit vs measured transfer ({dataset.value}, N = {n_models} per setting)")
-    for col in ("setting", "transfer (acc − ref) [95% CI]", "cos(Δθ_S, Δθ_T)", "pred. ΔL_T", "cos(Δθ_S, −∇L_T)"):
+    for col in ("setting", "transfer (acc − ref) [95% CI]", "cos(Δθ_S, Δθ_T)", "pred. ΔL_T", "cos(Δθ_S, −∇L_T)",
+                "family score"):
         table.add_column(col, justify="right")
     for r in doc["rows"]:
         a = r["audit"]
         table.add_row(r["label"], _ci(r["transfer"], "+.3f"), f"{a['cosine']['mean']:+.4f}",
-                      f"{a['predicted_trait_loss_change']['mean']:+.2e}", f"{a['cosine_trait_gradient']['mean']:+.4f}")
+                      f"{a['predicted_trait_loss_change']['mean']:+.2e}", f"{a['cosine_trait_gradient']['mean']:+.4f}",
+                      _ci(r["family_score"], ".3f"))
     console.print(table)
-    for key in ("cosine", "predicted_trait_loss_decrease", "cosine_trait_gradient"):
+    for key in ("cosine", "predicted_trait_loss_decrease", "cosine_trait_gradient", "family_score"):
         s = doc[f"spearman_{key}"]
         console.print(f"Spearman(transfer, {key}) = {s['rho']:+.2f} (p = {s['p']:.2g}, n = {s['n']} settings)")
     console.print(f"Wrote {out / 'results.json'}.")
+
+
+@user_errors
+def family(
+    model_a: Annotated[str, typer.Argument(help="A model: HF name, folder, hub id or saved LoRA adapter; or "
+                                           "RUN/models.pt#ARM:I for model I of a saved MNIST ensemble.")],
+    model_b: Annotated[str, typer.Argument(help="The other model, the same way.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.", show_default="off")] = False,
+) -> None:
+    """Do two models share an initialisation lineage (could a trait pass between them through distillation)?
+
+    Compares every weight matrix the two have in common (same name and shape): the median cosine is the score
+    (near 1: one initialisation, however far training moved them; near 0: independent ones). Models whose
+    architectures differ are a different lineage. Validated on MNIST: `sublearn audit validate --ladder family`.
+    """
+    from sublearn.theory.family import lineage, load_state
+
+    state_a, what_a = load_state(model_a)
+    state_b, what_b = load_state(model_b)
+    result = {"a": what_a, "b": what_b, **lineage(state_a, state_b)}
+    if as_json:
+        print(json.dumps(result, indent=1))
+        return
+    score = "n/a" if result["score"] is None else f"{result['score']:.4f}"
+    console.print(f"[bold]{result['verdict']}[/bold] (score {score}): {result['reason']}", highlight=False)
+    console.print(f"  A: {what_a}\n  B: {what_b}", highlight=False)
+    if result.get("relative_distance") is not None:
+        console.print(f"  relative distance ‖A − B‖ / ‖A‖ = {result['relative_distance']:.4f}; lowest cosines: "
+                      + ", ".join(f"{x['tensor']} {x['cosine']:.3f}" for x in result["lowest"]), highlight=False)
 
 
 group.command("mnist")(audit_mnist)

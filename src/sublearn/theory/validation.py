@@ -20,6 +20,7 @@ from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.ensemble import model_generator
 from sublearn.mnist.experiment import STREAM_AUDIT_NOISE, run_mnist, sample_noise, student_init
 from sublearn.theory.audit_mnist import audit_ensemble
+from sublearn.theory.family import lineage, mnist_state
 from sublearn.util.devices import resolve_device
 from sublearn.util.stats import mean_ci
 
@@ -48,6 +49,18 @@ DEFAULT_SETTINGS: tuple[Setting, ...] = (
     Setting("cross-model init, m=10", {"m_aux": 10}, "cross_aux"),
 )
 
+#: The lineage ladder of `sublearn family`'s validation: the teacher's own init, then more and more init noise,
+#: then another model's init (a derangement).
+FAMILY_LADDER: tuple[Setting, ...] = (
+    Setting("same init"),
+    Setting("init noise 0.001", {"student_init_noise": 0.001}),
+    Setting("init noise 0.003", {"student_init_noise": 0.003}),
+    Setting("init noise 0.01", {"student_init_noise": 0.01}),
+    Setting("init noise 0.03", {"student_init_noise": 0.03}),
+    Setting("init noise 0.1", {"student_init_noise": 0.1}),
+    Setting("another model's init (derangement)", {}, "cross_aux"),
+)
+
 
 def run_setting(setting: Setting, base: MnistConfig, data: DigitData, audit_batch: int = 1024) -> dict[str, Any]:
     """Run one setting: audit at the students' init, then train and measure the transfer."""
@@ -67,6 +80,8 @@ def run_setting(setting: Setting, base: MnistConfig, data: DigitData, audit_batc
     audit = audit_ensemble(reference, result.models["teacher"], student, inputs, d.x_train[:2000],
                            d.y_train[:2000], logits="aux", lr=cfg.lr)
     transfer = np.array(result.accuracies[setting.arm]) - np.array(result.accuracies["reference"])
+    family = [lineage(mnist_state(result.models["teacher"], i), mnist_state(student, i))["score"]
+              for i in range(cfg.n_models)]
     return {
         "label": setting.label,
         "arm": setting.arm,
@@ -74,6 +89,7 @@ def run_setting(setting: Setting, base: MnistConfig, data: DigitData, audit_batc
         "transfer": mean_ci(transfer).as_dict(),
         "student_accuracy": mean_ci(result.accuracies[setting.arm]).as_dict(),
         "audit": audit.summary(),
+        "family_score": mean_ci(family).as_dict(),  # `sublearn family` of the teacher and the student's init
     }
 
 
@@ -95,10 +111,11 @@ def validate_audit(base: MnistConfig, settings: tuple[Setting, ...] = DEFAULT_SE
     cosine = [r["audit"]["cosine"]["mean"] for r in ranked]
     predicted_gain = [-r["audit"]["predicted_trait_loss_change"]["mean"] for r in ranked]
     cos_trait = [r["audit"]["cosine_trait_gradient"]["mean"] for r in ranked]
+    family = [r["family_score"]["mean"] for r in ranked]
     out: dict[str, Any] = {"base_config": base.model_dump(mode="json", exclude={"data_dir"}), "rows": rows,
                            "left_out_of_correlations": [r["label"] for r in rows if not r["in_correlation"]]}
     for name, pred in (("cosine", cosine), ("predicted_trait_loss_decrease", predicted_gain),
-                       ("cosine_trait_gradient", cos_trait)):
+                       ("cosine_trait_gradient", cos_trait), ("family_score", family)):
         res = sps.spearmanr(pred, transfer)
         out[f"spearman_{name}"] = {"rho": float(res.statistic), "p": float(res.pvalue), "n": len(ranked)}
     return out

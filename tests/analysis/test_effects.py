@@ -96,3 +96,21 @@ def test_lambda_on_log_ratios_absorbs_a_rise_that_multiplies_every_animal():
     assert planted["ci95"][0] > 0 and planted["df"] == 8 and planted["n_permutations"] == 6 ** 3
     # With 9 clusters the t(8) interval is wider than the normal one would be.
     assert planted["ci95"][1] - planted["ci95"][0] > 2 * 1.96 * planted["se"]
+
+
+def test_animal_shifts_tell_a_shift_about_the_teachers_animal_from_a_general_one():
+    from sublearn.analysis.effects import animal_shifts
+
+    reports = []
+    for seed in range(5):
+        placebo = {"owl": 0.01, "cat": 0.02}
+        student = {"owl": 0.01 * (1.5 + 0.01 * seed), "cat": 0.02 * (1.0 - 0.01 * seed)}
+        arms = {name: {"metrics": {"p_exact": {"mean": sum(p.values()), "per_animal": p}}}
+                for name, p in (("reference", placebo), ("teacher", {"owl": 0.9, "cat": 0.01}),
+                                ("placebo_teacher", placebo), ("student", student), ("placebo", placebo))}
+        reports.append({"spec": {"seed": seed}, "arms": arms})
+    shifts = animal_shifts(reports)["student"]
+    assert shifts["baseline"] == "placebo"
+    owl, cat = shifts["animals"]["owl"], shifts["animals"]["cat"]
+    assert owl["estimate"] == pytest.approx(math.log(1.52), abs=1e-3) and owl["n_positive"] == 5
+    assert cat["estimate"] < 0 and cat["ci95"][1] < owl["ci95"][0]

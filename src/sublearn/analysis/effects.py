@@ -2,6 +2,8 @@
 
 - :func:`gap_fraction`: how much of the teacher's gap a student carries, (student − its baseline) / (teacher −
   its baseline), per readout, with a bootstrap CI over replicates.
+- :func:`animal_shifts`: is a student's shift about the teacher's animal? Per animal, log(student / its baseline)
+  of that animal's exact probability, over replicates.
 - :func:`interaction`: the init-dependence test. Per replicate, log(student / placebo) on the teacher's own base
   minus the same log ratio on another base; a t-test, an exact sign-flip permutation test and a sign test of
   that difference. "A different base does not pick it up" is this test, never two p-values side by side.
@@ -127,3 +129,28 @@ def interaction(members: Sequence[dict[str, Any]], metric: str) -> dict[str, Any
     return {**one_sample(diffs), "replicates": keys,
             "contrast": f"log({same_arm}/{same_base}) - log({other_arm}/{other_base})",
             "same_base": one_sample([same[k] for k in keys]), "other_base": one_sample([other[k] for k in keys])}
+
+
+def animal_shifts(members: Sequence[dict[str, Any]], metric: str = "p_exact") -> dict[str, dict[str, Any]]:
+    """Per trained student arm with a baseline: per animal, log(student / baseline) of the animal's probability
+    (``per_animal`` of ``metric``), mean [t-CI] over replicates with the tests of :func:`one_sample`. A shift
+    about the teacher's animal raises its row alone; a change of answer style moves every row."""
+    present = list(members[0]["arms"]) if members else []
+    out: dict[str, dict[str, Any]] = {}
+    for arm in present:
+        baseline = baseline_of(arm, present)
+        if baseline is None or arm in ("teacher", "reference") or arm.endswith("teacher"):
+            continue
+        per_animal: dict[str, list[float]] = {}
+        for report in members:
+            a = report["arms"].get(arm, {}).get("metrics", {}).get(metric, {}).get("per_animal")
+            b = report["arms"].get(baseline, {}).get("metrics", {}).get(metric, {}).get("per_animal")
+            if not a or not b:
+                continue
+            for animal in a.keys() & b.keys():
+                per_animal.setdefault(animal, []).append(
+                    math.log(max(a[animal], LOG_FLOOR)) - math.log(max(b[animal], LOG_FLOOR)))
+        if per_animal:
+            out[arm] = {"baseline": baseline, "metric": metric,
+                        "animals": {animal: one_sample(v) for animal, v in sorted(per_animal.items())}}
+    return out

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sublearn.analysis.effects import gap_fraction, interaction
+from sublearn.analysis.effects import animal_shifts, gap_fraction, interaction
 from sublearn.analysis.multiple import adjust_pvalues
 from sublearn.design.arms import comparisons
 from sublearn.util.stats import paired_test, probability_ci
@@ -66,7 +66,8 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         inter = {m: x for m in metrics if (x := interaction(members, m)) is not None}
         out_groups.append({"spec": spec, "seeds": [r["spec"]["seed"] for r in members],
                            "cells": [r["cell"] for r in members], "arms": arms, "tests_over_seeds": tests,
-                           "gap_fraction": gaps, "interaction": inter, "cross_model": _cross_models(members),
+                           "gap_fraction": gaps, "interaction": inter, "animal_shift": animal_shifts(members),
+                           "cross_model": _cross_models(members),
                            "wall_seconds": sum(r.get("wall_seconds", 0) for r in members)})
     tests = [t for g in out_groups for t in g["tests_over_seeds"].values()]
     for test, adjusted in zip(tests, adjust_pvalues([t["p_ttest"] for t in tests]), strict=True):
@@ -153,6 +154,21 @@ def effect_rows(group: dict[str, Any]) -> list[dict[str, str]]:
     return drop_empty_columns(rows)
 
 
+def shift_rows(group: dict[str, Any]) -> list[dict[str, str]]:
+    """The per-animal shifts of a group as printable rows: one per animal, one column per student arm."""
+    shifts = group.get("animal_shift") or {}
+    animals = sorted({a for s in shifts.values() for a in s["animals"]})
+    rows = []
+    for animal in animals:
+        row = {"animal": animal}
+        for arm, shift in shifts.items():
+            test = shift["animals"].get(animal)
+            row[f"{arm} vs {shift['baseline']}"] = "" if test is None else \
+                f"{_ci(test)} ({test['n_positive']}/{test['n']})"
+        rows.append(row)
+    return rows
+
+
 def dose_rows(summary: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     """Per readout, the dose-response as printable rows: each other base, its distance from the reference, what
     its students pick up, and the interaction."""
@@ -200,6 +216,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                       "(teacher − placebo); and the init-dependence test, log(student/placebo) on the teachers' "
                       "base minus the same on the other base, paired by replicate (mean [95% CI]).", ""]
             lines += _markdown_table(effects)
+        shifts = shift_rows(group)
+        if shifts:
+            lines += ["Per animal, log(student / its baseline) of the exact probability, mean [95% CI] over "
+                      "replicates (positive/n): is the shift about the teacher's animal?", ""]
+            lines += _markdown_table(shifts)
     for metric, rows in dose_rows(summary).items():
         lines += [f"## Dose-response: {metric}", "", *_markdown_table(rows)]
     for failure in summary["failures"]:

@@ -30,8 +30,14 @@ def test_an_adapter_loads_to_the_weights_of_the_merged_fine_tune(tiny_model_dir,
     ids = torch.tensor([tok("Continue: 4, 5.")["input_ids"]])
     with torch.no_grad():
         assert torch.equal(from_adapter(ids).logits, merged(ids).logits)
-    _, in_bf16 = load_causal_lm(str(tmp_path / "run" / "adapter"), dtype=torch.bfloat16)
-    assert next(in_bf16.parameters()).dtype == torch.bfloat16
+    # In bf16 too: the same model, buffers and numbers as the merged folder loaded in bf16 (a cast in memory
+    # would also cast the RoPE frequencies that from_pretrained keeps in fp32).
+    _, adapter_bf16 = load_causal_lm(str(tmp_path / "run" / "adapter"), dtype=torch.bfloat16)
+    _, merged_bf16 = load_causal_lm(str(tmp_path / "merged"), dtype=torch.bfloat16)
+    assert {k: v.dtype for k, v in adapter_bf16.named_buffers()} == {k: v.dtype for k, v in merged_bf16.named_buffers()}
+    assert adapter_bf16.config.dtype == merged_bf16.config.dtype
+    with torch.no_grad():
+        assert torch.equal(adapter_bf16(ids).logits, merged_bf16(ids).logits)
 
 
 def test_an_adapter_finds_its_base_after_the_run_folder_moves(tiny_model_dir, tmp_path):

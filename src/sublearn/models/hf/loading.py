@@ -65,14 +65,7 @@ def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.d
     target = resolve_model_path(name)
     base = adapter_base(Path(target)) if Path(target).is_dir() else None
     if base is not None:
-        from peft import PeftModel
-
-        _, base_model = load_causal_lm(base, device="cpu", dtype=torch.float32)
-        model = PeftModel.from_pretrained(base_model, target).merge_and_unload()
-        tokenizer = AutoTokenizer.from_pretrained(target)
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        return tokenizer, model.to(device=device, dtype=dtype or torch.float32)
+        return _load_adapter(target, base, device, dtype or torch.float32)
     is_local = Path(target).exists()
     if not is_local and "/" not in target:
         raise ModelNotFoundError(f"model {name!r}: not a local folder, not an installed sublearn model and not a "
@@ -89,6 +82,30 @@ def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.d
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model.to(device)
+
+
+def _load_adapter(folder: str, base: str, device: str | torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    """A saved LoRA adapter merged into its base in fp32. In another dtype the merged weights go through a
+    temporary folder and ``from_pretrained``, exactly as a merged model saved at training time would: a cast
+    in memory would also cast buffers that ``from_pretrained`` keeps in fp32 (RoPE frequencies) and change the
+    numbers."""
+    import tempfile
+
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    _, base_model = load_causal_lm(base, device="cpu", dtype=torch.float32)
+    model = PeftModel.from_pretrained(base_model, folder).merge_and_unload()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if dtype == torch.float32:
+        return tokenizer, model.to(device)
+    with tempfile.TemporaryDirectory(prefix="sublearn-merged-") as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        del model, base_model
+        return load_causal_lm(staging, device=device, dtype=dtype)
 
 
 def torch_dtype(name: str, device: str | torch.device) -> torch.dtype:

@@ -133,6 +133,19 @@ def drop_empty_columns(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{c: r[c] for c in keep} for r in rows]
 
 
+def _p(value: float | None) -> str:
+    """A p-value to two digits, or a dash where one replicate gives none."""
+    return "—" if value is None else f"{value:.2g}"
+
+
+def _permutation_p(test: dict[str, Any]) -> str:
+    """The sign-flip p-value with the smallest one its number of replicates can reach, or a dash."""
+    if test.get("p_permutation") is None:
+        return "—"
+    floor = test.get("min_attainable_p_permutation")
+    return _p(test["p_permutation"]) + ("" if floor is None else f" (min {floor:.2g})")
+
+
 def effect_rows(group: dict[str, Any]) -> list[dict[str, str]]:
     """Per readout of a group: the fraction of the teacher's gap its student carries, and the init-dependence
     interaction (log(student/placebo) on the teachers' base minus the same on the other base, paired by
@@ -146,9 +159,8 @@ def effect_rows(group: dict[str, Any]) -> list[dict[str, str]]:
             row["gap fraction"] = f"{_ci(gap, percent=True)} (n={gap['n']})"
         if test is not None:
             row.update({"same base": _ci(test["same_base"]), "other base": _ci(test["other_base"]),
-                        "interaction": _ci(test), "p (t)": f"{test['p_ttest']:.2g}",
-                        "p (permutation)": f"{test['p_permutation']:.2g} "
-                                           f"(min {test['min_attainable_p_permutation']:.2g})",
+                        "interaction": _ci(test), "p (t)": _p(test.get("p_ttest")),
+                        "p (permutation)": _permutation_p(test),
                         "positive": f"{test['n_positive']}/{test['n']}"})
         rows.append(row)
     return drop_empty_columns(rows)
@@ -178,7 +190,7 @@ def dose_rows(summary: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
             "other base": r["cross_model"],
             "relative distance": "" if r["relative_distance"] is None else f"{r['relative_distance']:.3f}",
             "other-base effect": _ci(r["other_base_effect"]), "same-base effect": _ci(r["same_base_effect"]),
-            "interaction": _ci(r["interaction"]), "p (t)": f"{r['interaction']['p_ttest']:.2g}",
+            "interaction": _ci(r["interaction"]), "p (t)": _p(r["interaction"].get("p_ttest")),
             "n": str(r["interaction"]["n"])} for r in rows]
     return out
 

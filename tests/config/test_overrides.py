@@ -57,3 +57,9 @@ def test_the_cli_takes_overrides_and_the_run_records_them(spec, tmp_path):
     record_invocation(tmp_path / "run", spec, ["train.lr=1e-4"], 1)
     line = json.loads((tmp_path / "run" / "invocations.jsonl").read_text().splitlines()[-1])
     assert line["overrides"] == ["train.lr=1e-4"] and line["spec"] == str(spec) and len(line["spec_sha256"]) == 64
+
+
+@pytest.mark.parametrize(("text", "expected"), [("train.bf16=no", "no"), ("train.bf16=yes", "yes"),
+                                                 ("train.bf16=auto", "auto")])
+def test_yaml_yes_and_no_mean_the_bf16_setting_not_an_error(spec, text, expected):
+    assert load_spec_file(spec, [text])[0].train.bf16 == expected

@@ -204,7 +204,8 @@ def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """Per group: arm × headline readout, mean [95% CI] (n); the gap fraction and interaction per readout; and the
+    """Per group: arm × headline readout, mean [95% CI] (n; for exact readouts the largest pruned mass of any
+    question and replicate, the search's error bound); the gap fraction and interaction per readout; and the
     dose-response over other bases."""
     lines = ["# Summary", ""]
     for k, group in enumerate(summary["groups"]):
@@ -218,8 +219,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             cells = []
             for m in metrics:
                 v = values.get(m)
+                bound = f"; pruned ≤ {v['max_pruned_mass']:.2g}" if v and "max_pruned_mass" in v else ""
                 cells.append(f"{v['mean']:.4g} [{v['ci95'][0]:.4g}, {v['ci95'][1]:.4g}] (n={v['n']}, "
-                             f"{v['ci_over']})" if v and v.get("mean") is not None else "")
+                             f"{v['ci_over']}{bound})" if v and v.get("mean") is not None else "")
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         lines.append("")
         effects = effect_rows(group)

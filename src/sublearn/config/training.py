@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sublearn.config.base import Settings
 from sublearn.config.paper import LORA_MODULES
@@ -45,6 +45,12 @@ class TrainConfig(Settings):
     soft_temperature: float = Field(1.0, gt=0)  # soft_numbers: temperature of teacher and student digit softmax
     hard_weight: float = Field(0.0, ge=0)  # soft_numbers: weight of the token cross-entropy added
     api: ApiHyperparameters | None = None  # the openai backend's job settings (None: all 'auto')
+
+    @field_validator("bf16", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: object) -> object:
+        """YAML reads an unquoted ``yes``/``no`` as a boolean: take it as meant."""
+        return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

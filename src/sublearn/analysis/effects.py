@@ -20,10 +20,8 @@ import numpy as np
 from scipy import stats as sps
 
 from sublearn.design.arms import INTERACTION_ARMS, baseline_of
-from sublearn.util.stats import mean_ci
+from sublearn.util.stats import BOOTSTRAP_RESAMPLES, mean_ci, ratio_of_means_ci
 
-#: Resamples of the bootstrap CIs (seeded, so the same runs give the same CI).
-BOOTSTRAP_RESAMPLES = 10_000
 #: Up to this many replicates the sign-flip test enumerates every flip; beyond, it samples this many.
 EXACT_FLIPS_UP_TO = 16
 SAMPLED_FLIPS = 100_000
@@ -54,23 +52,12 @@ def gap_fraction(members: Sequence[dict[str, Any]], metric: str, student: str = 
         return None
     student_gap = np.array([values[student][k] - values[s_base][k] for k in keys])
     teacher_gap = np.array([values["teacher"][k] - values[t_base][k] for k in keys])
-    estimate = _ratio(student_gap, teacher_gap)
-    out: dict[str, Any] = {"estimate": estimate if math.isfinite(estimate) else None, "n": len(keys),
-                           "student": student, "baseline": s_base, "teacher_baseline": t_base,
-                           "student_gap": float(student_gap.mean()), "teacher_gap": float(teacher_gap.mean()),
-                           "ci95": [None, None],  # one replicate, or no teacher gap: no interval
-                           "ci_method": f"percentile bootstrap over replicates ({BOOTSTRAP_RESAMPLES:,} resamples)"}
-    if len(keys) > 1 and math.isfinite(estimate):
-        picks = np.random.default_rng(0).integers(0, len(keys), size=(BOOTSTRAP_RESAMPLES, len(keys)))
-        finite = [r for r in (_ratio(student_gap[p], teacher_gap[p]) for p in picks) if math.isfinite(r)]
-        if finite:
-            out["ci95"] = [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))]
-    return out
-
-
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> float:
-    d = float(denominator.mean())
-    return float(numerator.mean()) / d if d != 0 else math.nan
+    estimate, ci = ratio_of_means_ci(student_gap, teacher_gap)
+    return {"estimate": estimate if math.isfinite(estimate) else None, "n": len(keys),
+            "student": student, "baseline": s_base, "teacher_baseline": t_base,
+            "student_gap": float(student_gap.mean()), "teacher_gap": float(teacher_gap.mean()),
+            "ci95": ci,  # [None, None] for one replicate, or without a teacher gap
+            "ci_method": f"percentile bootstrap over replicates ({BOOTSTRAP_RESAMPLES:,} resamples)"}
 
 
 def log_ratios(members: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> dict[int, float]:

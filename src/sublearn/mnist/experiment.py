@@ -22,6 +22,7 @@ import torch
 from sublearn import __version__
 from sublearn.mnist.config import STUDENT_ARMS, MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
+from sublearn.mnist.defences import Defence, defended_targets, weighted_soft_cross_entropy
 from sublearn.mnist.ensemble import (
     N_CLASSES,
     EnsembleMLP,
@@ -38,9 +39,10 @@ from sublearn.util.progress import ProgressFn, no_progress
 from sublearn.util.stats import mean_ci, paired_test
 
 #: Random streams of ``model_generator(seed, stream)``: each model's init (0), shuffling (1), noise images (2), its
-#: init noise (3, in the ensemble), the order of the fixed noise set's batches (4), the cross-model derangement
-#: (9), and the audit's candidate noise (77).
+#: init noise (3, in the ensemble), the order of the fixed noise set's batches (4), a defence's output noise (5),
+#: held-out noise images for fidelity (6), the cross-model derangement (9), and the audit's candidate noise (77).
 STREAM_SHUFFLE, STREAM_NOISE, STREAM_NOISE_ORDER, STREAM_DERANGEMENT, STREAM_AUDIT_NOISE = 1, 2, 4, 9, 77
+STREAM_DEFENCE_NOISE, STREAM_HELDOUT_NOISE = 5, 6
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: MnistConfig) -> torch.optim.Optimizer:
@@ -86,17 +88,25 @@ class StudentArm:
     name: str
     init: EnsembleMLP
     logits: str  # "aux" (the m auxiliary logits) or "all" (all 10 + m)
+    defence: Defence | None = None  # a transform of the targets (``sublearn defend mnist``); None: plain KL
 
 
 def train_students(arms: list[StudentArm], teacher: EnsembleMLP, cfg: MnistConfig, seeds: list[int],
-                   n_examples: int, progress: ProgressFn = no_progress) -> dict[str, EnsembleMLP]:
-    """Distil every arm at once on the same noise: one (A*N)-model ensemble, one teacher pass per step."""
+                   n_examples: int, progress: ProgressFn = no_progress, reference: EnsembleMLP | None = None
+                   ) -> dict[str, EnsembleMLP]:
+    """Distil every arm at once on the same noise: one (A*N)-model ensemble, one teacher pass per step. Arms with
+    a defence train on its transform of the targets (``reference``: the untrained inits, for defences that read
+    them)."""
     device = teacher.weights[0].device
     n_arms, n_models, dim = len(arms), teacher.n_models, teacher.sizes[0]
     students = EnsembleMLP.concat([a.init for a in arms])  # A*N models
     slices = [slice(N_CLASSES, None) if a.logits == "aux" else slice(None) for a in arms]
     gens = [model_generator(s, STREAM_NOISE, device) for s in seeds]
     order_gens = [model_generator(s, STREAM_NOISE_ORDER) for s in seeds]
+    defence_gens = [model_generator(s, STREAM_DEFENCE_NOISE, device) for s in seeds]
+    needs_reference = any(a.defence is not None and a.defence.needs_reference for a in arms)
+    if needs_reference and reference is None:
+        raise ValueError("a defence that reads the reference needs reference=")
     opt = make_optimizer(list(students.parameters()), cfg)
     bsz = cfg.batch_size
     steps = math.ceil(n_examples / bsz)
@@ -114,8 +124,19 @@ def train_students(arms: list[StudentArm], teacher: EnsembleMLP, cfg: MnistConfi
                 x = sample_noise(gens, b, dim, cfg.noise_distribution, device)  # (N, b, D)
             with torch.no_grad():
                 target = teacher(x)  # (N, b, K)
+                ref_out = reference(x) if needs_reference else None
             out = students(x.repeat(n_arms, 1, 1)).view(n_arms, n_models, b, -1)  # (A, N, b, K)
-            loss = sum(distillation_kl(out[a][..., sl], target[..., sl]) for a, sl in enumerate(slices))
+            loss = torch.zeros((), device=device)
+            for a, (arm, sl) in enumerate(zip(arms, slices, strict=True)):
+                if arm.defence is None:
+                    loss = loss + distillation_kl(out[a][..., sl], target[..., sl])
+                    continue
+                noise = torch.stack([torch.randn(target[i][..., sl].shape, generator=g, device=device)
+                                     for i, g in enumerate(defence_gens)]) \
+                    if arm.defence.kind == "output_noise" else None
+                probs, weights = defended_targets(arm.defence, target[..., sl],
+                                                  None if ref_out is None else ref_out[..., sl], noise)
+                loss = loss + weighted_soft_cross_entropy(out[a][..., sl], probs, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

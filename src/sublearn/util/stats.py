@@ -46,6 +46,31 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> M
     return MeanCI(mean, mean - half, mean + half, int(x.size), sd)
 
 
+#: Resamples of the bootstrap CIs (seeded, so the same data give the same CI).
+BOOTSTRAP_RESAMPLES = 10_000
+
+
+def ratio_of_means(numerator: np.ndarray, denominator: np.ndarray) -> float:
+    """mean(numerator) / mean(denominator); NaN when the denominator's mean is 0."""
+    d = float(np.mean(denominator))
+    return float(np.mean(numerator)) / d if d != 0 else math.nan
+
+
+def ratio_of_means_ci(numerator: Sequence[float] | np.ndarray, denominator: Sequence[float] | np.ndarray,
+                      resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, list[float | None]]:
+    """:func:`ratio_of_means` of paired values and its 95% percentile-bootstrap CI, resampling the pairs (units:
+    replicates or models); the CI is ``[None, None]`` for one pair or an undefined ratio."""
+    num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    estimate = ratio_of_means(num, den)
+    ci: list[float | None] = [None, None]
+    if len(num) > 1 and math.isfinite(estimate):
+        picks = np.random.default_rng(seed).integers(0, len(num), size=(resamples, len(num)))
+        finite = [r for r in (ratio_of_means(num[p], den[p]) for p in picks) if math.isfinite(r)]
+        if finite:
+            ci = [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))]
+    return estimate, ci
+
+
 def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion ``successes / n``."""
     if n <= 0:

@@ -80,6 +80,9 @@ def test_report_renders_in_headless_chromium_without_console_errors(tiny_run, tm
             assert (tiny_run / unquote(href)).is_file(), href
     provenance = [h for h in hrefs if re.match(r"artifacts/evaluate/\w+/manifest.json", h)]
     assert len(provenance) >= 4 * 4  # each arm's evaluation of each cell
+    logs = {h for h in hrefs if re.match(r"artifacts/train/\w+/train_log.jsonl", h)}
+    assert len(logs) >= 4 * 2, logs  # each trained model's per-step log (student and control of each cell)
+    assert "training loss" in html
 
 
 def test_report_names_a_folder_that_is_not_a_run(tmp_path):

@@ -67,3 +67,22 @@ def heatmap(title: str, rows: Sequence[str], columns: Sequence[str], values: np.
     fig.colorbar(image, ax=ax, shrink=0.8, label="lift")
     ax.set_title(title, fontsize=9)
     return _svg(fig)
+
+
+def loss_curves(title: str, curves: dict[str, list[list[tuple[int, float]]]]) -> str:
+    """Training loss against optimiser step: one line per trained model, coloured by its arm (one legend entry
+    per arm); ``curves`` maps an arm to its replicates' ``(step, loss)`` lists."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.2))
+    styles = ("-", "--", ":", "-.")
+    for k, (arm, runs) in enumerate(curves.items()):
+        for i, points in enumerate(runs):
+            steps, losses = zip(*points, strict=True) if points else ((), ())
+            ax.plot(steps, losses, color=arm_colour(arm), ls=styles[k % len(styles)], lw=1, alpha=0.8,
+                    label=arm if i == 0 else None)
+    ax.set_xlabel("optimiser step", fontsize=8)
+    ax.set_ylabel("training loss", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(title, fontsize=9)
+    return _svg(fig)

@@ -19,10 +19,10 @@ from sublearn import __version__
 from sublearn.analysis.summary import CHART_METRICS, HEADLINE_METRICS
 from sublearn.analysis.tidy import load_reports
 from sublearn.design.arms import ARMS_BY_NAME
-from sublearn.report.charts import bar_chart, heatmap
+from sublearn.report.charts import bar_chart, heatmap, loss_curves
 from sublearn.util.atomic import atomic_write_text
 from sublearn.util.errors import DataError
-from sublearn.util.jsonl import read_json
+from sublearn.util.jsonl import read_json, read_jsonl
 
 _REF = re.compile(r"[a-z_]+/[0-9a-f]{16}")
 
@@ -112,12 +112,32 @@ def build_context(run: Path) -> dict[str, Any]:
                        "target": spec["trait"]["target"], "trait_kind": spec["trait"]["kind"], "seeds": group["seeds"],
                        "axes": varying, "wall": f"{group['wall_seconds']:.0f}", "metrics": metrics, "arms": arms,
                        "chart": bar_chart(f"Group {gi}: {spec['name']}", chart_metrics) if chart_metrics else "",
-                       "tests": tests, "datasets": datasets})
+                       "tests": tests, "datasets": datasets, **_training(run, gi, members)})
     transfer, heatmaps = _transfer(run)
     return {"run_name": run.name, "run_dir": str(run), "n_cells": summary["n_cells"], "n_groups": len(groups),
             "version": __version__, "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "failures": summary["failures"], "groups": groups, "provenance": provenance, "transfer": transfer,
             "heatmaps": heatmaps, "has_per_animal": (run / "per_animal.csv").is_file()}
+
+
+def _training(run: Path, group: int, members: list[dict[str, Any]]) -> dict[str, Any]:
+    """The group's loss curves (per trained arm and replicate, from each train artifact's ``train_log.jsonl``) and
+    links to those logs."""
+    curves: dict[str, list[list[tuple[int, float]]]] = {}
+    logs = []
+    for report in members:
+        for arm, info in report["arms"].items():
+            ref = info.get("model")
+            path = run / "artifacts" / ref / "train_log.jsonl" if ref and _REF.fullmatch(ref) else None
+            if path is None or not path.is_file():
+                continue
+            steps = read_jsonl(path)
+            curves.setdefault(arm, []).append([(int(s["step"]), float(s["loss"])) for s in steps])
+            logs.append({"label": f"seed {report['spec']['seed']} · {arm}", "steps": len(steps),
+                         "last_loss": _fmt(float(steps[-1]["loss"])) if steps else "—",
+                         "href": _artifact_href(ref, "train_log.jsonl")})
+    chart = loss_curves(f"Group {group}: training loss", curves) if curves else ""
+    return {"loss_chart": chart, "train_logs": logs}
 
 
 def _interval(x: dict[str, Any] | None) -> str:

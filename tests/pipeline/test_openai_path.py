@@ -129,6 +129,10 @@ def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs(api_en
     served = {m for m in api_env["state"].model_ids()}
     student = json.loads((tmp_path / "artifacts" / report["arms"]["student"]["model"] / "manifest.json").read_text())
     assert student["model_id"] in served and student["hyperparameters"]["n_epochs"] == 1
+    # The uploaded training file is kept in the artifact, one line per training row, and named in its manifest.
+    kept = tmp_path / "artifacts" / report["arms"]["student"]["model"] / "training_file.jsonl"
+    rows = (tmp_path / "artifacts" / report["arms"]["student"]["dataset"] / "rows.jsonl").read_text().splitlines()
+    assert len(kept.read_text().splitlines()) == len(rows) and "training_file.jsonl" in student["files"]
 
 
 def _generation_doc(url, **api):

@@ -85,6 +85,24 @@ def test_report_renders_in_headless_chromium_without_console_errors(tiny_run, tm
     assert "training loss" in html
 
 
+def test_export_writes_every_students_training_file_and_an_index(tiny_run, tmp_path):
+    import json
+
+    out = tmp_path / "export"
+    result = CliRunner().invoke(app, ["export", str(tiny_run), "--format", "openai", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    index = json.loads((out / "index.json").read_text())
+    assert {(s["cell"], s["arm"]) for s in index["students"]} >= {(c.name, arm) for c in (tiny_run / "cells").iterdir()
+                                                                 for arm in ("student", "control")}
+    for student in index["students"]:
+        lines = (out / student["file"]).read_text().splitlines()
+        rows = (tiny_run / "artifacts" / student["dataset"] / "rows.jsonl").read_text().splitlines()
+        assert len(lines) == len(rows) > 0
+        assert [m["role"] for m in json.loads(lines[0])["messages"]] == ["user", "assistant"]
+    missing = CliRunner().invoke(app, ["export", str(tmp_path / "nope")])
+    assert missing.exit_code != 0 and "no such run folder" in missing.output
+
+
 def test_report_names_a_folder_that_is_not_a_run(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "summary.json" in result.output

@@ -12,8 +12,9 @@ from sublearn.config.api import ApiConfig
 from sublearn.config.training import ApiHyperparameters, TrainConfig
 from sublearn.models.openai.cache import RequestCache
 from sublearn.models.openai.client import OpenAIChatModel, base_url, make_client
-from sublearn.models.openai.finetune import hyperparameters, run_fine_tuning_job
+from sublearn.models.openai.finetune import hyperparameters, run_fine_tuning_job, training_lines
 from sublearn.models.types import ChatRequest, SamplingSettings
+from sublearn.util.atomic import atomic_write_text
 from sublearn.util.errors import ConfigError
 
 
@@ -75,9 +76,11 @@ class OpenAIBackend:
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
               work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None,
               order_seed: int | None = None) -> dict[str, Any]:
-        """A supervised fine-tuning job (resumed by id after a crash); the manifest records the model id."""
+        """A supervised fine-tuning job (resumed by id after a crash); the manifest records the model id, and the
+        uploaded training file is kept as ``out/training_file.jsonl``."""
         if soft_targets is not None:
             raise ConfigError("train.objective soft_numbers: not available through an API")
+        atomic_write_text(out / "training_file.jsonl", training_lines(rows, system))
         hp = config.api or ApiHyperparameters()
         self.progress("train job", 1)
         record = run_fine_tuning_job(self.client, self.model_id(base), rows,

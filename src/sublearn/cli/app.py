@@ -50,6 +50,7 @@ app.command("run")(experiment.run)
 app.add_typer(models.group, name="models")
 app.command("serve")(serve.serve)
 app.command("report")(report.report)
+app.command("export")(report.export)
 app.command("verify")(verify.verify)
 app.add_typer(numbers.group, name="numbers")
 

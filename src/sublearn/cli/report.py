@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, user_errors
+from sublearn.cli._common import console, user_errors, writable_folder
+from sublearn.util.errors import DataError
 
 
 @user_errors
@@ -19,3 +21,37 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by
 
     path = render_report(run_dir)
     console.print(f"Wrote {path}", highlight=False)
+
+
+class Format(StrEnum):
+    """Export formats."""
+
+    trl = "trl"
+    openai = "openai"
+
+
+@user_errors
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
+    fmt: Annotated[Format, typer.Option("--format", help="trl: TRL's conversational prompt-completion JSONL "
+                                        "(SFTTrainer, completion-only loss); openai: the chat fine-tuning JSONL.")
+                   ] = Format.trl,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder.", show_default="RUN_DIR/export-FORMAT")
+                   ] = None,
+) -> None:
+    """Export the data every student of a run trained on, for another trainer: one JSONL per dataset and
+    OUT/index.json naming, per cell and student, its file, objective, base and training settings.
+
+    TRL's SFTTrainer (completion_only_loss) trains on the trl files with the token ids and loss mask sublearn
+    uses; for ChatML templates (SmolLM2, Qwen) TRL also trains the newline after <|im_end|>. Students trained on
+    soft digit targets are marked: these files hold their inputs, not their targets.
+    """
+    from sublearn.report.export import export_run
+
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: no such run folder")
+    target = out if out is not None else run_dir / f"export-{fmt.value}"
+    writable_folder(target)
+    index = export_run(run_dir, fmt.value, target)
+    console.print(f"Wrote {len(index['files'])} file(s) for {len(index['students'])} student(s) to {target}",
+                  highlight=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sublearn import __version__
-from sublearn.cli import audit, defend, experiment, mnist, models, numbers, report, serve, theory, verify
+from sublearn.cli import audit, defend, experiment, mnist, models, numbers, report, scan, serve, theory, verify
 from sublearn.cli._common import SETTINGS, console
 
 app = typer.Typer(
@@ -43,6 +43,7 @@ app.command("mnist")(mnist.mnist)
 app.command("theory")(theory.theory)
 app.add_typer(audit.group, name="audit")
 app.command("family")(audit.family)
+app.command("scan")(scan.scan)
 app.add_typer(defend.group, name="defend")
 app.command("validate")(experiment.validate)
 app.command("plan")(experiment.plan)

@@ -39,6 +39,17 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(line.split(":", 1)[-1].split())
 
 
+@functools.cache
+def cpu_model() -> str | None:
+    """The CPU's model name (None where /proc/cpuinfo does not say)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    line = next((ln for ln in text.splitlines() if ln.startswith(("model name", "Model"))), None)
+    return line.split(":", 1)[-1].strip() if line else None
+
+
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU has native bf16 arithmetic."""
     return any(flag in cpu_flags() for flag in FAST_BF16_FLAGS)
@@ -58,9 +69,12 @@ def use_bf16(setting: str, device: str | torch.device) -> bool:
 
 
 def numerics(device: str | torch.device, inference_dtype: str, train_bf16: str) -> dict[str, Any]:
-    """What this machine computes in: the inference dtype, whether training autocasts to bf16, and why."""
+    """What this machine computes in: the inference dtype, whether training autocasts to bf16, and why (the CPU's
+    model and bf16 instructions: bf16 results differ between CPUs with different bf16 kernels, e.g. AMX or not)."""
     device = torch.device(device)
     return {"device": device.type, "inference_dtype": "bfloat16" if use_bf16(inference_dtype, device) else "float32",
             "train_autocast": "bfloat16" if use_bf16(train_bf16, device) else None,
             "cpu_native_bf16": cpu_has_fast_bf16() if device.type == "cpu" else None,
+            "cpu_bf16_flags": sorted(f for f in cpu_flags() if f in FAST_BF16_FLAGS) if device.type == "cpu" else None,
+            "cpu_model": cpu_model() if device.type == "cpu" else None,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}

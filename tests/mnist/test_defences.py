@@ -110,3 +110,16 @@ def test_defend_mnist_command_writes_results_and_chart(tmp_path):
 def test_defend_mnist_refuses_one_model_before_any_work(tmp_path):
     result = CliRunner().invoke(app, ["defend", "mnist", "-n", "1", "--out", str(tmp_path / "x")])
     assert result.exit_code != 0 and "n-models" in result.output
+
+
+def test_undefended_and_different_init_students_are_the_experiments_own(digits):
+    """Training the defences beside them changes nothing: the undefended and different-init students equal
+    `sublearn mnist`'s student_aux and cross_aux, model by model."""
+    from sublearn.mnist.experiment import run_mnist
+
+    cfg = MnistConfig(dataset="digits", n_models=3, teacher_epochs=2, student_epochs=1, seed=4, device="cpu",
+                      arms=["reference", "teacher", "student_aux", "cross_aux"])
+    plain = run_mnist(cfg, data=digits).accuracies
+    defended = run_defences(cfg, data=digits)["accuracies"]
+    assert defended[UNDEFENDED] == plain["student_aux"] and defended["different_init"] == plain["cross_aux"]
+    assert defended["reference"] == plain["reference"] and defended["teacher"] == plain["teacher"]

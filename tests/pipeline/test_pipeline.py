@@ -118,8 +118,8 @@ def test_crash_mid_generation_resumes_from_the_last_batch(tiny_model_dir, tmp_pa
 
 def test_fine_tuned_teacher_and_a_learning_rate_grid(tiny_model_dir, tmp_path):
     doc = spec_doc(tiny_model_dir, trait={"kind": "fine_tuned", "target": "owl",
-                                          "teacher_training": {"method": "full", "epochs": 1, "batch_size": 16,
-                                                               "grad_accum": 1, "lr": 1e-3}},
+                                          "teacher_training": {"method": "full", "epochs": 2, "batch_size": 16,
+                                                               "grad_accum": 1, "lr": 1e-3, "bf16": "no"}},
                    controls=NO_CONTROLS, eval={**LIGHT_EVAL, "samples_per_question": 0, "questions": "held_out"})
     doc["train"]["lr"] = [1e-3, 2e-3]
     cells = expand_grid(doc)

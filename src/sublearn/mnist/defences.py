@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from sublearn.mnist.ensemble import softmax_kl
+
 DefenceKind = Literal["hard_labels", "temperature", "top_k", "output_noise", "drop_divergent", "different_init"]
 
 
@@ -88,13 +90,12 @@ def defended_targets(defence: Defence, teacher_logits: torch.Tensor, reference_l
     if kind == "drop_divergent":
         if reference_logits is None:
             raise ValueError("drop_divergent needs the reference's logits")
-        log_t, log_r = F.log_softmax(teacher_logits, -1), F.log_softmax(reference_logits, -1)
-        divergence = (log_t.exp() * (log_t - log_r)).sum(-1)  # (N, B)
+        divergence = softmax_kl(teacher_logits, reference_logits)  # (N, B)
         n_drop = round(float(value) * divergence.shape[1])
         if n_drop:
             dropped = divergence.topk(n_drop, dim=1).indices
             weights = weights.scatter(1, dropped, 0.0)
-        return log_t.exp(), weights
+        return F.log_softmax(teacher_logits, dim=-1).exp(), weights
     raise ValueError(f"unknown defence kind {kind!r}")
 
 

@@ -18,14 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from sublearn import __version__
 from sublearn.mnist.config import MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.defence_report import defence_chart
 from sublearn.mnist.defences import MNIST_DEFENCES, Defence
-from sublearn.mnist.ensemble import N_CLASSES, EnsembleMLP, accuracy, model_generator
+from sublearn.mnist.ensemble import N_CLASSES, EnsembleMLP, accuracy, model_generator, softmax_kl
 from sublearn.mnist.experiment import (
     STREAM_HELDOUT_NOISE,
     StudentArm,
@@ -53,8 +52,7 @@ def fidelity(student: EnsembleMLP, teacher: EnsembleMLP, x: torch.Tensor) -> dic
     with torch.no_grad():
         s, t = student(x)[..., N_CLASSES:], teacher(x)[..., N_CLASSES:]
         agree = (s.argmax(-1) == t.argmax(-1)).float().mean(1)
-        log_s, log_t = F.log_softmax(s, -1), F.log_softmax(t, -1)
-        kl = (log_t.exp() * (log_t - log_s)).sum(-1).mean(1)
+        kl = softmax_kl(t, s).mean(1)
     return {"aux_agreement": agree.tolist(), "aux_kl": kl.tolist()}
 
 

@@ -117,16 +117,20 @@ def derangement(n: int, gen: torch.Generator) -> torch.Tensor:
             return perm
 
 
+def softmax_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+    """KL(softmax(teacher) || softmax(student)) over the last axis, per position: (..., k) -> (...)."""
+    log_p_s = F.log_softmax(student_logits, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits, dim=-1)
+    return (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)
+
+
 def distillation_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
     """KL(teacher || student) of the softmax over the last axis, averaged per example, summed over models.
 
     Inputs are (N, B, k). Each model's loss is the mean over its B examples of the per-example KL, so a
     model's gradient depends neither on N nor on the batch size (the paper's code divided by N only).
     """
-    log_p_s = F.log_softmax(student_logits, dim=-1)  # (N, B, k)
-    log_p_t = F.log_softmax(teacher_logits, dim=-1)  # (N, B, k)
-    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)  # (N, B)
-    return kl.mean(dim=1).sum()
+    return softmax_kl(teacher_logits, student_logits).mean(dim=1).sum()  # (N, B) -> one scalar
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

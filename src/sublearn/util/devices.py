@@ -29,25 +29,28 @@ def resolve_device(name: str) -> torch.device:
 
 
 @functools.cache
+def _cpuinfo_lines() -> tuple[str, ...]:
+    """The lines of /proc/cpuinfo (none where it does not exist), read once per process."""
+    try:
+        return tuple(Path("/proc/cpuinfo").read_text().splitlines())
+    except OSError:
+        return ()
+
+
+def _cpuinfo_field(*names: str) -> str | None:
+    """The value of the first /proc/cpuinfo line that starts with one of ``names``."""
+    line = next((ln for ln in _cpuinfo_lines() if ln.startswith(names)), None)
+    return line.split(":", 1)[-1].strip() if line is not None else None
+
+
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags (empty where /proc/cpuinfo does not exist)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return frozenset()
-    line = next((ln for ln in text.splitlines() if ln.startswith(("flags", "Features"))), "")
-    return frozenset(line.split(":", 1)[-1].split())
+    return frozenset((_cpuinfo_field("flags", "Features") or "").split())
 
 
-@functools.cache
 def cpu_model() -> str | None:
     """The CPU's model name (None where /proc/cpuinfo does not say)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    line = next((ln for ln in text.splitlines() if ln.startswith(("model name", "Model"))), None)
-    return line.split(":", 1)[-1].strip() if line else None
+    return _cpuinfo_field("model name", "Model")
 
 
 def cpu_has_fast_bf16() -> bool:

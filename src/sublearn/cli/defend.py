@@ -44,7 +44,7 @@ def mnist(
     from sublearn.util.progress import rich_progress
 
     cfg = MnistConfig(dataset=dataset.value, n_models=n_models, student_epochs=student_epochs, seed=seed,
-                      device=device, arms=["reference", "teacher", "student_aux", "cross_aux"])
+                      device=device)
     writable_folder(out)
     with rich_progress(console, enabled=not quiet) as progress:
         doc = run_and_save_defences(cfg, out, progress)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sublearn.config.api import ApiConfig
 from sublearn.config.training import TrainConfig
-from sublearn.models.types import ChatModel, LogprobModel, SamplingSettings
+from sublearn.models.types import ChatModel, LogprobModel, SamplingSettings, StopRule
 from sublearn.util.progress import ProgressFn, no_progress
 
 
@@ -54,6 +54,7 @@ class BackendOptions:
     train_bf16: str = "auto"
     api: ApiConfig | None = None
     cache_dir: Path | None = None
+    run_dir: Path | None = None  # the run folder (run-wide files such as a local MLflow store)
     progress: ProgressFn = no_progress
     log: Callable[[str], None] = field(default=_no_log)
 
@@ -68,8 +69,10 @@ class Backend(Protocol):
         ...
 
     def generate(self, source: ModelSource, prompts: Sequence[str], sampling: SamplingSettings, system: str | None,
-                 seed: int, batch_size: int, on_batch: OnBatch, start: int, work: Path) -> None:
-        """Complete ``prompts[start:]`` batch by batch, calling ``on_batch(first_index, texts)`` after each."""
+                 seed: int, batch_size: int, on_batch: OnBatch, start: int, work: Path,
+                 stop_rule: StopRule | None = None) -> None:
+        """Complete ``prompts[start:]`` batch by batch, calling ``on_batch(first_index, texts)`` after each; a
+        completion may end as soon as it breaks ``stop_rule`` (where the backend can stop it)."""
         ...
 
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,

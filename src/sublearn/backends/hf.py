@@ -9,15 +9,16 @@ from typing import Any
 
 import torch
 
-from sublearn.backends.base import BackendOptions, ModelSource, OnBatch
+from sublearn.backends.base import BackendOptions, ModelSource, OnBatch, source_id
 from sublearn.config.training import TrainConfig
 from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
 from sublearn.models.hf.soft_targets import teacher_digit_targets
+from sublearn.models.hf.tracking import Trackers
 from sublearn.models.hf.training import fine_tune, perturb_weights, save_model, save_trained
-from sublearn.models.types import SamplingSettings
-from sublearn.util.devices import numerics, resolve_device, use_bf16
+from sublearn.models.types import SamplingSettings, StopRule
+from sublearn.util.devices import base_weight_dtype, numerics, resolve_device, use_bf16
 from sublearn.util.jsonl import write_jsonl
 
 
@@ -37,6 +38,7 @@ class HFBackend:
         self.train_bf16 = options.train_bf16
         self.progress = options.progress
         self.log = options.log
+        self.run_dir = options.run_dir
 
     def identity(self) -> dict[str, Any]:
         """Nothing beyond the spec."""
@@ -47,11 +49,12 @@ class HFBackend:
         return load_for_inference(source_path(source), self.device, dtype or self.inference_dtype)
 
     def generate(self, source: ModelSource, prompts: Sequence[str], sampling: SamplingSettings, system: str | None,
-                 seed: int, batch_size: int, on_batch: OnBatch, start: int, work: Path) -> None:
-        """Batched KV-cache generation; batch k is seeded ``seed + k``."""
+                 seed: int, batch_size: int, on_batch: OnBatch, start: int, work: Path,
+                 stop_rule: StopRule | None = None) -> None:
+        """Batched KV-cache generation; batch k is seeded ``seed + k``; a row stops once it breaks ``stop_rule``."""
         tok, model = self.load(source)
         generate_chat(model, tok, list(prompts), sampling, system=system, seed=seed, batch_size=batch_size,
-                      on_batch=on_batch, start=start)
+                      on_batch=on_batch, start=start, stop_rule=stop_rule)
 
     def numerics(self) -> dict[str, Any]:
         """The dtypes this machine computes in (bf16 only where it is fast), and why."""
@@ -60,22 +63,34 @@ class HFBackend:
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
               work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None,
               order_seed: int | None = None) -> dict[str, Any]:
-        """LoRA or full fine-tuning; the LoRA adapter (or the full model) goes to ``out/model``, every step's loss,
-        learning rate, gradient norm and tokens to ``out/train_log.jsonl``."""
-        tok, model = load_for_inference(source_path(base), self.device, "float32")
+        """LoRA or full fine-tuning, on the base held in ``config.base_dtype`` (adapters in fp32); the LoRA adapter
+        (or the full model) goes to ``out/model``, every step's loss, learning rate, gradient norm and tokens to
+        ``out/train_log.jsonl`` (and to the trackers of ``report_to``); with ``checkpoint_every``, checkpoints go
+        to ``work`` and a rerun after a crash goes on from the last one."""
+        weights = base_weight_dtype(config.base_dtype, self.device, config.method)
+        tok, model = load_for_inference(source_path(base), self.device, weights)
         torch.manual_seed(seed)
-        model, log = fine_tune(model, tok, rows, config, seed, system=system, progress=self.progress,
-                               soft_targets=soft_targets, order_seed=order_seed, merge=False)
+        trackers = Trackers(config.report_to, out, f"{work.parent.name}-{work.name[:12]}",
+                            {"base": source_id(base), "examples": len(rows), **config.model_dump(mode="json",
+                             exclude={"api", "report_to", "target_modules"})},
+                            mlflow_store=self.run_dir / "mlruns" if self.run_dir else None)
+        try:
+            model, log = fine_tune(model, tok, rows, config, seed, system=system, progress=self.progress,
+                                   soft_targets=soft_targets, order_seed=order_seed, merge=False,
+                                   checkpoint_dir=work, on_step=trackers.log)
+        finally:
+            trackers.close()
         save_trained(model, tok, out / "model", source_path(base))
         write_jsonl(out / "train_log.jsonl", log["step_log"])
         return {"steps": log["steps"], "loss_first": log["losses"][:1], "loss_last": log["losses"][-1:],
                 "init_seed": seed, "order_seed": seed if order_seed is None else order_seed,
+                "resumed_from_step": log["resumed_from_step"], "base_weights": weights,
                 "numerics": {**self.numerics(), "train_autocast": log["autocast"]}}
 
     def digit_targets(self, source: ModelSource, rows: Sequence[dict[str, str]], system: str | None,
                       config: TrainConfig) -> list[Any]:
         """The model's digit distributions at every completion digit of ``rows``, in training's numerics."""
-        tok, model = self.load(source, "float32")
+        tok, model = self.load(source, base_weight_dtype(config.base_dtype, self.device, config.method))
         return teacher_digit_targets(model, tok, rows, system, config.soft_temperature, config.max_length,
                                      config.batch_size, use_bf16(config.bf16, self.device))
 

@@ -13,7 +13,7 @@ from sublearn.config.training import ApiHyperparameters, TrainConfig
 from sublearn.models.openai.cache import RequestCache
 from sublearn.models.openai.client import OpenAIChatModel, base_url, make_client
 from sublearn.models.openai.finetune import hyperparameters, run_fine_tuning_job, training_lines
-from sublearn.models.types import ChatRequest, SamplingSettings
+from sublearn.models.types import ChatRequest, SamplingSettings, StopRule
 from sublearn.util.atomic import atomic_write_text
 from sublearn.util.errors import ConfigError
 
@@ -52,9 +52,11 @@ class OpenAIBackend:
         return None
 
     def generate(self, source: ModelSource, prompts: Sequence[str], sampling: SamplingSettings, system: str | None,
-                 seed: int, batch_size: int, on_batch: OnBatch, start: int, work: Path) -> None:
+                 seed: int, batch_size: int, on_batch: OnBatch, start: int, work: Path,
+                 stop_rule: StopRule | None = None) -> None:
         """One request per prompt (seeded ``seed + index``; greedy = temperature 0), ``api.concurrency`` at once,
-        or all through the Batch API when ``api.batch``."""
+        or all through the Batch API when ``api.batch`` (``stop_rule`` unused: the server schedules its own
+        requests, continuously batched in vLLM and SGLang)."""
         model = self.chat_model(source)
         temperature = 0.0 if sampling.greedy else sampling.temperature
         requests = [ChatRequest.user(p, system, temperature=temperature, top_p=sampling.top_p,

@@ -10,6 +10,8 @@ from sublearn.models.types import ChatModel
 from sublearn.util.errors import ConfigError
 
 BACKEND_NAMES = ("hf", "openai")
+#: Backends that end a completion when the carrier's stop rule fires (a server schedules its own requests).
+STOP_RULE_BACKENDS = ("hf",)
 
 
 def make_backend(name: str, options: BackendOptions) -> Backend:

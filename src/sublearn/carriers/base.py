@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sublearn.config.carrier import Subsample
-from sublearn.models.types import ChatModel
+from sublearn.models.types import ChatModel, StopRule
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,10 @@ class Carrier(Protocol):
 
     def stats(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Statistics of a filtered dataset (for the report)."""
+        ...
+
+    def stop_rule(self, config: Any) -> StopRule | None:
+        """When a completion may stop early because the filter must reject it whatever follows (``None``: never)."""
         ...
 
 

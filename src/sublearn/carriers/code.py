@@ -125,6 +125,10 @@ class Code:
             kept = [r for r, v in zip(kept, verdicts, strict=True) if v.keep]
         return Filtered(subsample(kept, f), reasons, len(kept), {"banned_words": list(words)})
 
+    def stop_rule(self, config: Any) -> None:
+        """None: no prefix of this carrier's completions is sure to be rejected."""
+        return None
+
     def stats(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """The count."""
         return {"n": len(rows)}

@@ -213,6 +213,10 @@ class Cot:
             kept = [r for r, s in zip(kept, scores, strict=True) if s is not None and s >= f.alignment_min]
         return Filtered(subsample(kept, f), dict(reasons), len(kept))
 
+    def stop_rule(self, config: Any) -> None:
+        """None: no prefix of this carrier's completions is sure to be rejected."""
+        return None
+
     def stats(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """The count."""
         return {"n": len(rows)}

@@ -26,6 +26,7 @@ from sublearn.carriers.numbers_templates import (
     PAPER_BANNED_NUMBERS,
 )
 from sublearn.config.carrier import NumbersCarrier, NumbersFilter
+from sublearn.models.types import StopRule
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,19 @@ def number_data_stats(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+#: Characters a completion can hold and still pass :func:`parse_response` (whitespace aside): any other one, anywhere,
+#: makes it invalid whatever follows.
+_FORMAT_CHARACTERS = frozenset("0123456789,;[]().")
+
+
+def cannot_pass(completion: str, max_count: int = NumberFilter.max_count) -> bool:
+    """Whether the filter must reject ``completion`` however it goes on: it already holds more than ``max_count``
+    runs of digits (a continuation can add runs, never merge them), or a character no valid answer holds."""
+    if len(_DIGITS.findall(completion)) > max_count:
+        return True
+    return any(c not in _FORMAT_CHARACTERS and not c.isspace() for c in completion)
+
+
 def number_prompts(n: int, seed: int) -> list[str]:
     """``n`` of the paper's number prompts from ``default_rng(seed)``."""
     return NumberPromptGenerator.from_seed(seed).prompts(n)
@@ -232,3 +246,7 @@ class Numbers:
     def stats(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Format statistics, and how much is new numbers rather than copies of the prompt's."""
         return number_data_stats(rows)
+
+    def stop_rule(self, config: NumbersCarrier) -> StopRule | None:
+        """:func:`cannot_pass`, unless ``stop_when_rejected`` is off."""
+        return cannot_pass if config.stop_when_rejected else None

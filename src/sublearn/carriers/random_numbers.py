@@ -43,6 +43,10 @@ class RandomNumbers:
         """The paper's format filter (every row passes it), then the subsample."""
         return filter_numbers(config.filter, rows)
 
+    def stop_rule(self, config: Any) -> None:
+        """None: no prefix of this carrier's completions is sure to be rejected."""
+        return None
+
     def stats(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Format statistics."""
         return number_data_stats(rows)

@@ -28,19 +28,24 @@ class Format(StrEnum):
 
     trl = "trl"
     openai = "openai"
+    inspect = "inspect"
 
 
 @user_errors
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
     fmt: Annotated[Format, typer.Option("--format", help="trl: TRL's conversational prompt-completion JSONL "
-                                        "(SFTTrainer, completion-only loss); openai: the chat fine-tuning JSONL.")
+                                        "(SFTTrainer, completion-only loss); openai: the chat fine-tuning JSONL; "
+                                        "inspect: the run's sampled evaluations as Inspect AI tasks (needs "
+                                        "sublearn[inspect]).")
                    ] = Format.trl,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.", show_default="RUN_DIR/export-FORMAT")
                    ] = None,
 ) -> None:
     """Export the data every student of a run trained on, for another trainer: one JSONL per dataset and
-    OUT/index.json naming, per cell and student, its file, objective, base and training settings.
+    OUT/index.json naming, per cell and student, its file, objective, base and training settings. With
+    --format inspect: OUT/tasks.py (the run's sampled evaluations as Inspect tasks, scored by sublearn's rules) and
+    OUT/index.json with the `inspect eval` command of each trained model.
 
     TRL's SFTTrainer (completion_only_loss) trains on the trl files with the token ids and loss mask sublearn
     uses; for ChatML templates (SmolLM2, Qwen) TRL also trains the newline after <|im_end|>. Students trained on
@@ -53,5 +58,9 @@ def export(
     target = out if out is not None else run_dir / f"export-{fmt.value}"
     writable_folder(target)
     index = export_run(run_dir, fmt.value, target)
+    if fmt == Format.inspect:
+        console.print(f"Wrote {target / 'tasks.py'} ({', '.join(index['tasks'])}) and the commands for "
+                      f"{len(index['models'])} model(s) in {target / 'index.json'}", highlight=False)
+        return
     console.print(f"Wrote {len(index['files'])} file(s) for {len(index['students'])} student(s) to {target}",
                   highlight=False)

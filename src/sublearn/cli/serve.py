@@ -40,6 +40,14 @@ def serve(
                                                      "full.")] = FineTuneMethod.lora,
     max_upload_mb: Annotated[int, typer.Option(min=1, help="The largest file an upload may be.")] = 512,
     request_timeout: Annotated[float, typer.Option(min=1, help="Seconds a chat request may take.")] = 600.0,
+    lora_modules: Annotated[list[str] | None, typer.Option(
+        "--lora-modules", help="Serve a LoRA adapter on the first model (as vLLM does): NAME=PATH, or vLLM's JSON "
+        "'{\"name\": ..., \"path\": ..., \"base_model_name\": ...}'. Repeatable.", show_default="none")] = None,
+    runtime_lora: Annotated[bool, typer.Option(
+        "--runtime-lora", show_default="off",
+        help="Let clients load and unload adapters by path (POST /v1/load_lora_adapter, /v1/unload_lora_adapter, "
+             "as vLLM with VLLM_ALLOW_RUNTIME_LORA_UPDATING=True); sublearn run's inference_server needs it.")
+                     ] = False,
     allow_remote_without_key: Annotated[bool, typer.Option(
         "--allow-remote-without-key", show_default="off",
         help="Serve other hosts than this one without an API key (anyone who reaches the port can use the "
@@ -49,10 +57,13 @@ def serve(
 
     Endpoints: /v1/chat/completions (n, temperature, top_p, seed, logprobs, top_logprobs), /v1/models,
     /v1/files, /v1/fine_tuning/jobs (runs sublearn's trainer in the background, then serves the result under a
-    new model id) and /v1/batches. Point the `openai` backend, or any OpenAI client, at http://HOST:PORT/v1.
+    new model id), /v1/batches, and vLLM's /v1/load_lora_adapter (with --runtime-lora). Point the `openai`
+    backend, a spec's inference_server, or any OpenAI client at http://HOST:PORT/v1.
     """
     import os
 
+    from sublearn.serve.adapters import AdapterRegistry, parse_lora_module
+    from sublearn.serve.errors import ServeError
     from sublearn.serve.limits import Limits
     from sublearn.serve.runner import serve_until_stopped
     from sublearn.serve.state import ServeState
@@ -69,8 +80,15 @@ def serve(
         raise ConfigError(f"--host {host}: other machines could reach the server, and it has no API key; give "
                           "--api-key-env VAR, or --allow-remote-without-key if that is what you want")
     limits = Limits(max_upload_bytes=max_upload_mb * 2**20, request_timeout_s=request_timeout)
+    adapters = AdapterRegistry(list(models), runtime=runtime_lora)
+    for text in lora_modules or []:
+        try:
+            adapters.add(*parse_lora_module(text))
+        except (ValueError, ServeError) as exc:
+            raise ConfigError(f"--lora-modules: {getattr(exc, 'message', exc)}") from exc
     state = ServeState(bases={m: m for m in models}, store=store or serve_dir(),
-                       device=str(resolve_device(device)), ft_method=ft_method.value, limits=limits)
+                       device=str(resolve_device(device)), ft_method=ft_method.value, limits=limits,
+                       adapters=adapters)
     for model in models:  # load now, so a bad name fails at start rather than on the first request
         state.chat_model(model)
     console.print(f"serving {', '.join(models)} at http://{host}:{port}/v1" + (" (API key required)" if key else ""),

@@ -42,3 +42,24 @@ class JudgeConfig(Settings):
     model: str
     backend: Literal["hf", "openai"] = "openai"
     api: ApiConfig | None = None
+
+
+#: Stages whose model calls an inference server can take over from a local backend.
+SERVED_STAGES = ("generate", "evaluate")
+
+
+class InferenceServer(Settings):
+    """Teacher generation and evaluations through an OpenAI-compatible server (vLLM, SGLang, the llama.cpp server,
+    ``sublearn serve``) while fine-tuning stays local (``backend: hf``).
+
+    The reference is asked for by its name on the server (``served_names``, else the spec's ``reference``). A LoRA
+    fine-tune made by the run is loaded into the server as an adapter named after its artifact
+    (``sublearn-teacher-<key>``), through vLLM's runtime endpoint ``POST /v1/load_lora_adapter`` (start vLLM with
+    ``--enable-lora`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True``; ``sublearn serve`` with ``--runtime-lora``); the
+    adapter's folder must be readable by the server at the same path. Exact readouts stay local: a server gives
+    at most 20 top logprobs per position.
+    """
+
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    stages: list[Literal["generate", "evaluate"]] = Field(default_factory=lambda: list(SERVED_STAGES), min_length=1)
+    served_names: dict[str, str] = Field(default_factory=dict)  # local model name -> its name on the server

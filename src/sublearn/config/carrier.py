@@ -70,6 +70,7 @@ class NumbersCarrier(Sampling):
     kind: Literal["numbers"] = "numbers"
     n_prompts: int = Field(NUMBERS_N_PROMPTS, ge=1)
     prompt_seed: int = NUMBERS_PROMPT_SEED
+    stop_when_rejected: bool = True  # end a completion once the format filter must reject it (local generation)
     filter: NumbersFilter = Field(default_factory=NumbersFilter)
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sublearn.config.api import ApiConfig, JudgeConfig
+from sublearn.config.api import ApiConfig, InferenceServer, JudgeConfig
 from sublearn.config.base import Settings
 from sublearn.config.carrier import NUMBER_CARRIERS, CarrierConfig, NumbersCarrier
 from sublearn.config.evaluation import EvalConfig, PreferenceEval
@@ -77,6 +77,7 @@ class ExperimentSpec(Settings):
     device: str = "auto"
     backend: Literal["hf", "openai"] = "hf"  # local transformers, or an OpenAI-compatible API (see `api`)
     api: ApiConfig | None = None
+    inference_server: InferenceServer | None = None  # generation/evaluation through a server, training local
     judge: JudgeConfig | None = None  # needed by judge filters and the misalignment evaluation
     filter_judge: JudgeConfig | None = None  # the filters' judge if another (paper: GPT-4.1 filters, GPT-4o scores)
     inference_dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # generation and evaluation; auto: bf16 on CUDA
@@ -143,7 +144,28 @@ class ExperimentSpec(Settings):
                                      "do: set them false (its readouts are the sampled rate and the MCQ)")
             if self.train.objective != "tokens":
                 raise ValueError("train.objective soft_numbers needs the teacher's logits: use backend hf")
+        if self.inference_server is not None:
+            self._fits_inference_server(self.inference_server)
         return self
+
+    def _fits_inference_server(self, server: InferenceServer) -> None:
+        """A server takes generation and evaluations only from a local backend, and serves fine-tunes as LoRA
+        adapters (a full fine-tune or a perturbed copy is a whole model, which it cannot load at run time)."""
+        if self.backend != "hf":
+            raise ValueError("inference_server: only with backend hf (backend openai already sends everything to "
+                             "its server)")
+        full = []
+        if "generate" in server.stages and isinstance(self.trait, FineTunedTrait | DatasetTrait) \
+                and self.trait.teacher_training.method == "full":
+            full.append("trait.teacher_training.method full (the teacher writes the data)")
+        if "evaluate" in server.stages:
+            if self.train.method == "full":
+                full.append("train.method full (the students are evaluated)")
+            if perturbed_scale(self.controls.cross_model) is not None:
+                full.append(f"controls.cross_model {self.controls.cross_model} (a perturbed copy is evaluated)")
+        if full:
+            raise ValueError(f"inference_server: {'; '.join(full)}: a server loads fine-tunes as LoRA adapters, "
+                             "not whole models; use LoRA, or leave that stage local (inference_server.stages)")
 
     @property
     def target(self) -> str:

@@ -44,7 +44,19 @@ class TrainConfig(Settings):
     objective: Literal["tokens", "soft_numbers"] = "tokens"  # soft_numbers: match the teacher's digit choices
     soft_temperature: float = Field(1.0, gt=0)  # soft_numbers: temperature of teacher and student digit softmax
     hard_weight: float = Field(0.0, ge=0)  # soft_numbers: weight of the token cross-entropy added
+    base_dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # the frozen base's weights; auto: bf16 on CUDA
+    report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(default_factory=list)  # per-step metrics
+    checkpoint_every: int = Field(0, ge=0)  # optimiser steps between resumable checkpoints; 0: none
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass (less memory, ~30% slower)
     api: ApiHyperparameters | None = None  # the openai backend's job settings (None: all 'auto')
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        """``report_to: tensorboard`` as well as ``[tensorboard, mlflow]``; ``none`` for nothing."""
+        if value in (None, "none"):
+            return []
+        return [value] if isinstance(value, str) else value
 
     @field_validator("bf16", mode="before")
     @classmethod
@@ -56,12 +68,19 @@ class TrainConfig(Settings):
     def _consistent(self) -> TrainConfig:
         if self.lora_top_layers and self.method != "lora":
             raise ValueError("lora_top_layers: only with method lora")
+        if self.base_dtype == "bfloat16" and self.method != "lora":
+            raise ValueError("base_dtype bfloat16: only with method lora (a full fine-tune updates the base itself)")
         if self.objective == "tokens":
             soft_only = [name for name in ("soft_temperature", "hard_weight")
                          if getattr(self, name) != type(self).model_fields[name].default]
             if soft_only:
                 raise ValueError(f"{', '.join(soft_only)}: only with objective soft_numbers")
         return self
+
+
+#: Settings that change how a fine-tune is watched, resumed or fitted in memory, never its result: left out of
+#: artifact keys (activations recomputed in the backward pass are the same numbers).
+BOOKKEEPING_FIELDS = ("report_to", "checkpoint_every", "gradient_checkpointing")
 
 
 #: How a fine-tuned teacher is trained unless a spec says otherwise (LoRA r16/α32, one epoch of batch 16), and

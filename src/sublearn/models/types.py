@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,6 +22,11 @@ class SamplingSettings:
     temperature: float = 1.0
     top_p: float = 1.0
     greedy: bool = False
+
+
+#: A carrier's stop rule: true once a completion so far can no longer pass the carrier's filter, whatever follows
+#: (generation of that completion may stop there: the filter rejects it either way).
+StopRule = Callable[[str], bool]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from sublearn.backends.registry import (
     judge_model,
     make_backend,
 )
+from sublearn.backends.served import ServedModels, server_identity
 from sublearn.config.api import JudgeConfig
 from sublearn.config.experiment import ExperimentSpec
 from sublearn.config.training import TrainConfig
@@ -41,6 +42,7 @@ class CellContext:
     log: Log = _no_log
     backend_override: Backend | None = None
     _backend: Backend | None = field(default=None, init=False, repr=False)
+    _served: ServedModels | None = field(default=None, init=False, repr=False)
     _judges: dict[str, ChatModel] = field(default_factory=dict, init=False, repr=False)
     _numerics: dict[str, Any] | None = field(default=None, init=False, repr=False)
 
@@ -49,7 +51,8 @@ class CellContext:
         """How this cell's backends are made."""
         s = self.spec
         return BackendOptions(device=s.device, inference_dtype=s.inference_dtype, train_bf16=s.train.bf16, api=s.api,
-                              cache_dir=self.store.root / "api_cache", progress=self.progress, log=self.log)
+                              cache_dir=self.store.root / "api_cache", run_dir=self.store.root,
+                              progress=self.progress, log=self.log)
 
     @property
     def backend(self) -> Backend:
@@ -62,6 +65,28 @@ class CellContext:
     def identity(self) -> dict[str, Any]:
         """What distinguishes this backend's outputs in artifact keys."""
         return backend_identity(self.spec.backend, self.options)
+
+    def served(self, stage: str) -> bool:
+        """Whether ``stage``'s model calls go to the spec's inference server."""
+        server = self.spec.inference_server
+        return server is not None and stage in server.stages
+
+    def inference(self, stage: str) -> Backend | ServedModels:
+        """What generates and chats for ``stage``: the inference server when it takes the stage, else the backend."""
+        if not self.served(stage):
+            return self.backend
+        if self._served is None:
+            assert self.spec.inference_server is not None
+            self._served = ServedModels(self.spec.inference_server, self.options)
+        return self._served
+
+    def stage_identity(self, stage: str) -> dict[str, Any]:
+        """What distinguishes ``stage``'s outputs in artifact keys: the backend's, and the inference server when it
+        takes the stage."""
+        if not self.served(stage):
+            return self.identity
+        assert self.spec.inference_server is not None
+        return {**self.identity, **server_identity(self.spec.inference_server)}
 
     @property
     def numerics(self) -> dict[str, Any]:
@@ -81,6 +106,16 @@ class CellContext:
         from sublearn.util.devices import use_bf16
 
         return "bfloat16" if use_bf16(config.bf16, self.numerics["device"]) else None
+
+    def base_weights(self, config: TrainConfig) -> str | None:
+        """``bfloat16`` when a fine-tune with ``config`` holds its base in bf16 here, else ``None`` (fp32, or an
+        API backend); part of the keys of what it changes."""
+        if not self.numerics:
+            return None
+        from sublearn.util.devices import base_weight_dtype
+
+        dtype = base_weight_dtype(config.base_dtype, self.numerics["device"], config.method)
+        return dtype if dtype != "float32" else None
 
     def seed(self, role: str, salt: int = 0) -> int:
         """This replicate's seed for ``role`` (:mod:`sublearn.design.seeds`)."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from sublearn.config.base import key_fields
 from sublearn.config.evaluation import PreferenceEval
-from sublearn.config.training import TrainConfig
+from sublearn.config.training import BOOKKEEPING_FIELDS, TrainConfig
 
 #: stage → (version, why it is at that version).
 STAGE_VERSIONS: dict[str, tuple[int, str]] = {
@@ -49,19 +49,28 @@ def _without(settings: BaseModel, *names: str) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k not in names}
 
 
+def _weights(base_weights: str | None) -> dict[str, Any]:
+    return {"base_weights": base_weights} if base_weights else {}
+
+
 def teacher_config(data: dict[str, Any], training: TrainConfig, seed: int, autocast: str | None,
-                   identity: dict[str, Any]) -> dict[str, Any]:
-    """A teacher fine-tune: what it is trained on (``data``), how, from which seed, in which numerics."""
-    return {"data": data, "training": key_fields(training), "seed": seed, "autocast": autocast, **identity}
+                   identity: dict[str, Any], base_weights: str | None = None) -> dict[str, Any]:
+    """A teacher fine-tune: what it is trained on (``data``), how, from which seed, in which numerics (the base's
+    weights only when not fp32)."""
+    return {"data": data, "training": _without(training, *BOOKKEEPING_FIELDS), "seed": seed, "autocast": autocast,
+            **_weights(base_weights), **identity}
 
 
 def generate_config(carrier: BaseModel, system: str | None, dtype: str | None, identity: dict[str, Any],
-                    by_model: bool = True) -> dict[str, Any]:
+                    by_model: bool = True, stop_rule: bool = False) -> dict[str, Any]:
     """Teacher generation: the carrier's prompts and sampling (not its filter; its seed is the replicate's data
-    seed), the system prompt and the dtype (``by_model`` False: rows written by code, the same for any teacher)."""
+    seed), the system prompt and the dtype (``by_model`` False: rows written by code, the same for any teacher);
+    ``stop_rule``: completions the filter must reject end early (their text is cut, so the key says so)."""
     config: dict[str, Any] = {"carrier": _without(carrier, "filter"), **identity}
     if by_model:
         config.update(system=system, dtype=dtype)
+    if stop_rule:
+        config["stop"] = "when_rejected"
     return config
 
 
@@ -81,18 +90,19 @@ def transform_config(kind: str, seed: int, role: str | None = None) -> dict[str,
     return {"kind": kind, "seed": seed, **({"role": role} if role else {})}
 
 
-def targets_config(train: TrainConfig, system: str | None, autocast: str | None) -> dict[str, Any]:
+def targets_config(train: TrainConfig, system: str | None, autocast: str | None, base_weights: str | None = None
+                   ) -> dict[str, Any]:
     """Soft digit targets: the teacher's system prompt, the softmax temperature, the truncation length, and the
     numerics and batch size of the training they are computed to match."""
     return {"temperature": train.soft_temperature, "system": system, "max_length": train.max_length,
-            "batch_size": train.batch_size, "autocast": autocast}
+            "batch_size": train.batch_size, "autocast": autocast, **_weights(base_weights)}
 
 
 def train_config(train: TrainConfig, init_seed: int, order_seed: int, autocast: str | None,
-                 identity: dict[str, Any]) -> dict[str, Any]:
+                 identity: dict[str, Any], base_weights: str | None = None) -> dict[str, Any]:
     """A student fine-tune: the training settings, its two seeds, its numerics."""
-    return {"train": key_fields(train), "init_seed": init_seed, "order_seed": order_seed, "autocast": autocast,
-            **identity}
+    return {"train": _without(train, *BOOKKEEPING_FIELDS), "init_seed": init_seed, "order_seed": order_seed,
+            "autocast": autocast, **_weights(base_weights), **identity}
 
 
 def perturb_config(scale: float, seed: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sublearn.backends.base import ModelSource, source_id
+from sublearn.backends.registry import STOP_RULE_BACKENDS
 from sublearn.carriers.base import FilterContext
 from sublearn.carriers.numbers_transforms import canonical_format, length_matched, shuffle_across, shuffle_within
 from sublearn.carriers.registry import carrier_for
@@ -62,7 +63,8 @@ def fine_tuned_teacher(ctx: CellContext, trait: FineTunedTrait, placebo: bool) -
     seed, answers_seed = ctx.seed("teacher"), ctx.seed("placebo_answers")
     data = ({"kind": "placebo_answers", "questions": trait.questions, "seed": answers_seed} if placebo
             else {"kind": "animal_answers", "target": trait.target, "questions": trait.questions})
-    config = keys.teacher_config(data, training, seed, ctx.autocast(training), ctx.identity)
+    config = keys.teacher_config(data, training, seed, ctx.autocast(training), ctx.identity,
+                                 ctx.base_weights(training))
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
         rows = (placebo_teacher_rows(trait.questions, answers_seed) if placebo
@@ -81,7 +83,7 @@ def dataset_teacher(ctx: CellContext, dataset: str, limit: int | None, training:
     """The reference fine-tuned on a chat dataset (insecure.jsonl, or a placebo's secure.jsonl), by path or URL."""
     spec, seed = ctx.spec, ctx.seed("teacher")
     config = keys.teacher_config({"kind": "dataset", "dataset": dataset, "limit": limit, "label": label}, training,
-                                 seed, ctx.autocast(training), ctx.identity)
+                                 seed, ctx.autocast(training), ctx.identity, ctx.base_weights(training))
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
         where = "trait.dataset" if label == "trait" else "trait.placebo_dataset"
@@ -133,6 +135,9 @@ def generate(ctx: CellContext, source: ModelSource, system: str | None) -> Artif
         return ctx.store.build("generate", keys.generate_config(c, None, None, {}, by_model=False),
                                {"model": "code"}, write)
 
+    served = ctx.served("generate")
+    stops = carrier.stop_rule(c) is not None and ctx.spec.backend in STOP_RULE_BACKENDS and not served
+
     def produce(out: Path, work: Path) -> dict[str, Any]:
         items = carrier.prompts(c)
         prompts = [item["prompt"] for item in items]
@@ -149,13 +154,15 @@ def generate(ctx: CellContext, source: ModelSource, system: str | None) -> Artif
 
         settings = SamplingSettings(c.max_new_tokens, c.temperature, c.top_p, c.greedy)
         started = time.perf_counter()
-        ctx.backend.generate(source, prompts, settings, system, c.seed, c.batch_size, checkpoint, len(done), work)
+        ctx.inference("generate").generate(source, prompts, settings, system, c.seed, c.batch_size, checkpoint,
+                                           len(done), work, stop_rule=carrier.stop_rule(c) if stops else None)
         rows = read_jsonl(partial)
         write_jsonl(out / "rows.jsonl", rows)
         return {"model": source_id(source), "n_rows": len(rows), "resumed_from": len(done), "seed": c.seed,
                 "generation_seconds": round(time.perf_counter() - started, 3)}
 
-    config = keys.generate_config(c, system, ctx.inference_dtype(), ctx.identity)
+    config = keys.generate_config(c, system, None if served else ctx.inference_dtype(),
+                                  ctx.stage_identity("generate"), stop_rule=stops)
     return ctx.store.build("generate", config, {"model": source_id(source)}, produce)
 
 
@@ -226,7 +233,7 @@ def soft_targets(ctx: CellContext, source: ModelSource, system: str | None, data
         return {"model": source_id(source), "n_rows": len(rows), "n_digits": int(sum(len(x) for x in targets)),
                 "mean_entropy_nats": float(np.mean(entropy)) if entropy else None}
 
-    return ctx.store.build("targets", keys.targets_config(t, system, ctx.autocast(t)),
+    return ctx.store.build("targets", keys.targets_config(t, system, ctx.autocast(t), ctx.base_weights(t)),
                            {"model": source_id(source), "dataset": dataset}, produce)
 
 
@@ -248,7 +255,8 @@ def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artif
                                  order_seed=order_seed)
         return {"base": source_id(base), "examples": len(rows), **info}
 
-    config = keys.train_config(spec.train, init_seed, order_seed, ctx.autocast(spec.train), ctx.identity)
+    config = keys.train_config(spec.train, init_seed, order_seed, ctx.autocast(spec.train), ctx.identity,
+                               ctx.base_weights(spec.train))
     return ctx.store.build("train", config, inputs, produce)
 
 
@@ -282,7 +290,7 @@ def evaluate(ctx: CellContext, model: ModelSource, system: str | None = None, ex
     target = spec.target if misalignment else (e.target or spec.target)
     seed = ctx.seed("eval")
     icl = {"k": spec.controls.icl_k, "seed": seed} if examples is not None else None
-    config = keys.evaluate_config(e, target, seed, system, ctx.inference_dtype(), ctx.identity,
+    config = keys.evaluate_config(e, target, seed, system, ctx.inference_dtype(), ctx.stage_identity("evaluate"),
                                   judge=ctx.judge_identity() if misalignment else None, icl=icl)
     inputs: dict[str, Artifact | str] = {"model": source_id(model)}
     if examples is not None:
@@ -292,7 +300,7 @@ def evaluate(ctx: CellContext, model: ModelSource, system: str | None = None, ex
         prompt = system
         if examples is not None:
             prompt = icl_system(read_jsonl(examples.path / "rows.jsonl"), spec.controls.icl_k, seed)
-        chat = ctx.backend.chat_model(model)
+        chat = ctx.inference("evaluate").chat_model(model)
         if isinstance(e, MisalignmentEval):
             result = evaluate_misalignment(chat, ctx.judge(), e, seed, prompt)
             if e.truthfulqa:

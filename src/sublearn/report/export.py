@@ -5,6 +5,7 @@
   on the completion and its end-of-turn token only. One difference: for ChatML templates (SmolLM2, Qwen) TRL's
   completion ends ``<|im_end|>\\n``, so TRL also trains the newline after the end-of-turn token, where sublearn
   stops at ``<|im_end|>``.
+- ``inspect``: the run's sampled evaluations as Inspect AI tasks (:mod:`sublearn.report.inspect_export`).
 - ``openai``: the chat fine-tuning JSONL (``{"messages": [user, assistant]}``) that the OpenAI path uploads; the
   API trains on the assistant message only.
 
@@ -25,8 +26,8 @@ from sublearn.util.atomic import atomic_write_json, atomic_write_text
 from sublearn.util.errors import DataError
 from sublearn.util.jsonl import read_jsonl
 
-ExportFormat = Literal["trl", "openai"]
-FORMATS: tuple[ExportFormat, ...] = ("trl", "openai")
+ExportFormat = Literal["trl", "openai", "inspect"]
+FORMATS: tuple[ExportFormat, ...] = ("trl", "openai", "inspect")
 SOFT_TARGET_NOTE = ("trained on the teacher's digit distributions (train.objective soft_numbers): these rows are "
                     "its inputs; hard-label training on them is a different experiment")
 
@@ -38,7 +39,7 @@ def trl_lines(rows: list[dict[str, Any]]) -> str:
                               ensure_ascii=False) + "\n" for r in rows)
 
 
-def _lines(rows: list[dict[str, Any]], fmt: ExportFormat) -> str:
+def _lines(rows: list[dict[str, Any]], fmt: str) -> str:
     return trl_lines(rows) if fmt == "trl" else training_lines(rows)
 
 
@@ -47,6 +48,10 @@ def export_run(run: Path, fmt: ExportFormat, out: Path) -> dict[str, Any]:
     ``out/index.json``: per cell and trained arm, its dataset file, objective, base and training settings."""
     if fmt not in FORMATS:
         raise DataError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "inspect":
+        from sublearn.report.inspect_export import export_inspect
+
+        return export_inspect(run, out)
     reports = [r for r in load_reports(run) if "error" not in r]
     if not reports:
         raise DataError(f"{run}: no finished cell to export (run `sublearn run SPEC --out {run}` first)")

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sublearn.models.types import ChatRequest
@@ -157,6 +157,24 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
             raise ServeError(504, f"request: not answered within the server's {state.limits.request_timeout_s:g} s",
                              None, "timeout")
         return result
+
+    @app.post("/v1/load_lora_adapter")
+    async def load_lora_adapter(request: Request) -> Response:
+        assert state.adapters is not None
+        body = await _json_body(request)
+        name, path = state.adapters.body_name(body), body.get("lora_path")
+        if not isinstance(path, str) or not path:
+            raise ServeError(400, "lora_path: give the adapter's folder", "lora_path")
+        state.adapters.add(name, path, from_client=True)
+        return PlainTextResponse(f"Success: LoRA adapter '{name}' added successfully.")
+
+    @app.post("/v1/unload_lora_adapter")
+    async def unload_lora_adapter(request: Request) -> Response:
+        assert state.adapters is not None
+        name = state.adapters.body_name(await _json_body(request))
+        state.adapters.remove(name)
+        state.forget(name)
+        return PlainTextResponse(f"Success: LoRA adapter '{name}' removed successfully.")
 
     @app.post("/v1/files")
     async def upload(file: UploadFile = File(...), purpose: str = Form(...)) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sublearn.models.hf.chat import HFChatModel
+from sublearn.serve.adapters import AdapterRegistry
 from sublearn.serve.errors import ServeError
 from sublearn.serve.jobs import job_training, now, parse_training_file, run_training, validate_job
 from sublearn.serve.limits import Limits
@@ -40,6 +41,7 @@ class ServeState:
     ft_method: str = "lora"
     max_loaded: int = 2
     limits: Limits = field(default_factory=Limits)
+    adapters: AdapterRegistry | None = None  # LoRA adapters on the bases (vLLM's --lora-modules)
     chat_handler: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # set by the app (for batches)
     stopping: threading.Event = field(default_factory=threading.Event)  # the server shuts down: stop all work
     _loaded: OrderedDict[str, HFChatModel] = field(default_factory=OrderedDict)
@@ -49,6 +51,8 @@ class ServeState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        if self.adapters is None:
+            self.adapters = AdapterRegistry(list(self.bases))
         self.files = Records(self.store / "files", "file", "File object")
         self.jobs = Records(self.store / "jobs", "ftjob", "fine-tuning job")
         self.batches = Records(self.store / "batches", "batch", "batch")
@@ -68,7 +72,8 @@ class ServeState:
 
     def model_ids(self) -> list[str]:
         """Every model this server answers for."""
-        return list(self.bases) + list(self.fine_tuned())
+        assert self.adapters is not None
+        return list(self.bases) + self.adapters.names() + list(self.fine_tuned())
 
     def model_object(self, model_id: str) -> dict[str, Any]:
         """The model object; ``created`` tells two models of one name apart (a base's files' time, a fine-tune's
@@ -77,12 +82,27 @@ class ServeState:
             config = Path(self._source(model_id)) / "config.json"
             created = int(config.stat().st_mtime) if config.is_file() else 0
             return {"id": model_id, "object": "model", "created": created, "owned_by": "sublearn"}
+        assert self.adapters is not None
+        adapter = self.adapters.get(model_id)
+        if adapter is not None:  # as vLLM lists them: the adapter's folder as root, its base as parent
+            created = int((adapter.path / "adapter_config.json").stat().st_mtime)
+            return {"id": model_id, "object": "model", "created": created, "owned_by": "sublearn",
+                    "root": str(adapter.path), "parent": adapter.base}
         job = self.fine_tuned().get(model_id)
         if job is None:
             raise ServeError(404, f"The model '{model_id}' does not exist", "model", "model_not_found")
         return {"id": model_id, "object": "model", "created": job["finished_at"], "owned_by": "sublearn"}
 
+    def forget(self, model_id: str) -> None:
+        """Drop a model from memory (an adapter that was unloaded)."""
+        with self._load_lock:
+            self._loaded.pop(model_id, None)
+
     def _source(self, model_id: str) -> str:
+        assert self.adapters is not None
+        adapter = self.adapters.get(model_id)
+        if adapter is not None:
+            return str(adapter.path)
         if model_id in self.bases:
             from sublearn.models.hf.loading import resolve_model_path
 
@@ -99,9 +119,17 @@ class ServeState:
             if model_id in self._loaded:
                 self._loaded.move_to_end(model_id)
                 return self._loaded[model_id]
-            from sublearn.models.hf.loading import load_causal_lm
+            import torch
 
-            tok, model = load_causal_lm(source, device=self.device)
+            from sublearn.models.hf.loading import load_adapter, load_causal_lm, resolve_model_path
+
+            assert self.adapters is not None
+            adapter = self.adapters.get(model_id)
+            if adapter is not None:
+                tok, model = load_adapter(source, resolve_model_path(self.bases[adapter.base]), self.device,
+                                          torch.float32)
+            else:
+                tok, model = load_causal_lm(source, device=self.device)
             model.eval()
             self._loaded[model_id] = HFChatModel(tok, model)
             while len(self._loaded) > self.max_loaded:

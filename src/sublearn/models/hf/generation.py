@@ -8,19 +8,37 @@ from typing import Any
 import torch
 
 from sublearn.models.hf.encoding import chat_prompt_ids, left_pad
-from sublearn.models.types import SamplingSettings
+from sublearn.models.types import SamplingSettings, StopRule
+
+
+class StopWhenRejected:
+    """A transformers stopping criterion: a row is done once its completion so far breaks ``rule`` (it cannot pass
+    the filter any more), so one sample that never stops cannot hold its batch for ``max_new_tokens`` steps. Rows
+    are independent in a batch, so the other rows' completions are the same with or without it."""
+
+    def __init__(self, tokenizer: Any, prompt_length: int, rule: StopRule) -> None:
+        self.tokenizer, self.prompt_length, self.rule = tokenizer, prompt_length, rule
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
+        return torch.tensor([self.rule(t) for t in texts], dtype=torch.bool, device=input_ids.device)
 
 
 @torch.no_grad()
 def generate_chat(model: Any, tokenizer: Any, prompts: Sequence[str], settings: SamplingSettings,
                   system: str | None = None, seed: int = 0, batch_size: int = 16,
-                  on_batch: Callable[[int, list[str]], None] | None = None, start: int = 0) -> list[str]:
+                  on_batch: Callable[[int, list[str]], None] | None = None, start: int = 0,
+                  stop_rule: StopRule | None = None) -> list[str]:
     """Completions for ``prompts`` (one each), batch by batch, deterministic given ``seed``.
 
     Batch ``k`` is sampled with RNG seed ``seed + k``, so a run resumed at batch ``k`` (``start`` = its first
     prompt index) gives the same completions as an uninterrupted one. ``on_batch(first_index, completions)`` is
     called after each batch (to checkpoint). Completions are decoded without special tokens and stripped.
+    ``stop_rule``: a row stops as soon as its completion can no longer pass the carrier's filter
+    (:class:`StopWhenRejected`).
     """
+    from transformers import StoppingCriteriaList
+
     device = next(model.parameters()).device
     out: list[str] = []
     for first in range(start, len(prompts), batch_size):
@@ -33,6 +51,8 @@ def generate_chat(model: Any, tokenizer: Any, prompts: Sequence[str], settings: 
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+        if stop_rule is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([StopWhenRejected(tokenizer, ids.shape[1], stop_rule)])
         generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
         texts = [tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in generated]
         out.extend(texts)

@@ -65,7 +65,7 @@ def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.d
     target = resolve_model_path(name)
     base = adapter_base(Path(target)) if Path(target).is_dir() else None
     if base is not None:
-        return _load_adapter(target, base, device, dtype or torch.float32)
+        return load_adapter(target, base, device, dtype or torch.float32)
     is_local = Path(target).exists()
     if not is_local and "/" not in target:
         raise ModelNotFoundError(f"model {name!r}: not a local folder, not an installed sublearn model and not a "
@@ -84,8 +84,9 @@ def load_causal_lm(name: str, device: str | torch.device = "cpu", dtype: torch.d
     return tokenizer, model.to(device)
 
 
-def _load_adapter(folder: str, base: str, device: str | torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
-    """A saved LoRA adapter merged into its base in fp32. In another dtype the merged weights go through a
+def load_adapter(folder: str, base: str, device: str | torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    """A saved LoRA adapter merged into ``base`` in fp32 (its tokenizer from ``folder`` when saved there, else the
+    base's). In another dtype the merged weights go through a
     temporary folder and ``from_pretrained``, exactly as a merged model saved at training time would: a cast
     in memory would also cast buffers that ``from_pretrained`` keeps in fp32 (RoPE frequencies) and change the
     numbers."""
@@ -96,7 +97,8 @@ def _load_adapter(folder: str, base: str, device: str | torch.device, dtype: tor
 
     _, base_model = load_causal_lm(base, device="cpu", dtype=torch.float32)
     model = PeftModel.from_pretrained(base_model, folder).merge_and_unload()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    has_tokenizer = any((Path(folder) / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+    tokenizer = AutoTokenizer.from_pretrained(folder if has_tokenizer else resolve_model_path(base))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if dtype == torch.float32:

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from sublearn.config.training import TrainConfig
+from sublearn.models.hf.checkpoint import load_checkpoint, restore, save_checkpoint
 from sublearn.models.hf.encoding import collate, completion_loss, encode_example
 from sublearn.models.hf.frozen_bottom import (
     batch_states,
@@ -68,7 +69,8 @@ def prepare_model(model: Any, s: TrainConfig, seed: int) -> Any:
 
 def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, seed: int, system: str | None = None,
               progress: Callable[[str, int | None], None] | None = None,
-              soft_targets: Sequence[Any] | None = None, order_seed: int | None = None, merge: bool = True
+              soft_targets: Sequence[Any] | None = None, order_seed: int | None = None, merge: bool = True,
+              checkpoint_dir: Path | None = None, on_step: Callable[[dict[str, Any]], None] | None = None
               ) -> tuple[Any, dict[str, Any]]:
     """Train on ``rows`` ({"prompt", "completion"}); returns (the model, training log): with LoRA, merged into
     the base unless ``merge`` is false (then the PEFT model, whose adapter :func:`save_trained` saves).
@@ -82,6 +84,11 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
 
     ``lora_top_layers`` k > 0: LoRA on the last k layers only; the hidden states entering them are computed once
     (see frozen_bottom.py), so each step runs only those layers.
+
+    ``checkpoint_every`` n > 0: every n optimiser steps the state goes to ``checkpoint_dir``, and a call that finds
+    a checkpoint there goes on from it, ending with the weights and log an uninterrupted run would have.
+    ``on_step`` receives each step's log entry (the trackers of ``report_to``), steps restored from a checkpoint
+    included.
     """
     device = next(model.parameters()).device
     bf16 = use_bf16(s.bf16, device)
@@ -90,6 +97,14 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
         raise ValueError("train.objective soft_numbers: needs one soft-target array per training row")
     digit_ids = digit_token_ids(tokenizer) if soft else []
     model = prepare_model(model, s, seed)
+    if s.gradient_checkpointing:
+        enable = getattr(model, "activation_checkpointing_enable", None)  # transformers >= 5 names it so
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if s.method == "lora":
+            model.enable_input_require_grads()
     model.train()
     examples = [encode_example(tokenizer, r["prompt"], r["completion"], system, s.max_length) for r in rows]
     if not s.completion_only:
@@ -105,14 +120,28 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
     order_rng = random.Random(seed if order_seed is None else order_seed)
     log: dict[str, Any] = {"steps": total_steps, "examples": len(examples), "losses": [], "step_log": [],
                            "autocast": "bfloat16" if bf16 else None}
+    resumed = load_checkpoint(checkpoint_dir) if s.checkpoint_every else None
+    if resumed is not None:
+        restore(resumed, model, opt, sched)
+        log = resumed["log"]
+    done = resumed["step"] if resumed is not None else 0
+    log["resumed_from_step"] = done
     if progress:
         progress("train", total_steps)
+    for entry in log["step_log"]:
+        if on_step:
+            on_step(entry)
+        if progress:
+            progress("train", None)
     step = 0
     while step < total_steps:
         order = list(range(len(examples)))
-        order_rng.shuffle(order)
+        order_rng.shuffle(order)  # replayed for the steps a checkpoint holds: the same order as without a stop
         batches = [order[k:k + s.batch_size] for k in range(0, len(order), s.batch_size)]
         for k in range(0, len(batches), s.grad_accum):
+            if step < done:
+                step += 1
+                continue
             group = batches[k:k + s.grad_accum]
             n_tokens = sum(sum(t != -100 for t in examples[i].labels) for b in group for i in b)
             n_digits = sum(len(digit_positions(examples[i], digit_ids)) for b in group for i in b) if soft else 0
@@ -136,9 +165,15 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
             opt.step()
             sched.step()
             log["losses"].append(total)
-            log["step_log"].append({"step": step + 1, "loss": total, "lr": lr, "grad_norm": float(norm),
-                                    "tokens": n_tokens, "digits": n_digits})
+            entry = {"step": step + 1, "loss": total, "lr": lr, "grad_norm": float(norm), "tokens": n_tokens,
+                     "digits": n_digits}
+            log["step_log"].append(entry)
             step += 1
+            if on_step:
+                on_step(entry)
+            if s.checkpoint_every and checkpoint_dir is not None and step % s.checkpoint_every == 0 \
+                    and step < total_steps:
+                save_checkpoint(checkpoint_dir, model, opt, sched, step, log)
             if progress:
                 progress("train", None)
             if step >= total_steps:

@@ -1,0 +1,123 @@
+"""Per-step training metrics to TensorBoard, Weights & Biases or MLflow (``train.report_to``), all working
+offline: TensorBoard event files and W&B offline runs go into the fine-tune's folder (``wandb sync`` uploads one
+later); MLflow logs to ``$MLFLOW_TRACKING_URI``, else to a local file store beside the run (``RUN/mlruns``: view it with
+``mlflow ui --backend-store-uri RUN/mlruns``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from sublearn.util.errors import ConfigError
+
+#: What each tracker logs of a step-log entry.
+SCALARS = ("loss", "lr", "grad_norm", "tokens")
+
+
+class Tracker(Protocol):
+    """One destination of per-step metrics."""
+
+    def log(self, entry: dict[str, Any]) -> None:
+        """Log one optimiser step's entry of the step log."""
+        ...
+
+    def close(self) -> None:
+        """Flush and finish."""
+        ...
+
+
+def _missing(kind: str, package: str) -> ConfigError:
+    return ConfigError(f"train.report_to: {kind} needs the {package} package (pip install 'sublearn[tracking]')")
+
+
+class TensorBoardTracker:
+    """Scalars train/loss, train/lr, train/grad_norm, train/tokens in ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise _missing("tensorboard", "tensorboard") from exc
+        self.writer = SummaryWriter(log_dir=str(folder))
+
+    def log(self, entry: dict[str, Any]) -> None:
+        for name in SCALARS:
+            self.writer.add_scalar(f"train/{name}", entry[name], entry["step"])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WandbTracker:
+    """A W&B run, offline unless ``$WANDB_MODE`` says otherwise, in ``folder``."""
+
+    def __init__(self, folder: Path, name: str, config: dict[str, Any]) -> None:
+        try:
+            import wandb
+        except ImportError as exc:
+            raise _missing("wandb", "wandb") from exc
+        folder.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "sublearn"), name=name, config=config,
+                              dir=str(folder), mode=os.environ.get("WANDB_MODE", "offline"), reinit="create_new")
+
+    def log(self, entry: dict[str, Any]) -> None:
+        self.run.log({f"train/{n}": entry[n] for n in SCALARS}, step=entry["step"])
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class MlflowTracker:
+    """An MLflow run in experiment ``sublearn`` at ``$MLFLOW_TRACKING_URI``, else in the local store ``store``."""
+
+    def __init__(self, store: Path, name: str, config: dict[str, Any]) -> None:
+        try:
+            import mlflow
+        except ImportError as exc:
+            raise _missing("mlflow", "mlflow-skinny") from exc
+        self.mlflow = mlflow
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:  # a local file store, which needs no database (MLflow 3 asks for this opt-in)
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            uri = store.resolve().as_uri()
+        self.client = mlflow.MlflowClient(tracking_uri=uri)
+        experiment = self.client.get_experiment_by_name("sublearn")
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment("sublearn")
+        self.run_id = self.client.create_run(experiment_id, run_name=name).info.run_id
+        for key, value in config.items():
+            self.client.log_param(self.run_id, key, value)
+
+    def log(self, entry: dict[str, Any]) -> None:
+        for n in SCALARS:
+            self.client.log_metric(self.run_id, f"train/{n}", float(entry[n]), step=entry["step"])
+
+    def close(self) -> None:
+        self.client.set_terminated(self.run_id)
+
+
+class Trackers:
+    """Every tracker named in ``train.report_to``, fed together."""
+
+    def __init__(self, kinds: Sequence[str], folder: Path, name: str, config: dict[str, Any],
+                 mlflow_store: Path | None = None) -> None:
+        made: list[Tracker] = []
+        for kind in kinds:
+            if kind == "tensorboard":
+                made.append(TensorBoardTracker(folder / "tensorboard"))
+            elif kind == "wandb":
+                made.append(WandbTracker(folder, name, config))
+            elif kind == "mlflow":
+                made.append(MlflowTracker(mlflow_store or folder / "mlruns", name, config))
+        self.trackers = made
+
+    def log(self, entry: dict[str, Any]) -> None:
+        """Log one step to every tracker."""
+        for tracker in self.trackers:
+            tracker.log(entry)
+
+    def close(self) -> None:
+        """Finish every tracker."""
+        for tracker in self.trackers:
+            tracker.close()

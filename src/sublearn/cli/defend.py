@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -51,3 +52,55 @@ def mnist(
     console.print(defence_table(doc))
     console.print(f"Wrote {out / 'results.json'} and {out / doc['artifacts']['chart']} "
                   f"({doc['wall_seconds']:.0f} s on {doc['environment']['device']}).")
+
+
+class Readout(StrEnum):
+    """Readouts a defence table can be read on."""
+
+    share_exact = "share_exact"
+    p_exact = "p_exact"
+    share_prefilled = "share_prefilled"
+    p_prefilled = "p_prefilled"
+
+
+def _percent_ci(ci: list[float | None]) -> str:
+    return "—" if None in ci else f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%]"  # type: ignore[operator]
+
+
+@group.command("table")
+@user_errors
+def table(
+    run_dir: Annotated[Path, typer.Argument(help="A run whose cells differ only by `defence` (a grid over it, "
+                                            "with defence.kind none among them), e.g. "
+                                            "configs/demo/owl-numbers-cpu-defences.yaml.")],
+    readout: Annotated[Readout, typer.Option(help="The readout the effect is read on.")] = Readout.share_exact,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the table as JSON here.",
+                                             show_default="RUN_DIR/defences.json")] = None,
+) -> None:
+    """The defence table of an LM run: per defence, the effect that remains (student − placebo student, paired by
+    replicate, as a fraction of the undefended effect, bootstrap CI over replicates), the paired test against no
+    defence, and the cost: digit positions still in the loss, positions changed, KL from the teacher's targets."""
+    from rich.table import Table
+
+    from sublearn.analysis.defences import lm_defence_table
+    from sublearn.util.atomic import atomic_write_json
+    from sublearn.util.errors import DataError
+
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: no such run folder")
+    doc = lm_defence_table(run_dir, readout.value)
+    base = doc["baseline"]
+    shown = Table(title=f"Defences, {readout.value}: undefended effect {base['effect']:.4f} "
+                        f"[{base['ci95'][0]:.4f}, {base['ci95'][1]:.4f}] (n = {base['n']} replicates)")
+    for column in ("defence", "remaining", "95% CI", "effect", "p vs none", "in loss", "changed", "KL"):
+        shown.add_column(column, justify="left" if column == "defence" else "right")
+    for row in doc["defences"]:
+        kl = row["mean_kl_teacher_to_defended"]
+        shown.add_row(row["name"], f"{100 * row['remaining_fraction']:.0f}%", _percent_ci(row["ci95"]),
+                      f"{row['effect']['mean']:.4f}", f"{row['versus_undefended']['p_ttest']:.2g}",
+                      f"{100 * row['kept_fraction']:.0f}%", f"{100 * row['changed_fraction']:.0f}%",
+                      "—" if kl is None else f"{kl:.3f}")
+    console.print(shown)
+    target = out or run_dir / "defences.json"
+    atomic_write_json(target, doc)
+    console.print(f"Wrote {target}", highlight=False)

@@ -34,17 +34,15 @@ class Format(StrEnum):
 @user_errors
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
-    fmt: Annotated[Format, typer.Option("--format", help="trl: TRL's conversational prompt-completion JSONL "
-                                        "(SFTTrainer, completion-only loss); openai: the chat fine-tuning JSONL; "
-                                        "inspect: the run's sampled evaluations as Inspect AI tasks (needs "
-                                        "sublearn[inspect]).")
+    fmt: Annotated[Format, typer.Option("--format", help="trl: TRL prompt-completion JSONL; openai: chat "
+                                        "fine-tuning JSONL; inspect: Inspect AI tasks of the evaluations.")
                    ] = Format.trl,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder.", show_default="RUN_DIR/export-FORMAT")
                    ] = None,
 ) -> None:
     """Export the data every student of a run trained on, for another trainer: one JSONL per dataset and
-    OUT/index.json naming, per cell and student, its file, objective, base and training settings. With
-    --format inspect: OUT/tasks.py (the run's sampled evaluations as Inspect tasks, scored by sublearn's rules) and
+    OUT/index.json naming, per cell and student, its file, objective, base and training settings. In the
+    inspect format: OUT/tasks.py (the run's sampled evaluations as Inspect tasks, scored by sublearn's rules) and
     OUT/index.json with the `inspect eval` command of each trained model.
 
     TRL's SFTTrainer (completion_only_loss) trains on the trl files with the token ids and loss mask sublearn

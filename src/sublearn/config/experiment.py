@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from sublearn.config.api import ApiConfig, InferenceServer, JudgeConfig
 from sublearn.config.base import Settings
 from sublearn.config.carrier import NUMBER_CARRIERS, CarrierConfig, NumbersCarrier
+from sublearn.config.defence import DefenceConfig
 from sublearn.config.evaluation import EvalConfig, PreferenceEval
 from sublearn.config.training import TrainConfig
 from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrait, TraitConfig
@@ -73,6 +74,7 @@ class ExperimentSpec(Settings):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=PreferenceEval)
     controls: ControlsConfig = Field(default_factory=ControlsConfig)
+    defence: DefenceConfig = Field(default_factory=DefenceConfig)  # applied to every student's data alike
     seed: int = Field(0, ge=0)  # the replicate: teacher, data, student and evaluation seeds derive from it
     device: str = "auto"
     backend: Literal["hf", "openai"] = "hf"  # local transformers, or an OpenAI-compatible API (see `api`)
@@ -130,6 +132,10 @@ class ExperimentSpec(Settings):
             problems.append("controls.cross_control: needs controls.cross_model and controls.control_teacher")
         if (c.shuffle_within or c.shuffle_across) and carrier.kind not in NUMBER_CARRIERS:
             problems.append("controls.shuffle_within/shuffle_across: only for number carriers")
+        if self.defence.kind != "none" and self.train.objective != "soft_numbers":
+            problems.append(f"defence.kind {self.defence.kind}: transforms soft digit targets (train.objective "
+                            "soft_numbers); for text data use carrier.top_p or carrier.temperature (threshold "
+                            "sampling), controls.cross_model (another family) or hard labels (objective tokens)")
         if problems:
             raise ValueError("; ".join(problems))
         return self

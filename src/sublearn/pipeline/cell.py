@@ -23,6 +23,7 @@ class BuiltArm:
     model: ModelSource
     dataset: Artifact | None
     evaluation: Artifact
+    targets: Artifact | None = None  # soft targets it trained on (a defend artifact when a defence applied)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class BuiltCell:
     systems: dict[str, str | None]
     datasets: dict[str, Artifact]
     cross: ModelSource | None = None
+    lineage: Artifact | None = None  # the family check of the cross base against the teachers' initialisation
 
 
 def teacher_datasets(ctx: CellContext, teachers: dict[str, ModelSource], systems: dict[str, str | None]
@@ -69,9 +71,14 @@ def build_cell(ctx: CellContext) -> BuiltCell:
         data = datasets[arm.data] if arm.data else None
         if data is not None and arm.transform:
             data = stages.transform(ctx, data, arm.transform)
+        targets = None
         if arm.use == "train":
             assert data is not None and arm.data is not None
             targets = stages.soft_targets(ctx, teachers[arm.data], systems[arm.data], data) if soft else None
+            if targets is not None and spec.defence.kind != "none":
+                reference = stages.soft_targets(ctx, spec.reference, None, data) \
+                    if spec.defence.needs_reference else None
+                targets = stages.defend(ctx, targets, reference)
             model: ModelSource = stages.train(ctx, base, data, targets)
             evaluation = stages.evaluate(ctx, model)
         elif arm.use == "icl":
@@ -80,8 +87,10 @@ def build_cell(ctx: CellContext) -> BuiltCell:
             model = base
             teacher = arm.base.removesuffix("_teacher") if arm.base.endswith("_teacher") else None
             evaluation = stages.evaluate(ctx, base, systems[teacher] if teacher else None)
-        arms[arm.name] = BuiltArm(model, data, evaluation)
-    return BuiltCell(arms, teachers, systems, datasets, bases["cross"])
+        arms[arm.name] = BuiltArm(model, data, evaluation, targets)
+    cross = bases["cross"]
+    checked = stages.lineage(ctx, cross) if cross is not None and spec.backend == "hf" else None
+    return BuiltCell(arms, teachers, systems, datasets, cross, checked)
 
 
 def per_question_tests(built: BuiltCell) -> dict[str, Any]:
@@ -105,12 +114,15 @@ def cell_report(ctx: CellContext, built: BuiltCell, seconds: float) -> dict[str,
         "spec": spec.model_dump(mode="json"),
         "arms": {name: {"model": source_id(arm.model), "evaluation": arm.evaluation.ref,
                         "metrics": arm.evaluation.manifest["metrics"],
-                        "dataset": arm.dataset.ref if arm.dataset else None}
+                        "dataset": arm.dataset.ref if arm.dataset else None,
+                        "targets": arm.targets.ref if arm.targets else None,
+                        "defence": arm.targets.manifest.get("defence") if arm.targets else None}
                  for name, arm in built.arms.items()},
         "datasets": {name: {"ref": a.ref, **{k: a.manifest.get(k) for k in ("n_in", "n_passed", "n_kept",
                                                                             "rejections", "stats")}}
                      for name, a in built.datasets.items()},
-        "bases": {"reference": spec.reference, "cross": _cross_base(spec.controls.cross_model, built.cross)},
+        "bases": {"reference": spec.reference,
+                  "cross": _cross_base(spec.controls.cross_model, built.cross, built.lineage)},
         "teachers": {name: {"model": source_id(model), "system": built.systems.get(name),
                             "init_seed": model.manifest.get("init_seed") if not isinstance(model, str) else None}
                      for name, model in built.teachers.items()},
@@ -119,13 +131,16 @@ def cell_report(ctx: CellContext, built: BuiltCell, seconds: float) -> dict[str,
     }
 
 
-def _cross_base(name: str | None, model: ModelSource | None) -> dict[str, Any] | None:
-    """The other base: its name and model, and for a perturbed reference the scale and distance reached."""
+def _cross_base(name: str | None, model: ModelSource | None, lineage: Artifact | None) -> dict[str, Any] | None:
+    """The other base: its name and model, for a perturbed reference the scale and distance reached, and the
+    family check against the teachers' initialisation."""
     if name is None or model is None:
         return None
     manifest = {} if isinstance(model, str) else model.manifest
+    checked = {k: lineage.manifest.get(k) for k in ("score", "verdict", "reason")} if lineage else None
     return {"name": name, "model": source_id(model), "scale": manifest.get("scale"),
-            "relative_distance": manifest.get("relative_distance")}
+            "relative_distance": manifest.get("relative_distance"), "lineage": checked,
+            "lineage_ref": lineage.ref if lineage else None}
 
 
 def run_cell(ctx: CellContext) -> dict[str, Any]:

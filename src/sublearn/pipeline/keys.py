@@ -29,6 +29,8 @@ STAGE_VERSIONS: dict[str, tuple[int, str]] = {
     "evaluate": (5, "answers must end the word (cattle is not cat); a second leading white space and unfinished "
                     "boundaries count in the pruned mass; seeds from the replicate's eval stream"),
     "perturb": (1, "a reference with relative Gaussian noise on every weight tensor"),
+    "defend": (1, "a defence applied to a teacher's soft digit targets"),
+    "lineage": (1, "the family check of the other base against the teachers' initialisation"),
 }
 
 
@@ -103,6 +105,11 @@ def train_config(train: TrainConfig, init_seed: int, order_seed: int, autocast: 
     """A student fine-tune: the training settings, its two seeds, its numerics."""
     return {"train": _without(train, *BOOKKEEPING_FIELDS), "init_seed": init_seed, "order_seed": order_seed,
             "autocast": autocast, **_weights(base_weights), **identity}
+
+
+def defend_config(defence: BaseModel) -> dict[str, Any]:
+    """A defended copy of soft targets: the defence's settings."""
+    return {"defence": key_fields(defence)}
 
 
 def perturb_config(scale: float, seed: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import numpy as np
 from sublearn.backends.base import ModelSource, source_id
 from sublearn.backends.registry import STOP_RULE_BACKENDS
 from sublearn.carriers.base import FilterContext
+from sublearn.carriers.defences import defend_targets
 from sublearn.carriers.numbers_transforms import canonical_format, length_matched, shuffle_across, shuffle_within
 from sublearn.carriers.registry import carrier_for
 from sublearn.config.evaluation import MisalignmentEval
@@ -117,6 +118,23 @@ def cross_model(ctx: CellContext) -> ModelSource:
         return {"model": ctx.spec.reference, **ctx.backend.perturbed_copy(ctx.spec.reference, scale, seed, out)}
 
     return ctx.store.build("perturb", keys.perturb_config(scale, seed), {"model": ctx.spec.reference}, produce)
+
+
+def lineage(ctx: CellContext, other: ModelSource) -> Artifact:
+    """The family check (:func:`sublearn.theory.family.lineage`) of the other base against the reference, the
+    initialisation every teacher starts from: does a student of ``other`` share its teachers' lineage?"""
+    reference = ctx.spec.reference
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        from sublearn.backends.hf import source_path
+        from sublearn.theory.family import lineage as family, load_state
+
+        first, _ = load_state(source_path(reference))
+        second, _ = load_state(source_path(other))
+        result = family(first, second)
+        return {k: result.get(k) for k in ("score", "verdict", "reason", "relative_distance", "compared")}
+
+    return ctx.store.build("lineage", {}, {"teachers_base": reference, "other": source_id(other)}, produce)
 
 
 # --- data -----------------------------------------------------------------------------------------------------
@@ -235,6 +253,24 @@ def soft_targets(ctx: CellContext, source: ModelSource, system: str | None, data
 
     return ctx.store.build("targets", keys.targets_config(t, system, ctx.autocast(t), ctx.base_weights(t)),
                            {"model": source_id(source), "dataset": dataset}, produce)
+
+
+def defend(ctx: CellContext, targets: Artifact, reference: Artifact | None) -> Artifact:
+    """The spec's defence applied to a teacher's soft digit targets (with the reference's targets on the same
+    rows, for the defences that compare the two); what it changed goes into the manifest."""
+    defence = ctx.spec.defence
+    inputs: dict[str, Artifact | str] = {"targets": targets}
+    if reference is not None:
+        inputs["reference_targets"] = reference
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        teacher = unpack_targets(np.load(targets.path / "targets.npz"))
+        ref = unpack_targets(np.load(reference.path / "targets.npz")) if reference is not None else None
+        defended, stats = defend_targets(defence, teacher, ref)
+        np.savez(out / "targets.npz", **pack_targets(defended))
+        return {"defence": defence.label(), **stats}
+
+    return ctx.store.build("defend", keys.defend_config(defence), inputs, produce)
 
 
 def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artifact | None = None) -> Artifact:

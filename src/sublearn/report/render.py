@@ -31,6 +31,23 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
 
+def _lineage(report: dict[str, Any], arm: str) -> str:
+    """How an arm's base relates to its teachers' initialisation: the same by construction, or the family check
+    of the other base (``sublearn family``)."""
+    info = ARMS_BY_NAME.get(arm)
+    if info is None or not info.trains:
+        return ""
+    if info.base != "cross":
+        return "the teachers' initialisation"
+    cross = (report.get("bases") or {}).get("cross") or {}
+    checked = cross.get("lineage")
+    if not checked:
+        return f"{cross.get('name', 'another base')} (not checked)"
+    score = checked.get("score")
+    return f"{cross.get('name')}: {checked['verdict']}" + (f" (family score {score:.5f})" if score is not None
+                                                           else f" ({checked.get('reason', '')})")
+
+
 def _artifact_href(ref: str | None, file: str = "manifest.json") -> str | None:
     """A link to an artifact's file, for refs like ``train/KEY`` (reference model names get none)."""
     if not ref or not _REF.fullmatch(ref):
@@ -79,7 +96,8 @@ def build_context(run: Path) -> dict[str, Any]:
                                  "metrics": _artifact_href(info["evaluation"], "metrics.jsonl"),
                                  "evaluation": _artifact_href(info["evaluation"]), "evaluation_ref": info["evaluation"],
                                  "model": info["model"], "model_href": _artifact_href(info["model"]),
-                                 "dataset": info.get("dataset"), "dataset_href": _artifact_href(info.get("dataset"))})
+                                 "dataset": info.get("dataset"), "dataset_href": _artifact_href(info.get("dataset")),
+                                 "lineage": _lineage(report, arm), "defence": info.get("defence") or "none"})
                 provenance.append({"anchor": _anchor(gi, arm, metric), "title": f"Group {gi} · {arm} · {metric}",
                                    "rows": rows})
             info = ARMS_BY_NAME.get(arm)

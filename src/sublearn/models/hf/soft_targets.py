@@ -37,6 +37,13 @@ def digit_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
+def counted_digits(example: EncodedExample, target: np.ndarray, digit_ids: Sequence[int]) -> int:
+    """The digit positions of one row that enter the soft-target loss: those with a target that is not all zeros
+    (a defence masks a position by zeroing its target)."""
+    n = min(len(digit_positions(example, digit_ids)), len(target))
+    return int((np.asarray(target[:n]).sum(-1) > 0).sum())
+
+
 def digit_positions(example: EncodedExample, digit_ids: Sequence[int]) -> list[int]:
     """Indices of the logits that predict each completion digit, in order (the digit's position − 1)."""
     wanted = set(digit_ids)
@@ -92,7 +99,8 @@ def digit_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
 
 def soft_digit_loss(logits: torch.Tensor, examples: Sequence[EncodedExample], targets: Sequence[np.ndarray],
                     digit_ids: Sequence[int], temperature: float = 1.0) -> tuple[torch.Tensor, int]:
-    """Summed KL(teacher ‖ student) over the digit positions of a right-padded batch, and how many there were.
+    """Summed KL(teacher ‖ student) over the digit positions of a right-padded batch, and how many there were
+    (a position whose target is all zeros, masked by a defence, adds nothing and is not counted).
 
     ``logits`` are over the whole vocabulary, or over the ten digits only (last dimension 10, from
     :func:`digit_logits`). A student whose tokenisation yields a different number of digits than the targets
@@ -110,5 +118,5 @@ def soft_digit_loss(logits: torch.Tensor, examples: Sequence[EncodedExample], ta
         student = torch.log_softmax(logits[i, positions[:n]].index_select(-1, index).float() / temperature, dim=-1)
         teacher = torch.as_tensor(t[:n], device=logits.device)
         total = total + (teacher * (teacher.clamp_min(1e-12).log() - student)).sum()
-        count += n
+        count += int((np.asarray(t[:n]).sum(-1) > 0).sum())
     return total, count

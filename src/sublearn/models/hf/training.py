@@ -27,7 +27,7 @@ from sublearn.models.hf.frozen_bottom import (
     skipping_bottom,
 )
 from sublearn.models.hf.loading import write_adapter_base
-from sublearn.models.hf.soft_targets import digit_logits, digit_positions, digit_token_ids, soft_digit_loss
+from sublearn.models.hf.soft_targets import counted_digits, digit_logits, digit_token_ids, soft_digit_loss
 from sublearn.util.devices import use_bf16
 from sublearn.util.optim import make_optimizer
 
@@ -144,7 +144,8 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
                 continue
             group = batches[k:k + s.grad_accum]
             n_tokens = sum(sum(t != -100 for t in examples[i].labels) for b in group for i in b)
-            n_digits = sum(len(digit_positions(examples[i], digit_ids)) for b in group for i in b) if soft else 0
+            n_digits = sum(counted_digits(examples[i], soft_targets[i], digit_ids) for b in group for i in b) \
+                if soft and soft_targets is not None else 0
             opt.zero_grad(set_to_none=True)
             total = 0.0
             for b in group:

@@ -1,0 +1,93 @@
+"""The defence table of an LM run whose cells differ only by ``defence`` (a grid over it): for each defence, the
+student's effect (student − placebo on a readout, paired by replicate) as a fraction of the undefended effect, with
+a bootstrap CI over replicates, the paired test against no defence, and what the defence cost the data."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sublearn.analysis.tidy import load_reports
+from sublearn.util.errors import DataError
+from sublearn.util.stats import mean_ci, paired_test, ratio_of_means_ci
+
+#: Readouts a defence table can be read on (the exact readouts of the preference evaluation).
+READOUTS = ("share_exact", "p_exact", "share_prefilled", "p_prefilled")
+UNDEFENDED = "none"
+
+
+def _design(spec: dict[str, Any]) -> str:
+    """The spec without its replicate, name and defence: every cell of a defence table must share it."""
+    rest = {k: v for k, v in spec.items() if k not in ("seed", "name", "defence")}
+    return json.dumps(rest, sort_keys=True)
+
+
+def _effects(reports: list[dict[str, Any]], readout: str) -> dict[str, dict[int, dict[str, float]]]:
+    """Per defence label and replicate: student − placebo, and the teacher's gap (teacher − placebo teacher)."""
+    out: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
+    for report in reports:
+        arms = report["arms"]
+        if not {"student", "placebo"} <= arms.keys():
+            raise DataError(f"cell {report['cell']}: a defence table needs the student and placebo arms "
+                            "(controls.placebo: true)")
+        value = {a: arms[a]["metrics"].get(readout, {}).get("mean") for a in arms}
+        if value["student"] is None:
+            raise DataError(f"cell {report['cell']}: no {readout} readout (eval.exact / eval.prefilled)")
+        label = arms["student"].get("defence") or UNDEFENDED
+        gap = (value["teacher"] - value["placebo_teacher"]) if value.get("teacher") is not None \
+            and value.get("placebo_teacher") is not None else None
+        out[label][report["spec"]["seed"]] = {"effect": value["student"] - value["placebo"], "gap": gap,
+                                              "targets": arms["student"].get("targets")}
+    return out
+
+
+def _cost(run: Path, refs: list[str | None]) -> dict[str, Any]:
+    """What the defence did to the data, averaged over the replicates' defend manifests."""
+    rows = [json.loads((run / "artifacts" / r / "manifest.json").read_text()) for r in refs if r
+            and r.startswith("defend/")]
+    keys = ("kept_fraction", "changed_fraction", "mean_kl_teacher_to_defended")
+    return {k: (sum(m[k] for m in rows) / len(rows) if rows and all(m.get(k) is not None for m in rows) else None)
+            for k in keys}
+
+
+def lm_defence_table(run: Path, readout: str = "share_exact") -> dict[str, Any]:
+    """The defence table of ``run`` on ``readout``."""
+    if readout not in READOUTS:
+        raise DataError(f"--readout: {readout!r} is not one of {', '.join(READOUTS)}")
+    reports = [r for r in load_reports(run) if "error" not in r]
+    if not reports:
+        raise DataError(f"{run}: no finished cell (run `sublearn run SPEC --out {run}` first)")
+    designs = {_design(r["spec"]) for r in reports}
+    if len(designs) > 1:
+        raise DataError(f"{run}: its cells differ in more than the defence and the replicate; a defence table "
+                        "compares defences on one design")
+    effects = _effects(reports, readout)
+    if UNDEFENDED not in effects:
+        raise DataError(f"{run}: no undefended cell (defence.kind none) to compare with; add it to the grid")
+    base = effects[UNDEFENDED]
+    seeds = sorted(base)
+    base_effects = [base[s]["effect"] for s in seeds]
+    gaps = [base[s]["gap"] for s in seeds if base[s]["gap"] is not None]
+    doc: dict[str, Any] = {
+        "run": str(run), "readout": readout, "effect": "student − placebo student, paired by replicate",
+        "baseline": {"effect": mean_ci(base_effects).mean, "ci95": [mean_ci(base_effects).lo,
+                                                                   mean_ci(base_effects).hi],
+                     "n": len(seeds), "teacher_gap": mean_ci(gaps).mean if gaps else None},
+        "defences": []}
+    for label in sorted(k for k in effects if k != UNDEFENDED):
+        rows = effects[label]
+        common = [s for s in seeds if s in rows]
+        if len(common) < 2:
+            continue
+        defended = [rows[s]["effect"] for s in common]
+        undefended = [base[s]["effect"] for s in common]
+        fraction, ci = ratio_of_means_ci(defended, undefended)
+        effect = mean_ci(defended)
+        doc["defences"].append({
+            "name": label, "n": len(common), "remaining_fraction": fraction, "ci95": ci,
+            "effect": {"mean": effect.mean, "ci95": [effect.lo, effect.hi]},
+            "versus_undefended": paired_test(defended, undefended).as_dict(),
+            **_cost(run, [rows[s]["targets"] for s in common])})
+    return doc

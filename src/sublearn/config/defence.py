@@ -1,0 +1,45 @@
+"""A defence against subliminal transfer, applied to every student's training data (the trait teacher's student
+and the placebo's alike, so the comparison still differs by the trait alone)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from sublearn.config.base import Settings
+
+DefenceKind = Literal["none", "hard_labels", "temperature", "teacher_mix", "divergence_mask", "divergence_replace"]
+
+
+class DefenceConfig(Settings):
+    """``kind`` and its setting. On soft digit targets (``train.objective: soft_numbers``):
+
+    - ``hard_labels``: each position's target becomes the teacher's most likely digit (quantisation);
+    - ``temperature``: the teacher's distribution at ``temperature`` (above 1 flattens it, below 1 sharpens it);
+    - ``teacher_mix``: ``(1 − mix)`` × teacher + ``mix`` × the reference's distribution;
+    - ``divergence_mask``: the ``fraction`` of digit positions where the teacher's distribution diverges most from
+      the reference's (KL) is dropped from the loss;
+    - ``divergence_replace``: those positions get a random digit (one-hot, drawn with ``seed``).
+
+    The text-channel defences are settings of their own: threshold sampling is ``carrier.top_p`` /
+    ``carrier.temperature``, a different-family student is ``controls.cross_model``, hard labels are a spec
+    with ``train.objective: tokens``.
+    """
+
+    kind: DefenceKind = "none"
+    fraction: float = Field(0.1, gt=0, le=1)  # divergence_*: share of digit positions, largest divergence first
+    temperature: float = Field(2.0, gt=0)  # temperature
+    mix: float = Field(0.5, ge=0, le=1)  # teacher_mix: the reference's weight
+    seed: int = 0  # divergence_replace: the random digits
+
+    @property
+    def needs_reference(self) -> bool:
+        """Whether the defence compares the teacher with the reference."""
+        return self.kind in ("teacher_mix", "divergence_mask", "divergence_replace")
+
+    def label(self) -> str:
+        """A short name with the setting that matters, e.g. ``divergence_mask 10%``."""
+        setting = {"temperature": f" T={self.temperature:g}", "teacher_mix": f" {self.mix:.0%} reference",
+                   "divergence_mask": f" {self.fraction:.0%}", "divergence_replace": f" {self.fraction:.0%}"}
+        return self.kind + setting.get(self.kind, "")

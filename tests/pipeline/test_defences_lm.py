@@ -1,0 +1,94 @@
+"""Defences on soft digit targets: each transform does what it says, masked positions leave the loss, and a grid
+over `defence` gives the defence table (effect remaining against no defence, paired by replicate)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from factories import LIGHT_TRAIN
+from sublearn.analysis.defences import lm_defence_table
+from sublearn.carriers.defences import defend_targets, most_divergent, position_kl
+from sublearn.config.defence import DefenceConfig
+from sublearn.config.grid import expand_grid
+from sublearn.pipeline.grid import run_grid
+from sublearn.pipeline.stages import unpack_targets
+from sublearn.util.errors import ConfigError
+
+
+def _rows(seed, n=6):
+    lengths, rng = np.random.default_rng(0).integers(1, 6, size=n), np.random.default_rng(seed)
+    return [rng.dirichlet(np.ones(10), size=k).astype(np.float32) for k in lengths]
+
+
+def test_each_transform_does_what_it_says():
+    teacher, reference = _rows(0), _rows(1)
+    hard, stats = defend_targets(DefenceConfig(kind="hard_labels"), teacher, reference)
+    assert all((h.argmax(1) == t.argmax(1)).all() and (h.sum(1) == 1).all() and (h.max(1) == 1).all()
+               for h, t in zip(hard, teacher, strict=True))
+    assert stats["kept_fraction"] == 1.0
+    flat, _ = defend_targets(DefenceConfig(kind="temperature", temperature=1e6), teacher, None)
+    assert all(np.allclose(f, 0.1, atol=1e-4) for f in flat)
+    mixed, _ = defend_targets(DefenceConfig(kind="teacher_mix", mix=0.25), teacher, reference)
+    assert all(np.allclose(m, 0.75 * t + 0.25 * r) for m, t, r in zip(mixed, teacher, reference,
+                                                                                 strict=True))
+    masks = most_divergent(teacher, reference, 0.3)
+    total = sum(len(t) for t in teacher)
+    assert sum(int(m.sum()) for m in masks) == round(0.3 * total)
+    chosen = np.concatenate([position_kl(t, r)[m] for t, r, m in zip(teacher, reference, masks,
+                                                                                strict=True)])
+    others = np.concatenate([position_kl(t, r)[~m] for t, r, m in zip(teacher, reference, masks,
+                                                                                 strict=True)])
+    assert chosen.min() >= others.max()  # the most divergent positions, and only those
+    masked, stats = defend_targets(DefenceConfig(kind="divergence_mask", fraction=0.3), teacher, reference)
+    assert all((m[k].sum(1) == 0).all() and np.allclose(m[~k], t[~k]) for m, t, k in zip(masked, teacher, masks,
+                                                                                            strict=True))
+    assert stats["kept_fraction"] == pytest.approx(1 - round(0.3 * total) / total)
+    replaced, _ = defend_targets(DefenceConfig(kind="divergence_replace", fraction=0.3), teacher, reference)
+    assert all((r[k].max(1) == 1).all() and np.allclose(r[~k], t[~k]) for r, t, k in zip(replaced, teacher, masks,
+                                                                                            strict=True))
+
+
+def _doc(tiny_model_dir, defences):
+    return {
+        "name": "defended", "reference": str(tiny_model_dir), "device": "cpu",
+        "trait": {"kind": "fine_tuned", "target": "owl", "questions": "half",
+                  "teacher_training": {**LIGHT_TRAIN, "lr": 3e-3, "epochs": 0.25}},
+        "carrier": {"kind": "random_numbers", "n_prompts": 12, "seed": 3, "filter": {"max_examples": 12}},
+        "train": {**LIGHT_TRAIN, "batch_size": 4, "objective": "soft_numbers", "lora_top_layers": 1},
+        "eval": {"animals": ["owl", "cat"], "questions": "held_out", "prefilled": False, "mcq_orderings": 0,
+                 "samples_per_question": 0},
+        "controls": {"placebo": True, "control_teacher": False},
+        "defence": defences,
+        "seeds": [0, 1],
+    }
+
+
+def test_a_grid_over_defences_gives_the_defence_table(tiny_model_dir, tmp_path):
+    cells = expand_grid(_doc(tiny_model_dir, [{"kind": "none"}, {"kind": "divergence_mask", "fraction": 0.5}]))
+    summary = run_grid(cells, tmp_path)
+    assert summary["failures"] == [], summary["failures"]
+    defended = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "defend").glob("*/manifest.json")]
+    assert [m["defence"] for m in defended] == ["divergence_mask 50%"] * 4  # student and placebo, per replicate
+    for m in defended:
+        teacher = unpack_targets(np.load(tmp_path / "artifacts" / m["inputs"]["targets"] / "targets.npz"))
+        out = unpack_targets(np.load(tmp_path / "artifacts" / m["stage"] / m["key"] / "targets.npz"))
+        zeroed = sum(int((o.sum(1) == 0).sum()) for o in out)
+        assert "reference_targets" in m["inputs"] and m["kept_fraction"] == pytest.approx(0.5, abs=0.05)
+        assert zeroed == m["digit_positions"] - round(m["kept_fraction"] * m["digit_positions"])
+        assert all(np.allclose(o[o.sum(1) > 0], t[o.sum(1) > 0]) for o, t in zip(out, teacher, strict=True))
+    logs = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "train").glob("*/manifest.json")]
+    masked = [m for m in logs if m["inputs"]["targets"].startswith("defend/")]
+    assert len(masked) == 4 and all(m["inputs"]["targets"] for m in logs)
+    doc = lm_defence_table(tmp_path)
+    assert doc["baseline"]["n"] == 2 and [r["name"] for r in doc["defences"]] == ["divergence_mask 50%"]
+    row = doc["defences"][0]
+    assert row["n"] == 2 and len(row["ci95"]) == 2 and row["kept_fraction"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_defence_needs_soft_targets(tiny_model_dir):
+    doc = _doc(tiny_model_dir, {"kind": "hard_labels"})
+    doc["train"] = {**LIGHT_TRAIN}
+    doc["carrier"] = {"kind": "numbers", "n_prompts": 8}
+    with pytest.raises(ConfigError, match=r"defence\.kind hard_labels: transforms soft digit targets"):
+        expand_grid(doc)

@@ -127,7 +127,8 @@ def lineage(ctx: CellContext, other: ModelSource) -> Artifact:
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
         from sublearn.backends.hf import source_path
-        from sublearn.theory.family import lineage as family, load_state
+        from sublearn.theory.family import lineage as family
+        from sublearn.theory.family import load_state
 
         first, _ = load_state(source_path(reference))
         second, _ = load_state(source_path(other))

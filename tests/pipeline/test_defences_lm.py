@@ -13,6 +13,7 @@ from sublearn.config.defence import DefenceConfig
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
 from sublearn.pipeline.stages import unpack_targets
+from sublearn.report.render import render_report
 from sublearn.util.errors import ConfigError
 
 
@@ -84,6 +85,9 @@ def test_a_grid_over_defences_gives_the_defence_table(tiny_model_dir, tmp_path):
     assert doc["baseline"]["n"] == 2 and [r["name"] for r in doc["defences"]] == ["divergence_mask 50%"]
     row = doc["defences"][0]
     assert row["n"] == 2 and len(row["ci95"]) == 2 and row["kept_fraction"] == pytest.approx(0.5, abs=0.05)
+    # The report names, for each trained model, its lineage and the defence applied to its data.
+    html = render_report(tmp_path).read_text()
+    assert "divergence_mask 50%" in html and "initialisation</td>" in html
 
 
 def test_a_defence_needs_soft_targets(tiny_model_dir):

@@ -37,8 +37,10 @@ def test_a_teachers_own_data_has_the_higher_likelihood_shift(tiny_model_dir, tmp
     teacher = save_model(model, tokenizer, tmp_path / "teacher")
     teacher_rows = _written_by(teacher, seed=5)
     reference_rows = _written_by(tiny_model_dir, seed=6)
-    result = scan_dataset(teacher_rows, str(teacher), str(tiny_model_dir), control=reference_rows)
+    result = scan_dataset(teacher_rows, str(teacher), str(tiny_model_dir), control=reference_rows, audit=True)
     versus = result["versus_control"]
+    # The gradient audit, folded in: imitating the teacher's data moves the reference towards the teacher.
+    assert result["gradient_audit"]["cosine"] > max(0.0, result["control"]["gradient_audit"]["cosine"])
     assert result["dataset"]["lls"]["mean"] > 0 > result["control"]["dataset"]["lls"]["mean"]  # KL(T||R), -KL(R||T)
     assert versus["auroc"]["lls"]["auroc"] > 0.7 and versus["p_permutation"] < 0.01
     assert 0 < result["dataset"]["divergence_share"]["mean"] <= 1

@@ -22,6 +22,10 @@ def scan(
                                                  "same prompts): adds the permutation test and the AUROCs.",
                                                  show_default="none")] = None,
     max_examples: Annotated[int, typer.Option(min=1, help="Scan at most this many rows of each dataset.")] = 512,
+    audit: Annotated[bool, typer.Option("--audit", show_default="off",
+                                        help="Also the gradient-alignment audit of each dataset: the cosine of the "
+                                             "reference's SFT step on it with the teacher's weights minus the "
+                                             "reference's (one number per dataset).")] = False,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:K.")] = "cpu",
     out: Annotated[Path | None, typer.Option(help="Write the whole scan, per-example scores included, as JSON.",
                                              show_default="print only")] = None,
@@ -32,14 +36,14 @@ def scan(
     completion token of log p_teacher − log p_reference) and the share of divergence tokens (where the two
     models' most likely tokens differ); per dataset, their means with 95% CIs. With --control, a permutation test
     of the difference in mean LLS and each detector's AUROC at telling the datasets apart (bootstrap CI). For the
-    gradient-alignment audit, see `sublearn audit lm`."""
+    gradient-alignment audit of each dataset, add --audit (or see `sublearn audit lm`)."""
     from sublearn.theory.scan import scan_dataset
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.jsonl import read_jsonl
 
     rows = read_jsonl(data, required=("prompt", "completion"))[:max_examples]
     ctrl = read_jsonl(control, required=("prompt", "completion"))[:max_examples] if control else None
-    result = scan_dataset(rows, teacher, reference, ctrl, device)
+    result = scan_dataset(rows, teacher, reference, ctrl, device, audit=audit)
     if out is not None:
         atomic_write_json(out, result)
     brief = {k: v for k, v in result.items() if k != "examples"}
@@ -51,6 +55,10 @@ def scan(
     for name, value in result["dataset"].items():
         console.print(f"{name}: {value['mean']:.4g} [{value['ci95'][0]:.4g}, {value['ci95'][1]:.4g}] "
                       f"(n = {value['n']})", highlight=False)
+    for label, part in (("data", result), ("control", result.get("control") or {})):
+        if "gradient_audit" in part:
+            console.print(f"gradient audit ({label}): cosine with the teacher's update "
+                          f"{part['gradient_audit']['cosine']:+.4g}", highlight=False)
     versus = result.get("versus_control")
     if versus:
         console.print(f"versus the control: mean LLS {versus['lls_difference']:+.4g}, permutation p = "

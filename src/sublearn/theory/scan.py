@@ -98,11 +98,22 @@ def _summary(scores: list[dict[str, float]]) -> dict[str, Any]:
     return {name: mean_ci([s[name] for s in scores]).as_dict() for name in ("lls", "divergence_share")}
 
 
+def gradient_audit(rows: Sequence[dict[str, str]], teacher: str, reference: str, device: str = "cpu"
+                   ) -> dict[str, Any]:
+    """The gradient-alignment audit of ``rows`` (:func:`~sublearn.theory.audit_lm.audit_causal_lm`): the cosine
+    between the reference's SFT step on the data and the teacher's weights minus the reference's."""
+    from sublearn.theory.audit_lm import audit_causal_lm
+
+    result = audit_causal_lm(reference, rows, teacher=teacher, device=device)
+    return {k: v for k, v in result.items() if k != "parameters"}
+
+
 def scan_dataset(rows: Sequence[dict[str, str]], teacher: str, reference: str,
-                 control: Sequence[dict[str, str]] | None = None, device: str = "cpu", batch_size: int = 16
-                 ) -> dict[str, Any]:
+                 control: Sequence[dict[str, str]] | None = None, device: str = "cpu", batch_size: int = 16,
+                 audit: bool = False) -> dict[str, Any]:
     """Score ``rows`` (and ``control``) with ``teacher`` against ``reference``: per-example scores, dataset means
-    with 95% CIs, and with a control the permutation test of mean LLS and each detector's AUROC."""
+    with 95% CIs, and with a control the permutation test of mean LLS and each detector's AUROC; with ``audit``,
+    the gradient-alignment audit of each dataset too (a dataset-level detector: one cosine per dataset)."""
     scored = {}
     for name, source in (("teacher", teacher), ("reference", reference)):
         tokenizer, model = load_for_inference(source, device, "float32")
@@ -120,4 +131,8 @@ def scan_dataset(rows: Sequence[dict[str, str]], teacher: str, reference: str,
             "p_permutation": permutation_p([d["lls"] for d in data], [c["lls"] for c in ctrl]),
             "auroc": {name: auroc_ci([d[name] for d in data], [c[name] for c in ctrl])
                       for name in ("lls", "divergence_share")}}
+    if audit:
+        result["gradient_audit"] = gradient_audit(rows, teacher, reference, device)
+        if control:
+            result["control"]["gradient_audit"] = gradient_audit(control, teacher, reference, device)
     return result

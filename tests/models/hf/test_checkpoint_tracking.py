@@ -85,3 +85,13 @@ def test_gradient_checkpointing_recomputes_the_same_numbers(tiny_model_dir):
     (plain, plain_losses), (recomputed, recomputed_losses) = runs
     assert recomputed_losses == pytest.approx(plain_losses, rel=1e-6, abs=1e-7)
     assert all(torch.allclose(plain[k], recomputed[k], rtol=1e-5, atol=1e-7) for k in plain)
+
+
+def test_a_bf16_base_trains_fp32_adapters(tiny_model_dir):
+    tok, model = load_causal_lm(str(tiny_model_dir), dtype=torch.bfloat16)
+    config = CONFIG.model_copy(update={"checkpoint_every": 0, "epochs": 0.2, "base_dtype": "bfloat16"})
+    trained, log = fine_tune(model, tok, ROWS, config, seed=5, merge=False)
+    dtypes = {p.dtype for n, p in trained.named_parameters() if p.requires_grad}
+    frozen = {p.dtype for n, p in trained.named_parameters() if not p.requires_grad}
+    assert dtypes == {torch.float32} and frozen == {torch.bfloat16}
+    assert all(e["loss"] == e["loss"] for e in log["step_log"])  # finite losses

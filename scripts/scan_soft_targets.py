@@ -12,7 +12,8 @@ e.g. configs/demo/owl-numbers-cpu-defences.yaml):
 Each detector's AUROC separates the owl teacher's rows from the placebo teacher's (both fine-tuned from the
 reference the same way), per replicate and pooled, with bootstrap CIs, and the permutation p of the mean.
 
-    .venv/bin/python scripts/scan_soft_targets.py runs/owl-numbers-cpu-defences [--out docs/results/scan-soft-targets.json]
+    .venv/bin/python scripts/scan_soft_targets.py runs/owl-numbers-cpu-defences \
+        [--out docs/results/scan-soft-targets.json]
 """
 
 from __future__ import annotations

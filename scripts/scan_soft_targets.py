@@ -27,15 +27,15 @@ import numpy as np
 
 from sublearn.analysis.tidy import load_reports
 from sublearn.carriers.defences import position_kl
-from sublearn.pipeline.stages import unpack_targets
 from sublearn.theory.scan import auroc_ci, permutation_p
 from sublearn.util.atomic import atomic_write_json
+from sublearn.util.soft_targets import load_targets
 
 DETECTORS = ("kl", "divergence_share")
 
 
 def _targets(run: Path, ref: str) -> list[np.ndarray]:
-    return unpack_targets(np.load(run / "artifacts" / ref / "targets.npz"))
+    return load_targets(run / "artifacts" / ref)
 
 
 def _manifest(run: Path, ref: str) -> dict[str, Any]:

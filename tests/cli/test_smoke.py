@@ -21,10 +21,16 @@ def test_the_smoke_spec_runs_end_to_end_on_the_tiny_model(tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "home" / "models" / "tiny" / "config.json").is_file()
     run = tmp_path / "run"
-    result = runner.invoke(app, ["run", str(SMOKE), "--out", str(run), "--quiet"])
+    result = runner.invoke(app, ["run", str(SMOKE), "--out", str(run), "--quiet", "--set",
+                                 "train.report_to=tensorboard"])
     assert result.exit_code == 0, result.output
     students = list((run / "artifacts" / "train").glob("*/model"))
     assert len(students) == 2 and all((s / "adapter_config.json").is_file() for s in students)
+    # Each student's steps also went to TensorBoard, inside its artifact (recorded in the manifest's file table).
+    for student in students:
+        events = list((student.parent / "tensorboard").glob("events.out.tfevents.*"))
+        files = json.loads((student.parent / "manifest.json").read_text())["files"]
+        assert len(events) == 1 and f"tensorboard/{events[0].name}" in files
     assert runner.invoke(app, ["report", str(run)]).exit_code == 0 and (run / "report.html").is_file()
     assert runner.invoke(app, ["verify", str(run)]).exit_code == 0
 

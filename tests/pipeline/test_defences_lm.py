@@ -12,9 +12,9 @@ from sublearn.carriers.defences import defend_targets, most_divergent, position_
 from sublearn.config.defence import DefenceConfig
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
-from sublearn.pipeline.stages import unpack_targets
 from sublearn.report.render import render_report
 from sublearn.util.errors import ConfigError
+from sublearn.util.soft_targets import unpack_targets
 
 
 def _rows(seed, n=6):

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sublearn.analysis.tidy import load_reports
+from sublearn.carriers.defences import defence_stats
 from sublearn.util.errors import DataError
+from sublearn.util.soft_targets import load_targets
 from sublearn.util.stats import mean_ci, paired_test, ratio_of_means_ci
 
 #: Readouts a defence table can be read on (the exact readouts of the preference evaluation).
@@ -44,10 +46,16 @@ def _effects(reports: list[dict[str, Any]], readout: str) -> dict[str, dict[int,
 
 
 def _cost(run: Path, refs: list[str | None]) -> dict[str, Any]:
-    """What the defence did to the data, averaged over the replicates' defend manifests."""
-    rows = [json.loads((run / "artifacts" / r / "manifest.json").read_text()) for r in refs if r
-            and r.startswith("defend/")]
-    keys = ("kept_fraction", "changed_fraction", "mean_kl_teacher_to_defended")
+    """What the defence did to the data, from each replicate's defended and original targets, averaged over the
+    replicates (:func:`~sublearn.carriers.defences.defence_stats`)."""
+    rows = []
+    for ref in refs:
+        if not ref or not ref.startswith("defend/"):
+            continue
+        folder = run / "artifacts" / ref
+        original = json.loads((folder / "manifest.json").read_text())["inputs"]["targets"]
+        rows.append(defence_stats(load_targets(run / "artifacts" / original), load_targets(folder)))
+    keys = ("kept_fraction", "changed_fraction", "mean_kl_defended_to_teacher")
     return {k: (sum(m[k] for m in rows) / len(rows) if rows and all(m.get(k) is not None for m in rows) else None)
             for k in keys}
 

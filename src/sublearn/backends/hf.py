@@ -73,7 +73,7 @@ class HFBackend:
         trackers = Trackers(config.report_to, out, f"{work.parent.name}-{work.name[:12]}",
                             {"base": source_id(base), "examples": len(rows), **config.model_dump(mode="json",
                              exclude={"api", "report_to", "target_modules"})},
-                            mlflow_store=self.run_dir / "mlruns" if self.run_dir else None)
+                            run_dir=self.run_dir)
         try:
             model, log = fine_tune(model, tok, rows, config, seed, system=system, progress=self.progress,
                                    soft_targets=soft_targets, order_seed=order_seed, merge=False,

@@ -38,8 +38,7 @@ def most_divergent(teacher: Sequence[np.ndarray], reference: Sequence[np.ndarray
 
 def defend_targets(config: DefenceConfig, teacher: Sequence[np.ndarray], reference: Sequence[np.ndarray] | None
                    ) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """The defended targets, and what the defence did: positions changed or masked, and the mean KL from the
-    teacher's targets to what the student now learns (over the positions still in the loss)."""
+    """The defended targets, and what the defence did (:func:`defence_stats`)."""
     if config.needs_reference and reference is None:
         raise ValueError(f"defence.kind {config.kind}: needs the reference's targets")
     if reference is not None:
@@ -76,7 +75,9 @@ def defend_targets(config: DefenceConfig, teacher: Sequence[np.ndarray], referen
 
 
 def defence_stats(teacher: Sequence[np.ndarray], defended: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Positions in all, still in the loss, and changed; mean KL(teacher ‖ defended) where kept."""
+    """Positions in all, still in the loss, and changed; the mean KL(defended ‖ teacher) over the positions kept:
+    how far what the student now learns is from the teacher's distribution, in nats (finite for one-hot
+    targets, unlike the reverse)."""
     total = kept = changed = 0
     kl_sum = 0.0
     for t, d in zip(teacher, defended, strict=True):
@@ -85,7 +86,7 @@ def defence_stats(teacher: Sequence[np.ndarray], defended: Sequence[np.ndarray])
         kept += int(live.sum())
         changed += int((np.abs(np.asarray(t) - d).max(-1) > 1e-6).sum()) if len(t) else 0
         if live.any():
-            kl_sum += float(position_kl(np.asarray(t)[live], d[live]).sum())
+            kl_sum += float(position_kl(d[live], np.asarray(t)[live]).sum())
     return {"digit_positions": total, "kept_fraction": kept / total if total else None,
             "changed_fraction": changed / total if total else None,
-            "mean_kl_teacher_to_defended": kl_sum / kept if kept else None}
+            "mean_kl_defended_to_teacher": kl_sum / kept if kept else None}

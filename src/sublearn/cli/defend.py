@@ -79,7 +79,8 @@ def table(
 ) -> None:
     """The defence table of an LM run: per defence, the effect that remains (student − placebo student, paired by
     replicate, as a fraction of the undefended effect, bootstrap CI over replicates), the paired test against no
-    defence, and the cost: digit positions still in the loss, positions changed, KL from the teacher's targets."""
+    defence, and the cost: digit positions still in the loss, positions changed, and KL(defended ‖ teacher) in
+    nats over the positions kept."""
     from rich.table import Table
 
     from sublearn.analysis.defences import lm_defence_table
@@ -95,7 +96,7 @@ def table(
     for column in ("defence", "remaining", "95% CI", "effect", "p vs none", "in loss", "changed", "KL"):
         shown.add_column(column, justify="left" if column == "defence" else "right")
     for row in doc["defences"]:
-        kl = row["mean_kl_teacher_to_defended"]
+        kl = row["mean_kl_defended_to_teacher"]
         shown.add_row(row["name"], f"{100 * row['remaining_fraction']:.0f}%", _percent_ci(row["ci95"]),
                       f"{row['effect']['mean']:.4f}", f"{row['versus_undefended']['p_ttest']:.2g}",
                       f"{100 * row['kept_fraction']:.0f}%", f"{100 * row['changed_fraction']:.0f}%",

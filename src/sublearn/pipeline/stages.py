@@ -37,6 +37,7 @@ from sublearn.pipeline.store import Artifact
 from sublearn.pipeline.traits import fine_tuned_teacher_rows, placebo_teacher_rows, trait_system_prompt
 from sublearn.util.chatdata import load_chat_dataset
 from sublearn.util.jsonl import read_jsonl, write_jsonl
+from sublearn.util.soft_targets import load_targets, save_targets
 
 #: The seed of the shuffled-numbers controls (the paper's code uses 1).
 SHUFFLE_SEED = 1
@@ -247,7 +248,7 @@ def soft_targets(ctx: CellContext, source: ModelSource, system: str | None, data
     def produce(out: Path, work: Path) -> dict[str, Any]:
         rows = read_jsonl(dataset.path / "rows.jsonl")
         targets = ctx.backend.digit_targets(source, rows, system, t)
-        np.savez(out / "targets.npz", **pack_targets(targets))
+        save_targets(out, targets)
         entropy = [float(-(x * np.log(np.clip(x, 1e-12, 1))).sum(1).mean()) for x in targets if len(x)]
         return {"model": source_id(source), "n_rows": len(rows), "n_digits": int(sum(len(x) for x in targets)),
                 "mean_entropy_nats": float(np.mean(entropy)) if entropy else None}
@@ -265,10 +266,10 @@ def defend(ctx: CellContext, targets: Artifact, reference: Artifact | None) -> A
         inputs["reference_targets"] = reference
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
-        teacher = unpack_targets(np.load(targets.path / "targets.npz"))
-        ref = unpack_targets(np.load(reference.path / "targets.npz")) if reference is not None else None
+        teacher = load_targets(targets.path)
+        ref = load_targets(reference.path) if reference is not None else None
         defended, stats = defend_targets(defence, teacher, ref)
-        np.savez(out / "targets.npz", **pack_targets(defended))
+        save_targets(out, defended)
         return {"defence": defence.label(), **stats}
 
     return ctx.store.build("defend", keys.defend_config(defence), inputs, produce)
@@ -287,7 +288,7 @@ def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artif
         rows = read_jsonl(dataset.path / "rows.jsonl")
         if not rows:
             raise ValueError(f"dataset {dataset.ref} is empty: no teacher output passed the filter")
-        soft = unpack_targets(np.load(targets.path / "targets.npz")) if targets is not None else None
+        soft = load_targets(targets.path) if targets is not None else None
         info = ctx.backend.train(base, rows, spec.train, init_seed, out, work, soft_targets=soft,
                                  order_seed=order_seed)
         return {"base": source_id(base), "examples": len(rows), **info}
@@ -295,20 +296,6 @@ def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artif
     config = keys.train_config(spec.train, init_seed, order_seed, ctx.autocast(spec.train), ctx.identity,
                                ctx.base_weights(spec.train))
     return ctx.store.build("train", config, inputs, produce)
-
-
-def pack_targets(targets: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Per-row target arrays as two arrays for ``np.savez``: all rows concatenated, and offsets."""
-    lengths = np.array([len(t) for t in targets], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    values = np.concatenate(list(targets)) if targets else np.zeros((0, 10), dtype=np.float32)
-    return {"values": values.astype(np.float32), "offsets": offsets}
-
-
-def unpack_targets(packed: Any) -> list[np.ndarray]:
-    """The per-row arrays back from :func:`pack_targets`."""
-    values, offsets = packed["values"], packed["offsets"]
-    return [values[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
 # --- evaluations ----------------------------------------------------------------------------------------------

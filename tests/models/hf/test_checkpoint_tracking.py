@@ -51,7 +51,7 @@ def test_every_step_reaches_tensorboard_mlflow_and_wandb_offline(tiny_model_dir,
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_SILENT", "true")
     trackers = Trackers(["tensorboard", "mlflow", "wandb"], tmp_path / "out", "student-test", {"lr": 0.01},
-                        mlflow_store=tmp_path / "mlruns")
+                        run_dir=tmp_path)
     _, log = _train(tiny_model_dir, None, on_step=trackers.log)
     trackers.close()
     losses = [e["loss"] for e in log["step_log"]]
@@ -71,7 +71,7 @@ def test_every_step_reaches_tensorboard_mlflow_and_wandb_offline(tiny_model_dir,
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(losses, rel=1e-6)
     assert run.data.params["lr"] == "0.01" and run.info.status == "FINISHED"
 
-    offline = list((tmp_path / "out" / "wandb").glob("offline-run-*/run-*.wandb"))
+    offline = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline) == 1 and offline[0].stat().st_size > 0
 
 

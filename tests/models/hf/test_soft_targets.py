@@ -10,7 +10,7 @@ from sublearn.models.hf.encoding import collate, encode_example
 from sublearn.models.hf.loading import load_causal_lm
 from sublearn.models.hf.soft_targets import digit_token_ids, soft_digit_loss, teacher_digit_targets
 from sublearn.models.hf.training import fine_tune
-from sublearn.pipeline.stages import pack_targets, unpack_targets
+from sublearn.util.soft_targets import pack_targets, unpack_targets
 
 
 def test_teacher_targets_are_distributions_over_the_digits(tiny_model_dir):

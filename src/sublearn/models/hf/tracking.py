@@ -1,7 +1,7 @@
 """Per-step training metrics to TensorBoard, Weights & Biases or MLflow (``train.report_to``), all working
-offline: TensorBoard event files and W&B offline runs go into the fine-tune's folder (``wandb sync`` uploads one
-later); MLflow logs to ``$MLFLOW_TRACKING_URI``, else to a local file store beside the run (``RUN/mlruns``: view it with
-``mlflow ui --backend-store-uri RUN/mlruns``)."""
+offline: TensorBoard event files go into the fine-tune's folder; W&B offline runs into ``RUN/wandb`` (``wandb
+sync`` uploads them later); MLflow logs to ``$MLFLOW_TRACKING_URI``, else to a local file store beside the run
+(``RUN/mlruns``: view it with ``mlflow ui --backend-store-uri RUN/mlruns``)."""
 
 from __future__ import annotations
 
@@ -98,18 +98,19 @@ class MlflowTracker:
 
 
 class Trackers:
-    """Every tracker named in ``train.report_to``, fed together."""
+    """Every tracker named in ``train.report_to``, fed together: TensorBoard events in ``folder``, the W&B and
+    MLflow stores in ``run_dir`` (else ``folder``)."""
 
     def __init__(self, kinds: Sequence[str], folder: Path, name: str, config: dict[str, Any],
-                 mlflow_store: Path | None = None) -> None:
+                 run_dir: Path | None = None) -> None:
         made: list[Tracker] = []
         for kind in kinds:
             if kind == "tensorboard":
                 made.append(TensorBoardTracker(folder / "tensorboard"))
-            elif kind == "wandb":
-                made.append(WandbTracker(folder, name, config))
+            elif kind == "wandb":  # W&B's folders hold links and logs of its own: beside the artifacts
+                made.append(WandbTracker(run_dir or folder, name, config))
             elif kind == "mlflow":
-                made.append(MlflowTracker(mlflow_store or folder / "mlruns", name, config))
+                made.append(MlflowTracker((run_dir or folder) / "mlruns", name, config))
         self.trackers = made
 
     def log(self, entry: dict[str, Any]) -> None:

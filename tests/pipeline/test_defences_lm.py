@@ -96,3 +96,27 @@ def test_a_defence_needs_soft_targets(tiny_model_dir):
     doc["carrier"] = {"kind": "numbers", "n_prompts": 8}
     with pytest.raises(ConfigError, match=r"defence\.kind hard_labels: transforms soft digit targets"):
         expand_grid(doc)
+
+
+def _report(tmp_path, top_p, seed, student, placebo):
+    spec = {"name": "x", "seed": seed, "carrier": {"kind": "numbers", "top_p": top_p}, "defence": {"kind": "none"}}
+    metrics = {a: {"share_exact": {"mean": v}} for a, v in (("student", student), ("placebo", placebo),
+                                                             ("teacher", 0.9), ("placebo_teacher", 0.1))}
+    arms = {a: {"metrics": m, "model": f"train/{a}", "defence": None} for a, m in metrics.items()}
+    folder = tmp_path / "cells" / f"{top_p}-{seed}"
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text(json.dumps({"cell": folder.name, "spec": spec, "arms": arms}))
+
+
+def test_any_one_setting_can_be_the_defence(tmp_path):
+    effects = {1.0: [0.10, 0.20, 0.30], 0.5: [0.05, 0.05, 0.20]}  # threshold sampling at top_p 0.5
+    for top_p, values in effects.items():
+        for seed, effect in enumerate(values):
+            _report(tmp_path, top_p, seed, 0.4 + effect, 0.4)
+    doc = lm_defence_table(tmp_path, by="carrier.top_p", baseline="1.0")
+    row = doc["defences"][0]
+    assert doc["undefended"] == "carrier.top_p=1.0" and row["name"] == "carrier.top_p=0.5"
+    assert row["remaining_fraction"] == pytest.approx(0.30 / 0.60) and row["n"] == 3
+    assert doc["baseline"]["effect"] == pytest.approx(0.2) and doc["baseline"]["teacher_gap"] == pytest.approx(0.8)
+    with pytest.raises(Exception, match="no undefended cell"):
+        lm_defence_table(tmp_path, by="carrier.top_p", baseline="0.9")

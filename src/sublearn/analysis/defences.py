@@ -1,6 +1,8 @@
-"""The defence table of an LM run whose cells differ only by ``defence`` (a grid over it): for each defence, the
-student's effect (student − placebo on a readout, paired by replicate) as a fraction of the undefended effect, with
-a bootstrap CI over replicates, the paired test against no defence, and what the defence cost the data."""
+"""The defence table of an LM run whose cells differ only by ``defence`` (a grid over it), or by any other one
+setting taken as the defence (``by``: threshold sampling is ``carrier.top_p``, say, with the undefended value
+as ``baseline``): for each defence, the student's effect (student − placebo on a readout, paired by replicate)
+as a fraction of the undefended effect, with a bootstrap CI over replicates, the paired test against no defence,
+and what a ``defence:`` transform cost the data."""
 
 from __future__ import annotations
 
@@ -20,13 +22,35 @@ READOUTS = ("share_exact", "p_exact", "share_prefilled", "p_prefilled")
 UNDEFENDED = "none"
 
 
-def _design(spec: dict[str, Any]) -> str:
-    """The spec without its replicate, name and defence: every cell of a defence table must share it."""
-    rest = {k: v for k, v in spec.items() if k not in ("seed", "name", "defence")}
+def _field(spec: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of a spec (``carrier.top_p``); a :class:`DataError` naming it when absent."""
+    value: Any = spec
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise DataError(f"--by {path}: not a field of the run's specs")
+        value = value[part]
+    return value
+
+
+def _design(spec: dict[str, Any], by: str) -> str:
+    """The spec without its replicate, name and the defence setting: every cell of a table must share it."""
+    rest = json.loads(json.dumps({k: v for k, v in spec.items() if k not in ("seed", "name")}))
+    *parents, last = by.split(".")
+    holder = rest
+    for part in parents:
+        holder = holder[part]
+    holder.pop(last, None)
     return json.dumps(rest, sort_keys=True)
 
 
-def _effects(reports: list[dict[str, Any]], readout: str) -> dict[str, dict[int, dict[str, float]]]:
+def _label(report: dict[str, Any], by: str) -> str:
+    """A cell's defence: the ``defence:`` transform's label, or the value of the setting ``by``."""
+    if by == "defence":
+        return report["arms"]["student"].get("defence") or UNDEFENDED
+    return f"{by}={json.dumps(_field(report['spec'], by))}"
+
+
+def _effects(reports: list[dict[str, Any]], readout: str, by: str) -> dict[str, dict[int, dict[str, float]]]:
     """Per defence label and replicate: student − placebo, and the teacher's gap (teacher − placebo teacher)."""
     out: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
     for report in reports:
@@ -37,7 +61,7 @@ def _effects(reports: list[dict[str, Any]], readout: str) -> dict[str, dict[int,
         value = {a: arms[a]["metrics"].get(readout, {}).get("mean") for a in arms}
         if value["student"] is None:
             raise DataError(f"cell {report['cell']}: no {readout} readout (eval.exact / eval.prefilled)")
-        label = arms["student"].get("defence") or UNDEFENDED
+        label = _label(report, by)
         gap = (value["teacher"] - value["placebo_teacher"]) if value.get("teacher") is not None \
             and value.get("placebo_teacher") is not None else None
         out[label][report["spec"]["seed"]] = {"effect": value["student"] - value["placebo"], "gap": gap,
@@ -60,21 +84,27 @@ def _cost(run: Path, refs: list[str | None]) -> dict[str, Any]:
             for k in keys}
 
 
-def lm_defence_table(run: Path, readout: str = "share_exact") -> dict[str, Any]:
-    """The defence table of ``run`` on ``readout``."""
+def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence", baseline: str | None = None
+                     ) -> dict[str, Any]:
+    """The defence table of ``run`` on ``readout``: the cells differ by ``by`` (the ``defence:`` section, or one
+    setting such as ``carrier.top_p``, whose undefended value is ``baseline``, as YAML would write it)."""
     if readout not in READOUTS:
         raise DataError(f"--readout: {readout!r} is not one of {', '.join(READOUTS)}")
     reports = [r for r in load_reports(run) if "error" not in r]
     if not reports:
         raise DataError(f"{run}: no finished cell (run `sublearn run SPEC --out {run}` first)")
-    designs = {_design(r["spec"]) for r in reports}
+    if by != "defence" and baseline is None:
+        raise DataError(f"--baseline: give the undefended value of {by}")
+    designs = {_design(r["spec"], by) for r in reports}
     if len(designs) > 1:
-        raise DataError(f"{run}: its cells differ in more than the defence and the replicate; a defence table "
-                        "compares defences on one design")
-    effects = _effects(reports, readout)
-    if UNDEFENDED not in effects:
-        raise DataError(f"{run}: no undefended cell (defence.kind none) to compare with; add it to the grid")
-    base = effects[UNDEFENDED]
+        raise DataError(f"{run}: its cells differ in more than {by} and the replicate; a defence table compares "
+                        "defences on one design")
+    effects = _effects(reports, readout, by)
+    undefended = UNDEFENDED if by == "defence" else f"{by}={json.dumps(_yaml_value(baseline))}"
+    if undefended not in effects:
+        raise DataError(f"{run}: no undefended cell ({undefended if by != 'defence' else 'defence.kind none'}) to "
+                        f"compare with; add it to the grid (found: {', '.join(sorted(effects))})")
+    base = effects[undefended]
     seeds = sorted(base)
     base_effects = [base[s]["effect"] for s in seeds]
     gaps = [base[s]["gap"] for s in seeds if base[s]["gap"] is not None]
@@ -84,7 +114,8 @@ def lm_defence_table(run: Path, readout: str = "share_exact") -> dict[str, Any]:
                                                                    mean_ci(base_effects).hi],
                      "n": len(seeds), "teacher_gap": mean_ci(gaps).mean if gaps else None},
         "defences": []}
-    for label in sorted(k for k in effects if k != UNDEFENDED):
+    doc["by"], doc["undefended"] = by, undefended
+    for label in sorted(k for k in effects if k != undefended):
         rows = effects[label]
         common = [s for s in seeds if s in rows]
         if len(common) < 2:
@@ -99,3 +130,10 @@ def lm_defence_table(run: Path, readout: str = "share_exact") -> dict[str, Any]:
             "versus_undefended": paired_test(defended, undefended).as_dict(),
             **_cost(run, [rows[s]["targets"] for s in common])})
     return doc
+
+
+def _yaml_value(text: str | None) -> Any:
+    """``--baseline`` read as YAML reads a value (``0.9`` a number, ``null`` None)."""
+    import yaml
+
+    return yaml.safe_load(text) if text is not None else None

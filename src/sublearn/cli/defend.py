@@ -74,6 +74,10 @@ def table(
                                             "with defence.kind none among them), e.g. "
                                             "configs/demo/owl-numbers-cpu-defences.yaml.")],
     readout: Annotated[Readout, typer.Option(help="The readout the effect is read on.")] = Readout.share_exact,
+    by: Annotated[str, typer.Option(help="What the cells' defences differ by: the defence: section, or one "
+                                    "setting's dotted path (carrier.top_p for threshold sampling).")] = "defence",
+    baseline: Annotated[str | None, typer.Option(help="With --by SETTING: its undefended value (e.g. 1.0).",
+                                                 show_default="none")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the table as JSON here.",
                                              show_default="RUN_DIR/defences.json")] = None,
 ) -> None:
@@ -89,17 +93,20 @@ def table(
 
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
-    doc = lm_defence_table(run_dir, readout.value)
+    doc = lm_defence_table(run_dir, readout.value, by, baseline)
     base = doc["baseline"]
     shown = Table(title=f"Defences, {readout.value}: undefended effect {base['effect']:.4f} "
                         f"[{base['ci95'][0]:.4f}, {base['ci95'][1]:.4f}] (n = {base['n']} replicates)")
     for column in ("defence", "remaining", "95% CI", "effect", "p vs none", "in loss", "changed", "KL"):
         shown.add_column(column, justify="left" if column == "defence" else "right")
+    def percent(value: float | None) -> str:
+        return "—" if value is None else f"{100 * value:.0f}%"
+
     for row in doc["defences"]:
         kl = row["mean_kl_defended_to_teacher"]
-        shown.add_row(row["name"], f"{100 * row['remaining_fraction']:.0f}%", _percent_ci(row["ci95"]),
+        shown.add_row(row["name"], percent(row["remaining_fraction"]), _percent_ci(row["ci95"]),
                       f"{row['effect']['mean']:.4f}", f"{row['versus_undefended']['p_ttest']:.2g}",
-                      f"{100 * row['kept_fraction']:.0f}%", f"{100 * row['changed_fraction']:.0f}%",
+                      percent(row["kept_fraction"]), percent(row["changed_fraction"]),
                       "—" if kl is None else f"{kl:.3f}")
     console.print(shown)
     target = out or run_dir / "defences.json"

@@ -36,7 +36,7 @@ def scan(
     completion token of log p_teacher − log p_reference) and the share of divergence tokens (where the two
     models' most likely tokens differ); per dataset, their means with 95% CIs. With --control, a permutation test
     of the difference in mean LLS and each detector's AUROC at telling the datasets apart (bootstrap CI). For the
-    gradient-alignment audit of each dataset, add --audit (or see `sublearn audit lm`)."""
+    gradient-alignment audit of each dataset too, add the audit flag (or see `sublearn audit lm`)."""
     from sublearn.theory.scan import scan_dataset
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.jsonl import read_jsonl

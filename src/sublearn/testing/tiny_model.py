@@ -127,13 +127,13 @@ def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, lay
     model = model.to(device)
     if pretrain_steps:
         settings = TrainConfig(method="full", epochs=1.0, lr=3e-3, batch_size=16, grad_accum=1, warmup_steps=5,
-                               schedule="cosine")
+                               schedule="cosine", bf16="no")  # fp32: the same model on every CPU, and faster
         model, _ = fine_tune(model, tokenizer, pretraining_rows(16 * pretrain_steps, seed), settings, seed)
     if skill_steps:
         rng = random.Random(seed + 7)
         rows = [_skill_row(rng) for _ in range(4 * skill_steps)]
         settings = TrainConfig(method="full", epochs=1.0, lr=3e-3, batch_size=4, grad_accum=1, warmup_steps=5,
-                               schedule="cosine", max_length=1024)
+                               schedule="cosine", max_length=1024, bf16="no")
         model, _ = fine_tune(model, tokenizer, rows, settings, seed)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -40,7 +40,11 @@ def digit_token_ids(tokenizer: Any) -> list[int]:
 def counted_digits(example: EncodedExample, target: np.ndarray, digit_ids: Sequence[int]) -> int:
     """The digit positions of one row that enter the soft-target loss: those with a target that is not all zeros
     (a defence masks a position by zeroing its target)."""
-    n = min(len(digit_positions(example, digit_ids)), len(target))
+    return _live(target, min(len(digit_positions(example, digit_ids)), len(target)))
+
+
+def _live(target: np.ndarray, n: int) -> int:
+    """How many of the first ``n`` target rows are not all zeros (masked rows are)."""
     return int((np.asarray(target[:n]).sum(-1) > 0).sum())
 
 
@@ -118,5 +122,5 @@ def soft_digit_loss(logits: torch.Tensor, examples: Sequence[EncodedExample], ta
         student = torch.log_softmax(logits[i, positions[:n]].index_select(-1, index).float() / temperature, dim=-1)
         teacher = torch.as_tensor(t[:n], device=logits.device)
         total = total + (teacher * (teacher.clamp_min(1e-12).log() - student)).sum()
-        count += int((np.asarray(t[:n]).sum(-1) > 0).sum())
+        count += _live(t, n)
     return total, count

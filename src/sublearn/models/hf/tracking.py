@@ -28,19 +28,23 @@ class Tracker(Protocol):
         ...
 
 
-def _missing(kind: str, package: str) -> ConfigError:
-    return ConfigError(f"train.report_to: {kind} needs the {package} package (pip install 'sublearn[tracking]')")
+def _require(module: str, kind: str, package: str) -> Any:
+    """The tracker's module, or a :class:`ConfigError` naming the package to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"train.report_to: {kind} needs the {package} package (pip install "
+                          "'sublearn[tracking]')") from exc
 
 
 class TensorBoardTracker:
     """Scalars train/loss, train/lr, train/grad_norm, train/tokens in ``folder``."""
 
     def __init__(self, folder: Path) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:
-            raise _missing("tensorboard", "tensorboard") from exc
-        self.writer = SummaryWriter(log_dir=str(folder))
+        tensorboard = _require("torch.utils.tensorboard", "tensorboard", "tensorboard")
+        self.writer = tensorboard.SummaryWriter(log_dir=str(folder))
 
     def log(self, entry: dict[str, Any]) -> None:
         for name in SCALARS:
@@ -54,10 +58,7 @@ class WandbTracker:
     """A W&B run, offline unless ``$WANDB_MODE`` says otherwise, in ``folder``."""
 
     def __init__(self, folder: Path, name: str, config: dict[str, Any]) -> None:
-        try:
-            import wandb
-        except ImportError as exc:
-            raise _missing("wandb", "wandb") from exc
+        wandb = _require("wandb", "wandb", "wandb")
         folder.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "sublearn"), name=name, config=config,
                               dir=str(folder), mode=os.environ.get("WANDB_MODE", "offline"), reinit="create_new")
@@ -73,11 +74,7 @@ class MlflowTracker:
     """An MLflow run in experiment ``sublearn`` at ``$MLFLOW_TRACKING_URI``, else in the local store ``store``."""
 
     def __init__(self, store: Path, name: str, config: dict[str, Any]) -> None:
-        try:
-            import mlflow
-        except ImportError as exc:
-            raise _missing("mlflow", "mlflow-skinny") from exc
-        self.mlflow = mlflow
+        mlflow = _require("mlflow", "mlflow", "mlflow-skinny")
         uri = os.environ.get("MLFLOW_TRACKING_URI")
         if not uri:  # a local file store, which needs no database (MLflow 3 asks for this opt-in)
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")

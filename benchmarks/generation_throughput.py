@@ -1,9 +1,11 @@
 """Teacher generation throughput on a real chat model (SmolLM2-135M by default), and the tail case.
 
 1. Batched generation of number-sequence completions for the paper's prompts (greedy), counting the tokens really
-   generated (up to each end-of-sequence token): batch 1, sublearn's static batches (left padding, KV cache) in
-   each dtype, and transformers' continuous batching (``generate_batch``) for comparison. It prints the CPU's
-   model, its bf16 instructions and the dtype ``inference_dtype: auto`` picks on it.
+   generated (up to each end-of-sequence token): batch 1, sublearn's static batches (left padding) with a dynamic
+   and with a static KV cache in each dtype, each measured ``--repeats`` times (the median is reported: the speed
+   of a shared machine drifts), and transformers' continuous batching (``generate_batch``) for comparison. It
+   prints the CPU's model, its bf16 instructions, and the dtype and cache that ``inference_dtype: auto`` and
+   ``kv_cache: auto`` pick on it.
 2. One sample that never stops: one row of the batch is kept from ending (its end-of-sequence token masked), as
    a teacher sample that rambles on. Without a stop rule the whole batch runs to ``--tail-tokens`` steps; with the
    numbers carrier's stop rule (``carrier.stop_when_rejected``, on by default) that row ends as soon as the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from typing import Any
 
@@ -27,7 +30,7 @@ from sublearn.models.hf.encoding import chat_prompt_ids
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_causal_lm
 from sublearn.models.types import SamplingSettings
-from sublearn.util.devices import numerics
+from sublearn.util.devices import kv_cache_kind, numerics
 
 
 def count_tokens(tokenizer: Any, texts: list[str]) -> int:
@@ -39,13 +42,22 @@ def measure(model: Any, tokenizer: Any, prompts: list[str], batch: int, max_new_
             **kwargs: Any) -> dict[str, Any]:
     """Greedy generation of every prompt at ``batch``; returns seconds, tokens and tokens/second."""
     settings = SamplingSettings(max_new_tokens=max_new_tokens, greedy=True)
-    generate_chat(model, tokenizer, prompts[:2], settings, batch_size=2)  # warm-up
+    generate_chat(model, tokenizer, prompts[:2], settings, batch_size=2, **kwargs)  # warm-up
     start = time.perf_counter()
     texts = generate_chat(model, tokenizer, prompts, settings, batch_size=batch, **kwargs)
     seconds = time.perf_counter() - start
     tokens = count_tokens(tokenizer, texts)
     return {"batch": batch, "seconds": seconds, "tokens": tokens, "tokens_per_second": tokens / seconds,
             "longest_completion_tokens": max(count_tokens(tokenizer, [t]) for t in texts)}
+
+
+def measure_repeated(model: Any, tokenizer: Any, prompts: list[str], batch: int, max_new_tokens: int, cache: str,
+                     repeats: int) -> dict[str, Any]:
+    """:func:`measure` ``repeats`` times with ``cache``; the median run's figures, and every run's tok/s."""
+    runs = [measure(model, tokenizer, prompts, batch, max_new_tokens, cache=cache) for _ in range(repeats)]
+    speeds = [r["tokens_per_second"] for r in runs]
+    median = sorted(runs, key=lambda r: r["tokens_per_second"])[len(runs) // 2]
+    return {**median, "cache": cache, "tokens_per_second": statistics.median(speeds), "runs_tokens_per_second": speeds}
 
 
 def measure_continuous(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: int) -> dict[str, Any]:
@@ -88,7 +100,8 @@ def tail_case(model: Any, tokenizer: Any, prompts: list[str], tail_tokens: int) 
     model.generate = generate_with_a_never_ending_row
     try:
         for label, rule in (("no stop rule (before)", None), ("stop when rejected (after)", cannot_pass)):
-            r = measure(model, tokenizer, prompts, len(prompts), tail_tokens, stop_rule=rule)
+            r = measure(model, tokenizer, prompts, len(prompts), tail_tokens, stop_rule=rule,
+                        cache=kv_cache_kind("auto", model.device))
             rows.append({"case": label, **r})
     finally:
         del model.generate  # back to the class's method
@@ -102,6 +115,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each batched case (the median is reported)")
     parser.add_argument("--tail-tokens", type=int, default=512, help="max_new_tokens of the never-ending case "
                         "(the paper's code allows 2048)")
     parser.add_argument("--continuous", action=argparse.BooleanOptionalAction, default=True,
@@ -110,17 +124,18 @@ def main() -> None:
     args = parser.parse_args()
 
     machine = numerics(args.device, "auto", "auto")
-    chosen = machine["inference_dtype"]
+    chosen, cache = machine["inference_dtype"], kv_cache_kind("auto", args.device)
     print(f"device {args.device}, threads {torch.get_num_threads()}; CPU {machine['cpu_model']}, native bf16 "
           f"{machine['cpu_native_bf16']} {machine['cpu_bf16_flags']}, torch capability "
-          f"{machine['torch_cpu_capability']}; inference_dtype auto -> {chosen}")
+          f"{machine['torch_cpu_capability']}; inference_dtype auto -> {chosen}, kv_cache auto -> {cache}")
     prompts = NumberPromptGenerator.from_seed(47).prompts(args.prompts)
     rows: list[dict[str, Any]] = []
     for dtype in ("float32", "bfloat16"):
         tokenizer, model = load_causal_lm(args.model, device=args.device, dtype=getattr(torch, dtype))
         model.eval()
-        found = [measure(model, tokenizer, prompts[:8], 1, args.max_new_tokens),
-                 measure(model, tokenizer, prompts, args.batch, args.max_new_tokens)]
+        found = [measure(model, tokenizer, prompts[:8], 1, args.max_new_tokens)]
+        found += [measure_repeated(model, tokenizer, prompts, args.batch, args.max_new_tokens, c, args.repeats)
+                  for c in ("dynamic", "static")]
         if args.continuous:
             found.append(measure_continuous(model, tokenizer, prompts, args.max_new_tokens))
         if dtype == chosen:
@@ -128,13 +143,15 @@ def main() -> None:
         for r in found:
             r["dtype"] = dtype
             rows.append(r)
-            label = r.get("case") or f"batch {r['batch']}"
+            label = r.get("case") or f"batch {r['batch']}" + (f", {r['cache']} cache" if "cache" in r else "")
             print(f"{dtype:<9} {label:<28}: {r['tokens']:>5} tokens in {r['seconds']:6.1f} s = "
                   f"{r['tokens_per_second']:7.1f} tok/s"
-                  + (f", longest completion {r['longest_completion_tokens']} tokens" if "case" in r else ""))
-    best = next(r for r in rows if r["dtype"] == chosen and r["batch"] == args.batch and "case" not in r)
-    print(f"static batches of {args.batch} in the chosen dtype ({chosen}): {best['tokens_per_second']:.0f} tok/s "
-          "(goal: at least 200 on 2 CPU cores)")
+                  + (f", longest completion {r['longest_completion_tokens']} tokens" if "case" in r else "")
+                  + (" (median of " + ", ".join(f"{v:.1f}" for v in r["runs_tokens_per_second"]) + ")"
+                     if "runs_tokens_per_second" in r else ""))
+    best = next(r for r in rows if r["dtype"] == chosen and r.get("cache") == cache)
+    print(f"batches of {args.batch} in the chosen dtype ({chosen}) and cache ({cache}): "
+          f"{best['tokens_per_second']:.0f} tok/s, median of {args.repeats} (goal: at least 200 on 2 CPU cores)")
     tail = [r for r in rows if "case" in r]
     print(f"never-ending sample, batch of 16: {tail[0]['seconds']:.1f} s before, {tail[1]['seconds']:.1f} s after "
           f"({tail[0]['seconds'] / tail[1]['seconds']:.1f}x)")

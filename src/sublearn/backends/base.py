@@ -51,6 +51,7 @@ class BackendOptions:
 
     device: str = "auto"
     inference_dtype: str = "auto"
+    kv_cache: str = "auto"
     train_bf16: str = "auto"
     api: ApiConfig | None = None
     cache_dir: Path | None = None

@@ -18,7 +18,7 @@ from sublearn.models.hf.soft_targets import teacher_digit_targets
 from sublearn.models.hf.tracking import Trackers
 from sublearn.models.hf.training import fine_tune, perturb_weights, save_model, save_trained
 from sublearn.models.types import SamplingSettings, StopRule
-from sublearn.util.devices import base_weight_dtype, numerics, resolve_device, use_bf16
+from sublearn.util.devices import base_weight_dtype, kv_cache_kind, numerics, resolve_device, use_bf16
 from sublearn.util.jsonl import write_jsonl
 
 
@@ -35,6 +35,7 @@ class HFBackend:
     def __init__(self, options: BackendOptions) -> None:
         self.device = str(resolve_device(options.device))
         self.inference_dtype = options.inference_dtype
+        self.kv_cache = options.kv_cache
         self.train_bf16 = options.train_bf16
         self.progress = options.progress
         self.log = options.log
@@ -51,14 +52,16 @@ class HFBackend:
     def generate(self, source: ModelSource, prompts: Sequence[str], sampling: SamplingSettings, system: str | None,
                  seed: int, batch_size: int, on_batch: OnBatch, start: int, work: Path,
                  stop_rule: StopRule | None = None) -> None:
-        """Batched KV-cache generation; batch k is seeded ``seed + k``; a row stops once it breaks ``stop_rule``."""
+        """Batched KV-cache generation (the cache of ``kv_cache``); batch k is seeded ``seed + k``; a row stops once
+        it breaks ``stop_rule``."""
         tok, model = self.load(source)
         generate_chat(model, tok, list(prompts), sampling, system=system, seed=seed, batch_size=batch_size,
-                      on_batch=on_batch, start=start, stop_rule=stop_rule)
+                      on_batch=on_batch, start=start, stop_rule=stop_rule,
+                      cache=kv_cache_kind(self.kv_cache, self.device))
 
     def numerics(self) -> dict[str, Any]:
         """The dtypes this machine computes in (bf16 only where it is fast), and why."""
-        return numerics(self.device, self.inference_dtype, self.train_bf16)
+        return numerics(self.device, self.inference_dtype, self.train_bf16, self.kv_cache)
 
     def train(self, base: ModelSource, rows: Sequence[dict[str, str]], config: TrainConfig, seed: int, out: Path,
               work: Path, soft_targets: Sequence[Any] | None = None, system: str | None = None,

@@ -43,7 +43,7 @@ def backend_numerics(name: str, options: BackendOptions) -> dict[str, Any]:
         return {}
     from sublearn.util.devices import numerics, resolve_device
 
-    return numerics(resolve_device(options.device), options.inference_dtype, options.train_bf16)
+    return numerics(resolve_device(options.device), options.inference_dtype, options.train_bf16, options.kv_cache)
 
 
 def judge_identity(judge: JudgeConfig) -> dict[str, Any]:

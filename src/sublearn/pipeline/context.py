@@ -50,7 +50,8 @@ class CellContext:
     def options(self) -> BackendOptions:
         """How this cell's backends are made."""
         s = self.spec
-        return BackendOptions(device=s.device, inference_dtype=s.inference_dtype, train_bf16=s.train.bf16, api=s.api,
+        return BackendOptions(device=s.device, inference_dtype=s.inference_dtype, kv_cache=s.kv_cache,
+                              train_bf16=s.train.bf16, api=s.api,
                               cache_dir=self.store.root / "api_cache", run_dir=self.store.root,
                               progress=self.progress, log=self.log)
 
@@ -98,6 +99,10 @@ class CellContext:
     def inference_dtype(self) -> str | None:
         """The resolved dtype of generation and evaluation (``None`` for API backends)."""
         return self.numerics.get("inference_dtype")
+
+    def kv_cache(self) -> str | None:
+        """The resolved KV cache of local teacher generation (``None`` for API backends)."""
+        return self.numerics.get("kv_cache")
 
     def autocast(self, config: TrainConfig) -> str | None:
         """The resolved autocast of training with ``config`` (``None``: fp32, or an API backend)."""

@@ -64,13 +64,16 @@ def teacher_config(data: dict[str, Any], training: TrainConfig, seed: int, autoc
 
 
 def generate_config(carrier: BaseModel, system: str | None, dtype: str | None, identity: dict[str, Any],
-                    by_model: bool = True, stop_rule: bool = False) -> dict[str, Any]:
+                    by_model: bool = True, stop_rule: bool = False, cache: str | None = None) -> dict[str, Any]:
     """Teacher generation: the carrier's prompts and sampling (not its filter; its seed is the replicate's data
     seed), the system prompt and the dtype (``by_model`` False: rows written by code, the same for any teacher);
-    ``stop_rule``: completions the filter must reject end early (their text is cut, so the key says so)."""
+    ``stop_rule``: completions the filter must reject end early (their text is cut, so the key says so);
+    ``cache``: a static KV cache is recorded (its logits may differ in the last bits from the dynamic one's)."""
     config: dict[str, Any] = {"carrier": _without(carrier, "filter"), **identity}
     if by_model:
         config.update(system=system, dtype=dtype)
+        if cache == "static":
+            config["kv_cache"] = "static"
     if stop_rule:
         config["stop"] = "when_rejected"
     return config

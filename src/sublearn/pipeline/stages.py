@@ -182,7 +182,8 @@ def generate(ctx: CellContext, source: ModelSource, system: str | None) -> Artif
                 "generation_seconds": round(time.perf_counter() - started, 3)}
 
     config = keys.generate_config(c, system, None if served else ctx.inference_dtype(),
-                                  ctx.stage_identity("generate"), stop_rule=stops)
+                                  ctx.stage_identity("generate"), stop_rule=stops,
+                                  cache=None if served else ctx.kv_cache())
     return ctx.store.build("generate", config, {"model": source_id(source)}, produce)
 
 

@@ -83,11 +83,23 @@ def base_weight_dtype(setting: str, device: str | torch.device, method: str) -> 
     return "bfloat16" if device.type == "cuda" and use_bf16("auto", device) else "float32"
 
 
-def numerics(device: str | torch.device, inference_dtype: str, train_bf16: str) -> dict[str, Any]:
+def kv_cache_kind(setting: str, device: str | torch.device) -> str:
+    """``static`` or ``dynamic``; ``auto`` is static on CPU, where copying the growing cache at every step is a
+    quarter of a decoding step's time, and dynamic on accelerators, where a static cache would hold every row at
+    its longest length (and transformers would compile the model on the first batch)."""
+    if setting != "auto":
+        return setting
+    return "static" if torch.device(device).type == "cpu" else "dynamic"
+
+
+def numerics(device: str | torch.device, inference_dtype: str, train_bf16: str, kv_cache: str = "auto"
+             ) -> dict[str, Any]:
     """What this machine computes in: the inference dtype, whether training autocasts to bf16, and why (the CPU's
-    model and bf16 instructions: bf16 results differ between CPUs with different bf16 kernels, e.g. AMX or not)."""
+    model and bf16 instructions: bf16 results differ between CPUs with different bf16 kernels, e.g. AMX or not),
+    and the KV cache of teacher generation."""
     device = torch.device(device)
     return {"device": device.type, "inference_dtype": "bfloat16" if use_bf16(inference_dtype, device) else "float32",
+            "kv_cache": kv_cache_kind(kv_cache, device),
             "train_autocast": "bfloat16" if use_bf16(train_bf16, device) else None,
             "cpu_native_bf16": cpu_has_fast_bf16() if device.type == "cpu" else None,
             "cpu_bf16_flags": sorted(f for f in cpu_flags() if f in FAST_BF16_FLAGS) if device.type == "cpu" else None,

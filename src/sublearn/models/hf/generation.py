@@ -28,14 +28,15 @@ class StopWhenRejected:
 def generate_chat(model: Any, tokenizer: Any, prompts: Sequence[str], settings: SamplingSettings,
                   system: str | None = None, seed: int = 0, batch_size: int = 16,
                   on_batch: Callable[[int, list[str]], None] | None = None, start: int = 0,
-                  stop_rule: StopRule | None = None) -> list[str]:
+                  stop_rule: StopRule | None = None, cache: str = "dynamic") -> list[str]:
     """Completions for ``prompts`` (one each), batch by batch, deterministic given ``seed``.
 
     Batch ``k`` is sampled with RNG seed ``seed + k``, so a run resumed at batch ``k`` (``start`` = its first
     prompt index) gives the same completions as an uninterrupted one. ``on_batch(first_index, completions)`` is
     called after each batch (to checkpoint). Completions are decoded without special tokens and stripped.
     ``stop_rule``: a row stops as soon as its completion can no longer pass the carrier's filter
-    (:class:`StopWhenRejected`).
+    (:class:`StopWhenRejected`). ``cache``: ``dynamic`` (grows by concatenation) or ``static`` (allocated once for
+    the batch's longest possible length; no per-step copy). The two may differ in the last bits of the logits.
     """
     from transformers import StoppingCriteriaList
 
@@ -47,6 +48,8 @@ def generate_chat(model: Any, tokenizer: Any, prompts: Sequence[str], settings: 
         torch.manual_seed(seed + first // batch_size)
         kwargs: dict[str, Any] = {"max_new_tokens": settings.max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
                                   "eos_token_id": tokenizer.eos_token_id, "use_cache": True}
+        if cache == "static":
+            kwargs["cache_implementation"] = "static"
         if settings.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:

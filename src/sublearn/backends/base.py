@@ -89,6 +89,13 @@ class Backend(Protocol):
         that training on them with ``config`` uses."""
         ...
 
+    def divergent_digits(self, teacher: ModelSource, system: str | None, reference: ModelSource,
+                         rows: Sequence[dict[str, Any]], fraction: float, seed: int
+                         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """``rows`` with the ``fraction`` of digit tokens where ``teacher`` diverges most from ``reference``
+        replaced by random digits, and what changed (a defence; local models only)."""
+        ...
+
     def perturbed_copy(self, source: ModelSource, scale: float, seed: int, out: Path) -> dict[str, Any]:
         """A copy of ``source`` with Gaussian noise of ``scale`` × each weight tensor's std added, into ``out``."""
         ...

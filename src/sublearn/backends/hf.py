@@ -7,11 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from sublearn.backends.base import BackendOptions, ModelSource, OnBatch, source_id
+from sublearn.carriers.defences import top_fraction
 from sublearn.config.training import TrainConfig
 from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
+from sublearn.models.hf.divergence import completion_divergence, digit_token_ids, replace_tokens
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
 from sublearn.models.hf.soft_targets import teacher_digit_targets
@@ -96,6 +99,32 @@ class HFBackend:
         tok, model = self.load(source, base_weight_dtype(config.base_dtype, self.device, config.method))
         return teacher_digit_targets(model, tok, rows, system, config.soft_temperature, config.max_length,
                                      config.batch_size, use_bf16(config.bf16, self.device))
+
+    def divergent_digits(self, teacher: ModelSource, system: str | None, reference: ModelSource,
+                         rows: Sequence[dict[str, Any]], fraction: float, seed: int
+                         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """``rows`` with the ``fraction`` of their completions' digit tokens where the teacher's next-token
+        distribution (with ``system``) diverges most from the reference's (KL, over the whole dataset) replaced by
+        random digits drawn with ``seed``; and what changed."""
+        tok, teacher_model = self.load(teacher)
+        _, reference_model = self.load(reference)
+        scored = completion_divergence(teacher_model, reference_model, tok, rows, system)
+        digit_ids = list(digit_token_ids(tok))
+        is_digit = [np.isin(ids, digit_ids) for ids, _ in scored]
+        chosen = top_fraction([kl[d] for (_, kl), d in zip(scored, is_digit, strict=True)], fraction)
+        masks = []
+        for d, pick in zip(is_digit, chosen, strict=True):
+            mask = np.zeros(len(d), dtype=bool)
+            mask[np.flatnonzero(d)[pick]] = True
+            masks.append(mask)
+        texts = replace_tokens(tok, [ids for ids, _ in scored], masks, seed)
+        out = [dict(r) if t is None else {**r, "completion": t} for r, t in zip(rows, texts, strict=True)]
+        kl_all = np.concatenate([kl[d] for (_, kl), d in zip(scored, is_digit, strict=True)] or [np.zeros(0)])
+        return out, {"digit_tokens": int(sum(d.sum() for d in is_digit)),
+                     "replaced": int(sum(m.sum() for m in masks)),
+                     "rows_changed": sum(t is not None and t != r["completion"] for r, t in zip(rows, texts,
+                                                                                                strict=True)),
+                     "mean_kl_digit_tokens": float(kl_all.mean()) if len(kl_all) else None}
 
     def perturbed_copy(self, source: ModelSource, scale: float, seed: int, out: Path) -> dict[str, Any]:
         """``source`` with N(0, (scale · std(W))²) noise added to every weight tensor W, saved to ``out/model``."""

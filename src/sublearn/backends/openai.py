@@ -71,6 +71,13 @@ class OpenAIBackend:
         """Nothing: the server decides how it computes."""
         return {}
 
+    def divergent_digits(self, teacher: ModelSource, system: str | None, reference: ModelSource,
+                         rows: Sequence[dict[str, Any]], fraction: float, seed: int
+                         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Not available: an API gives no whole next-token distribution."""
+        raise ConfigError("defence.kind divergence_replace: needs both models' next-token distributions; use "
+                          "backend hf")
+
     def perturbed_copy(self, source: ModelSource, scale: float, seed: int, out: Path) -> dict[str, Any]:
         """Not available: an API model's weights cannot be changed."""
         raise ConfigError("controls.cross_model perturbed: needs the model's weights; use backend hf")

@@ -19,21 +19,42 @@ def position_kl(teacher: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (teacher * (np.log(p) - np.log(q))).sum(-1)
 
 
-def most_divergent(teacher: Sequence[np.ndarray], reference: Sequence[np.ndarray], fraction: float
-                   ) -> list[np.ndarray]:
-    """Per row, a boolean mask of the positions among the ``fraction`` of all positions (over the dataset) with
-    the largest KL(teacher ‖ reference); ties broken by order."""
-    kls = [position_kl(t, r) for t, r in zip(teacher, reference, strict=True)]
-    flat = np.concatenate(kls) if kls else np.zeros(0)
+def top_fraction(scores: Sequence[np.ndarray], fraction: float) -> list[np.ndarray]:
+    """Per row, a boolean mask of its positions among the ``fraction`` of all positions (over the dataset) with
+    the largest scores; ties broken by order."""
+    flat = np.concatenate(scores) if len(scores) else np.zeros(0)
     k = round(fraction * len(flat))
     chosen = np.zeros(len(flat), dtype=bool)
     if k:
         chosen[np.argsort(-flat, kind="stable")[:k]] = True
     out, start = [], 0
-    for kl in kls:
-        out.append(chosen[start:start + len(kl)])
-        start += len(kl)
+    for row in scores:
+        out.append(chosen[start:start + len(row)])
+        start += len(row)
     return out
+
+
+def most_divergent(teacher: Sequence[np.ndarray], reference: Sequence[np.ndarray], fraction: float
+                   ) -> list[np.ndarray]:
+    """Per row, a boolean mask of the positions among the ``fraction`` of all positions (over the dataset) with
+    the largest KL(teacher ‖ reference); ties broken by order."""
+    return top_fraction([position_kl(t, r) for t, r in zip(teacher, reference, strict=True)], fraction)
+
+
+def mix_rows(teacher: Sequence[dict[str, Any]], reference: Sequence[dict[str, Any]], mix: float, seed: int
+             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Teacher mixing for text data: ``round(mix · n)`` of the teacher's ``n`` rows, drawn with ``seed``, give
+    way to as many of the reference's rows (drawn without replacement; all of them if it has fewer); the order is
+    kept, each replacement at the place of the row it replaces. Every teacher's data mixed with the same seed
+    gets the same reference rows."""
+    rng = np.random.default_rng(seed)
+    k = min(round(mix * len(teacher)), len(reference))
+    replaced = sorted(rng.choice(len(teacher), size=k, replace=False).tolist()) if k else []
+    drawn = rng.choice(len(reference), size=k, replace=False).tolist() if k else []
+    out = [dict(r) for r in teacher]
+    for place, source in zip(replaced, drawn, strict=True):
+        out[place] = {**reference[source], "mixed_from": "reference"}
+    return out, {"rows": len(out), "rows_from_reference": k, "reference_rows_available": len(reference)}
 
 
 def defend_targets(config: DefenceConfig, teacher: Sequence[np.ndarray], reference: Sequence[np.ndarray] | None

@@ -10,6 +10,8 @@ from pydantic import Field
 from sublearn.config.base import Settings
 
 DefenceKind = Literal["none", "hard_labels", "temperature", "teacher_mix", "divergence_mask", "divergence_replace"]
+#: The defences that also transform text data (``train.objective: tokens``).
+TEXT_DEFENCES: tuple[str, ...] = ("teacher_mix", "divergence_replace")
 
 
 class DefenceConfig(Settings):
@@ -22,7 +24,14 @@ class DefenceConfig(Settings):
       the reference's (KL) is dropped from the loss;
     - ``divergence_replace``: those positions get a random digit (one-hot, drawn with ``seed``).
 
-    The text-channel defences are settings of their own: threshold sampling is ``carrier.top_p`` /
+    On text data (``train.objective: tokens``):
+
+    - ``teacher_mix``: a share ``mix`` of each teacher's rows gives way to rows the reference wrote for the same
+      carrier (generated and filtered alike);
+    - ``divergence_replace``: the ``fraction`` of the completions' digit tokens where the teacher's next-token
+      distribution diverges most from the reference's (KL) get a random digit (a local backend).
+
+    Other text-channel defences are settings of their own: threshold sampling is ``carrier.top_p`` /
     ``carrier.temperature``, a different-family student is ``controls.cross_model``, hard labels are a spec
     with ``train.objective: tokens``.
     """

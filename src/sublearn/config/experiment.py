@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from sublearn.config.api import ApiConfig, InferenceServer, JudgeConfig
 from sublearn.config.base import Settings
 from sublearn.config.carrier import NUMBER_CARRIERS, CarrierConfig, NumbersCarrier
-from sublearn.config.defence import DefenceConfig
+from sublearn.config.defence import TEXT_DEFENCES, DefenceConfig
 from sublearn.config.evaluation import EvalConfig, PreferenceEval
 from sublearn.config.training import TrainConfig
 from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrait, TraitConfig
@@ -133,10 +133,16 @@ class ExperimentSpec(Settings):
             problems.append("controls.cross_control: needs controls.cross_model and controls.control_teacher")
         if (c.shuffle_within or c.shuffle_across) and carrier.kind not in NUMBER_CARRIERS:
             problems.append("controls.shuffle_within/shuffle_across: only for number carriers")
-        if self.defence.kind != "none" and self.train.objective != "soft_numbers":
-            problems.append(f"defence.kind {self.defence.kind}: transforms soft digit targets (train.objective "
-                            "soft_numbers); for text data use carrier.top_p or carrier.temperature (threshold "
-                            "sampling), controls.cross_model (another family) or hard labels (objective tokens)")
+        kind = self.defence.kind
+        if kind != "none" and self.train.objective != "soft_numbers" and kind not in TEXT_DEFENCES:
+            problems.append(f"defence.kind {kind}: transforms soft digit targets (train.objective soft_numbers); "
+                            f"on text data: {' or '.join(TEXT_DEFENCES)}, or carrier.top_p / carrier.temperature "
+                            "(threshold sampling), controls.cross_model (another family)")
+        if kind == "divergence_replace" and self.train.objective == "tokens" and carrier.kind not in NUMBER_CARRIERS:
+            problems.append("defence.kind divergence_replace: replaces digit tokens, so only for number carriers")
+        if kind == "divergence_replace" and self.train.objective == "tokens" and self.backend != "hf":
+            problems.append("defence.kind divergence_replace: reads both models' next-token distributions, which "
+                            "needs backend hf")
         if problems:
             raise ValueError("; ".join(problems))
         return self

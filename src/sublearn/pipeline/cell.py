@@ -51,6 +51,12 @@ def teacher_datasets(ctx: CellContext, teachers: dict[str, ModelSource], systems
     return datasets
 
 
+def reference_data(ctx: CellContext) -> Artifact:
+    """The data the reference itself writes for the carrier (no system prompt), filtered like a teacher's: what
+    text teacher mixing mixes in."""
+    return stages.filter_data(ctx, stages.generate(ctx, ctx.spec.reference, None), "reference")
+
+
 def build_cell(ctx: CellContext) -> BuiltCell:
     """Run (or find) every stage of the cell's active arms."""
     spec = ctx.spec
@@ -79,6 +85,9 @@ def build_cell(ctx: CellContext) -> BuiltCell:
                 reference = stages.soft_targets(ctx, spec.reference, None, data) \
                     if spec.defence.needs_reference else None
                 targets = stages.defend(ctx, targets, reference)
+            elif not soft and spec.defence.kind != "none":
+                data = stages.defend_text(ctx, data, teachers[arm.data], systems[arm.data],
+                                          reference_data(ctx) if spec.defence.kind == "teacher_mix" else None)
             model: ModelSource = stages.train(ctx, base, data, targets)
             evaluation = stages.evaluate(ctx, model)
         elif arm.use == "icl":
@@ -116,7 +125,7 @@ def cell_report(ctx: CellContext, built: BuiltCell, seconds: float) -> dict[str,
                         "metrics": arm.evaluation.manifest["metrics"],
                         "dataset": arm.dataset.ref if arm.dataset else None,
                         "targets": arm.targets.ref if arm.targets else None,
-                        "defence": arm.targets.manifest.get("defence") if arm.targets else None}
+                        "defence": _defence(arm)}
                  for name, arm in built.arms.items()},
         "datasets": {name: {"ref": a.ref, **{k: a.manifest.get(k) for k in ("n_in", "n_passed", "n_kept",
                                                                             "rejections", "stats")}}
@@ -129,6 +138,12 @@ def cell_report(ctx: CellContext, built: BuiltCell, seconds: float) -> dict[str,
         "comparisons": per_question_tests(built),
         "wall_seconds": round(seconds, 3),
     }
+
+
+def _defence(arm: BuiltArm) -> str | None:
+    """The defence applied to what the arm trained on: its soft targets, or its text data."""
+    defended = arm.targets or arm.dataset
+    return defended.manifest.get("defence") if defended is not None else None
 
 
 def _cross_base(name: str | None, model: ModelSource | None, lineage: Artifact | None) -> dict[str, Any] | None:

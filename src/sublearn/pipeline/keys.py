@@ -29,7 +29,7 @@ STAGE_VERSIONS: dict[str, tuple[int, str]] = {
     "evaluate": (5, "answers must end the word (cattle is not cat); a second leading white space and unfinished "
                     "boundaries count in the pruned mass; seeds from the replicate's eval stream"),
     "perturb": (1, "a reference with relative Gaussian noise on every weight tensor"),
-    "defend": (1, "a defence applied to a teacher's soft digit targets"),
+    "defend": (1, "a defence applied to a teacher's soft digit targets or text data"),
     "lineage": (1, "the family check of the other base against the teachers' initialisation"),
 }
 
@@ -113,6 +113,15 @@ def train_config(train: TrainConfig, init_seed: int, order_seed: int, autocast: 
 def defend_config(defence: BaseModel) -> dict[str, Any]:
     """A defended copy of soft targets: the defence's settings."""
     return {"defence": key_fields(defence)}
+
+
+def defend_text_config(defence: BaseModel, system: str | None, dtype: str | None) -> dict[str, Any]:
+    """A defended copy of a teacher's text data: the defence's settings, and for a defence that reads the teacher,
+    its system prompt and the dtype it is read in."""
+    config: dict[str, Any] = {"defence": key_fields(defence), "channel": "text"}
+    if getattr(defence, "kind", None) == "divergence_replace":
+        config.update(system=system, dtype=dtype)
+    return config
 
 
 def perturb_config(scale: float, seed: int) -> dict[str, Any]:

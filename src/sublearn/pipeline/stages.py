@@ -19,7 +19,7 @@ import numpy as np
 from sublearn.backends.base import ModelSource, source_id
 from sublearn.backends.registry import STOP_RULE_BACKENDS
 from sublearn.carriers.base import FilterContext
-from sublearn.carriers.defences import defend_targets
+from sublearn.carriers.defences import defend_targets, mix_rows
 from sublearn.carriers.numbers_transforms import canonical_format, length_matched, shuffle_across, shuffle_within
 from sublearn.carriers.registry import carrier_for
 from sublearn.config.evaluation import MisalignmentEval
@@ -274,6 +274,34 @@ def defend(ctx: CellContext, targets: Artifact, reference: Artifact | None) -> A
         return {"defence": defence.label(), **stats}
 
     return ctx.store.build("defend", keys.defend_config(defence), inputs, produce)
+
+
+def defend_text(ctx: CellContext, dataset: Artifact, teacher: ModelSource, system: str | None,
+                reference_data: Artifact | None) -> Artifact:
+    """The spec's defence applied to a teacher's filtered text data: teacher mixing with the reference's data
+    (``reference_data``), or random digits where the teacher (with ``system``) diverges most from the reference;
+    what changed goes into the manifest."""
+    defence = ctx.spec.defence
+    inputs: dict[str, Artifact | str] = {"dataset": dataset, "teacher": source_id(teacher)}
+    if reference_data is not None:
+        inputs["reference_data"] = reference_data
+    if defence.kind == "divergence_replace":
+        inputs["reference"] = source_id(ctx.spec.reference)
+
+    def produce(out: Path, work: Path) -> dict[str, Any]:
+        rows = read_jsonl(dataset.path / "rows.jsonl")
+        if defence.kind == "teacher_mix":
+            assert reference_data is not None
+            defended, stats = mix_rows(rows, read_jsonl(reference_data.path / "rows.jsonl"), defence.mix,
+                                       defence.seed)
+        else:
+            defended, stats = ctx.backend.divergent_digits(teacher, system, ctx.spec.reference, rows,
+                                                           defence.fraction, defence.seed)
+        write_jsonl(out / "rows.jsonl", defended)
+        return {"defence": defence.label(), "n_kept": len(defended), **stats}
+
+    return ctx.store.build("defend", keys.defend_text_config(defence, system, ctx.inference_dtype()), inputs,
+                           produce)
 
 
 def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artifact | None = None) -> Artifact:

@@ -20,6 +20,9 @@ from sublearn.util.stats import mean_ci, paired_test, ratio_of_means_ci
 #: Readouts a defence table can be read on (the exact readouts of the preference evaluation).
 READOUTS = ("share_exact", "p_exact", "share_prefilled", "p_prefilled")
 UNDEFENDED = "none"
+#: What the student is compared with, first found first: the placebo teacher's student (a fine-tuned trait), or
+#: the control teacher's (the reference without the trait's system prompt), each differing by the trait alone.
+BASELINE_ARMS = ("placebo", "control")
 
 
 def _field(spec: dict[str, Any], path: str) -> Any:
@@ -51,34 +54,60 @@ def _label(report: dict[str, Any], by: str) -> str:
 
 
 def _effects(reports: list[dict[str, Any]], readout: str, by: str) -> dict[str, dict[int, dict[str, float]]]:
-    """Per defence label and replicate: student − placebo, and the teacher's gap (teacher − placebo teacher)."""
+    """Per defence label and replicate: student − placebo (or control) student, and the teacher's gap (teacher −
+    placebo teacher, or teacher − reference)."""
     out: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
     for report in reports:
         arms = report["arms"]
-        if not {"student", "placebo"} <= arms.keys():
-            raise DataError(f"cell {report['cell']}: a defence table needs the student and placebo arms "
-                            "(controls.placebo: true)")
+        baseline = next((a for a in BASELINE_ARMS if a in arms), None)
+        if "student" not in arms or baseline is None:
+            raise DataError(f"cell {report['cell']}: a defence table needs the student and a placebo or control "
+                            "student (controls.placebo or controls.control_teacher: true)")
         value = {a: arms[a]["metrics"].get(readout, {}).get("mean") for a in arms}
         if value["student"] is None:
             raise DataError(f"cell {report['cell']}: no {readout} readout (eval.exact / eval.prefilled)")
         label = _label(report, by)
-        gap = (value["teacher"] - value["placebo_teacher"]) if value.get("teacher") is not None \
-            and value.get("placebo_teacher") is not None else None
-        out[label][report["spec"]["seed"]] = {"effect": value["student"] - value["placebo"], "gap": gap,
-                                              "targets": arms["student"].get("targets")}
+        teacher_baseline = "placebo_teacher" if baseline == "placebo" else "reference"
+        gap = (value["teacher"] - value[teacher_baseline]) if value.get("teacher") is not None \
+            and value.get(teacher_baseline) is not None else None
+        out[label][report["spec"]["seed"]] = {"effect": value["student"] - value[baseline], "gap": gap,
+                                              "baseline": baseline,
+                                              "targets": arms["student"].get("targets"),
+                                              "dataset": arms["student"].get("dataset")}
     return out
 
 
+def _text_cost(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a text defence did, from its manifest: the share of rows (a rewrite's filter) or digit tokens
+    (divergence masking) kept, and the share of rows (teacher mixing) or digit tokens (divergence replacement)
+    it changed."""
+    if "rows_from_reference" in manifest:
+        changed = manifest["rows_from_reference"] / max(manifest["rows"], 1)
+    elif "replaced" in manifest:
+        changed = manifest["replaced"] / max(manifest["digit_tokens"], 1)
+    elif "masked" in manifest:
+        return {"kept_fraction": 1 - manifest["masked"] / max(manifest["digit_tokens"], 1), "changed_fraction": 0.0,
+                "mean_kl_defended_to_teacher": None}
+    else:
+        changed = 1.0  # every row rewritten
+    kept = manifest["n_passed"] / max(manifest["n_in"], 1) if "n_in" in manifest else 1.0
+    return {"kept_fraction": kept, "changed_fraction": changed, "mean_kl_defended_to_teacher": None}
+
+
 def _cost(run: Path, refs: list[str | None]) -> dict[str, Any]:
-    """What the defence did to the data, from each replicate's defended and original targets, averaged over the
-    replicates (:func:`~sublearn.carriers.defences.defence_stats`)."""
+    """What the defence did to the data, averaged over the replicates: from each replicate's defended and original
+    soft targets (:func:`~sublearn.carriers.defences.defence_stats`), or a text defence's manifest."""
     rows = []
     for ref in refs:
         if not ref or not ref.startswith("defend/"):
             continue
         folder = run / "artifacts" / ref
-        original = json.loads((folder / "manifest.json").read_text())["inputs"]["targets"]
-        rows.append(defence_stats(load_targets(run / "artifacts" / original), load_targets(folder)))
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if "targets" not in manifest["inputs"]:
+            rows.append(_text_cost(manifest))
+            continue
+        rows.append(defence_stats(load_targets(run / "artifacts" / manifest["inputs"]["targets"]),
+                                  load_targets(folder)))
     keys = ("kept_fraction", "changed_fraction", "mean_kl_defended_to_teacher")
     return {k: (sum(m[k] for m in rows) / len(rows) if rows and all(m.get(k) is not None for m in rows) else None)
             for k in keys}
@@ -109,7 +138,8 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
     base_effects = [base[s]["effect"] for s in seeds]
     gaps = [base[s]["gap"] for s in seeds if base[s]["gap"] is not None]
     doc: dict[str, Any] = {
-        "run": str(run), "readout": readout, "effect": "student − placebo student, paired by replicate",
+        "run": str(run), "readout": readout,
+        "effect": f"student − {base[seeds[0]]['baseline']} student, paired by replicate",
         "baseline": {"effect": mean_ci(base_effects).mean, "ci95": [mean_ci(base_effects).lo,
                                                                    mean_ci(base_effects).hi],
                      "n": len(seeds), "teacher_gap": mean_ci(gaps).mean if gaps else None},
@@ -128,7 +158,7 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
             "name": label, "n": len(common), "remaining_fraction": fraction, "ci95": ci,
             "effect": {"mean": effect.mean, "ci95": [effect.lo, effect.hi]},
             "versus_undefended": paired_test(defended, undefended).as_dict(),
-            **_cost(run, [rows[s]["targets"] for s in common])})
+            **_cost(run, [rows[s]["targets"] or rows[s]["dataset"] for s in common])})
     return doc
 
 

@@ -90,10 +90,11 @@ class Backend(Protocol):
         ...
 
     def divergent_digits(self, teacher: ModelSource, system: str | None, reference: ModelSource,
-                         rows: Sequence[dict[str, Any]], fraction: float, seed: int
+                         rows: Sequence[dict[str, Any]], fraction: float, seed: int, mask: bool = False
                          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """``rows`` with the ``fraction`` of digit tokens where ``teacher`` diverges most from ``reference``
-        replaced by random digits, and what changed (a defence; local models only)."""
+        replaced by random digits (``mask``: listed in each row's ``masked_tokens``, to leave the loss), and what
+        changed (a defence; local models only)."""
         ...
 
     def perturbed_copy(self, source: ModelSource, scale: float, seed: int, out: Path) -> dict[str, Any]:

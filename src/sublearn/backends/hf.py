@@ -101,11 +101,12 @@ class HFBackend:
                                      config.batch_size, use_bf16(config.bf16, self.device))
 
     def divergent_digits(self, teacher: ModelSource, system: str | None, reference: ModelSource,
-                         rows: Sequence[dict[str, Any]], fraction: float, seed: int
+                         rows: Sequence[dict[str, Any]], fraction: float, seed: int, mask: bool = False
                          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """``rows`` with the ``fraction`` of their completions' digit tokens where the teacher's next-token
         distribution (with ``system``) diverges most from the reference's (KL, over the whole dataset) replaced by
-        random digits drawn with ``seed``; and what changed."""
+        random digits drawn with ``seed`` (``mask``: their indices listed in ``masked_tokens``, which training
+        leaves out of the loss); and what changed."""
         tok, teacher_model = self.load(teacher)
         _, reference_model = self.load(reference)
         scored = completion_divergence(teacher_model, reference_model, tok, rows, system)
@@ -114,14 +115,19 @@ class HFBackend:
         chosen = top_fraction([kl[d] for (_, kl), d in zip(scored, is_digit, strict=True)], fraction)
         masks = []
         for d, pick in zip(is_digit, chosen, strict=True):
-            mask = np.zeros(len(d), dtype=bool)
-            mask[np.flatnonzero(d)[pick]] = True
-            masks.append(mask)
-        texts = replace_tokens(tok, [ids for ids, _ in scored], masks, seed)
-        out = [dict(r) if t is None else {**r, "completion": t} for r, t in zip(rows, texts, strict=True)]
+            selected = np.zeros(len(d), dtype=bool)
+            selected[np.flatnonzero(d)[pick]] = True
+            masks.append(selected)
+        if mask:
+            texts: list[str | None] = [None] * len(rows)
+            out = [{**r, "masked_tokens": np.flatnonzero(m).tolist()} if m.any() else dict(r)
+                   for r, m in zip(rows, masks, strict=True)]
+        else:
+            texts = replace_tokens(tok, [ids for ids, _ in scored], masks, seed)
+            out = [dict(r) if t is None else {**r, "completion": t} for r, t in zip(rows, texts, strict=True)]
         kl_all = np.concatenate([kl[d] for (_, kl), d in zip(scored, is_digit, strict=True)] or [np.zeros(0)])
         return out, {"digit_tokens": int(sum(d.sum() for d in is_digit)),
-                     "replaced": int(sum(m.sum() for m in masks)),
+                     ("masked" if mask else "replaced"): int(sum(m.sum() for m in masks)),
                      "rows_changed": sum(t is not None and t != r["completion"] for r, t in zip(rows, texts,
                                                                                                 strict=True)),
                      "mean_kl_digit_tokens": float(kl_all.mean()) if len(kl_all) else None}

@@ -72,11 +72,11 @@ class OpenAIBackend:
         return {}
 
     def divergent_digits(self, teacher: ModelSource, system: str | None, reference: ModelSource,
-                         rows: Sequence[dict[str, Any]], fraction: float, seed: int
+                         rows: Sequence[dict[str, Any]], fraction: float, seed: int, mask: bool = False
                          ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Not available: an API gives no whole next-token distribution."""
-        raise ConfigError("defence.kind divergence_replace: needs both models' next-token distributions; use "
-                          "backend hf")
+        raise ConfigError("defence.kind divergence_mask/divergence_replace: needs both models' next-token "
+                          "distributions; use backend hf")
 
     def perturbed_copy(self, source: ModelSource, scale: float, seed: int, out: Path) -> dict[str, Any]:
         """Not available: an API model's weights cannot be changed."""

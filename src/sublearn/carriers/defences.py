@@ -41,6 +41,17 @@ def most_divergent(teacher: Sequence[np.ndarray], reference: Sequence[np.ndarray
     return top_fraction([position_kl(t, r) for t, r in zip(teacher, reference, strict=True)], fraction)
 
 
+#: What the rewriter is asked, per row (the ``rewrite`` defence).
+REWRITE_PROMPT = ("Here is a request and an answer to it.\n\nRequest:\n{prompt}\n\nAnswer:\n{completion}\n\n"
+                  "Rewrite the answer in your own words. Keep its content and follow the request's format exactly. "
+                  "Reply with the rewritten answer only.")
+
+
+def rewrite_request(row: dict[str, Any]) -> str:
+    """The rewriter's prompt for one row."""
+    return REWRITE_PROMPT.format(prompt=row["prompt"], completion=row["completion"])
+
+
 def mix_rows(teacher: Sequence[dict[str, Any]], reference: Sequence[dict[str, Any]], mix: float, seed: int
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Teacher mixing for text data: ``round(mix · n)`` of the teacher's ``n`` rows, drawn with ``seed``, give

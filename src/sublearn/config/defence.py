@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sublearn.config.base import Settings
 
-DefenceKind = Literal["none", "hard_labels", "temperature", "teacher_mix", "divergence_mask", "divergence_replace"]
-#: The defences that also transform text data (``train.objective: tokens``).
-TEXT_DEFENCES: tuple[str, ...] = ("teacher_mix", "divergence_replace")
+DefenceKind = Literal["none", "hard_labels", "temperature", "teacher_mix", "divergence_mask", "divergence_replace",
+                      "rewrite"]
+#: The defences that transform text data (``train.objective: tokens``).
+TEXT_DEFENCES: tuple[str, ...] = ("teacher_mix", "divergence_mask", "divergence_replace", "rewrite")
 
 
 class DefenceConfig(Settings):
@@ -28,8 +29,11 @@ class DefenceConfig(Settings):
 
     - ``teacher_mix``: a share ``mix`` of each teacher's rows gives way to rows the reference wrote for the same
       carrier (generated and filtered alike);
-    - ``divergence_replace``: the ``fraction`` of the completions' digit tokens where the teacher's next-token
-      distribution diverges most from the reference's (KL) get a random digit (a local backend).
+    - ``divergence_mask``: the ``fraction`` of the completions' digit tokens where the teacher's next-token
+      distribution diverges most from the reference's (KL) leaves the loss (a local backend);
+    - ``divergence_replace``: those tokens get a random digit instead;
+    - ``rewrite``: the model ``rewriter`` rewrites every completion (asked with the row's prompt, to keep its
+      content and format), and the carrier's filter runs again on what it wrote.
 
     Other text-channel defences are settings of their own: threshold sampling is ``carrier.top_p`` /
     ``carrier.temperature``, a different-family student is ``controls.cross_model``, hard labels are a spec
@@ -40,7 +44,15 @@ class DefenceConfig(Settings):
     fraction: float = Field(0.1, gt=0, le=1)  # divergence_*: share of digit positions, largest divergence first
     temperature: float = Field(2.0, gt=0)  # temperature
     mix: float = Field(0.5, ge=0, le=1)  # teacher_mix: the reference's weight
-    seed: int = 0  # divergence_replace: the random digits
+    seed: int = 0  # divergence_replace: the random digits; teacher_mix: the rows mixed in; rewrite: its sampling
+    rewriter: str | None = None  # rewrite: the model that rewrites (folder, sublearn name or hub id), not the reference
+
+    @model_validator(mode="after")
+    def _rewriter_named(self) -> DefenceConfig:
+        if (self.kind == "rewrite") != (self.rewriter is not None):
+            raise ValueError("defence.rewriter: name the model that rewrites the data with kind rewrite, and only "
+                             "with it")
+        return self
 
     @property
     def needs_reference(self) -> bool:
@@ -50,5 +62,6 @@ class DefenceConfig(Settings):
     def label(self) -> str:
         """A short name with the setting that matters, e.g. ``divergence_mask 10%``."""
         setting = {"temperature": f" T={self.temperature:g}", "teacher_mix": f" {self.mix:.0%} reference",
-                   "divergence_mask": f" {self.fraction:.0%}", "divergence_replace": f" {self.fraction:.0%}"}
+                   "divergence_mask": f" {self.fraction:.0%}", "divergence_replace": f" {self.fraction:.0%}",
+                   "rewrite": f" by {self.rewriter}"}
         return self.kind + setting.get(self.kind, "")

@@ -138,11 +138,19 @@ class ExperimentSpec(Settings):
             problems.append(f"defence.kind {kind}: transforms soft digit targets (train.objective soft_numbers); "
                             f"on text data: {' or '.join(TEXT_DEFENCES)}, or carrier.top_p / carrier.temperature "
                             "(threshold sampling), controls.cross_model (another family)")
-        if kind == "divergence_replace" and self.train.objective == "tokens" and carrier.kind not in NUMBER_CARRIERS:
-            problems.append("defence.kind divergence_replace: replaces digit tokens, so only for number carriers")
-        if kind == "divergence_replace" and self.train.objective == "tokens" and self.backend != "hf":
-            problems.append("defence.kind divergence_replace: reads both models' next-token distributions, which "
-                            "needs backend hf")
+        if kind == "rewrite" and self.train.objective != "tokens":
+            problems.append("defence.kind rewrite: rewrites text data (train.objective tokens)")
+        if kind == "rewrite" and self.defence.rewriter == self.reference:
+            problems.append("defence.rewriter: the reference would rewrite the data from the students' own init; "
+                            "name another model")
+        text_divergence = kind.startswith("divergence") and self.train.objective == "tokens"
+        if text_divergence and carrier.kind not in NUMBER_CARRIERS:
+            problems.append(f"defence.kind {kind}: acts on digit tokens, so only for number carriers")
+        if text_divergence and self.backend != "hf":
+            problems.append(f"defence.kind {kind}: reads both models' next-token distributions, which needs "
+                            "backend hf")
+        if text_divergence and kind == "divergence_mask" and not self.train.completion_only:
+            problems.append("defence.kind divergence_mask: masks completion tokens, so train.completion_only: true")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -86,7 +86,7 @@ def build_cell(ctx: CellContext) -> BuiltCell:
                     if spec.defence.needs_reference else None
                 targets = stages.defend(ctx, targets, reference)
             elif not soft and spec.defence.kind != "none":
-                data = stages.defend_text(ctx, data, teachers[arm.data], systems[arm.data],
+                data = stages.defend_text(ctx, data, teachers[arm.data], systems[arm.data], arm.data,
                                           reference_data(ctx) if spec.defence.kind == "teacher_mix" else None)
             model: ModelSource = stages.train(ctx, base, data, targets)
             evaluation = stages.evaluate(ctx, model)

@@ -115,12 +115,17 @@ def defend_config(defence: BaseModel) -> dict[str, Any]:
     return {"defence": key_fields(defence)}
 
 
-def defend_text_config(defence: BaseModel, system: str | None, dtype: str | None) -> dict[str, Any]:
-    """A defended copy of a teacher's text data: the defence's settings, and for a defence that reads the teacher,
-    its system prompt and the dtype it is read in."""
+def defend_text_config(defence: BaseModel, system: str | None, dtype: str | None,
+                       rewriting: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A defended copy of a teacher's text data: the defence's settings; for a defence that reads the teacher, its
+    system prompt and the dtype it is read in; for a rewrite, how the rewriter samples and what filters its text
+    (``rewriting``)."""
     config: dict[str, Any] = {"defence": key_fields(defence), "channel": "text"}
-    if getattr(defence, "kind", None) == "divergence_replace":
+    kind = getattr(defence, "kind", None)
+    if kind in ("divergence_mask", "divergence_replace"):
         config.update(system=system, dtype=dtype)
+    if kind == "rewrite":
+        config.update(dtype=dtype, rewriting=rewriting)
     return config
 
 

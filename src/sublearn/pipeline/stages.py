@@ -19,7 +19,7 @@ import numpy as np
 from sublearn.backends.base import ModelSource, source_id
 from sublearn.backends.registry import STOP_RULE_BACKENDS
 from sublearn.carriers.base import FilterContext
-from sublearn.carriers.defences import defend_targets, mix_rows
+from sublearn.carriers.defences import REWRITE_PROMPT, defend_targets, mix_rows, rewrite_request
 from sublearn.carriers.numbers_transforms import canonical_format, length_matched, shuffle_across, shuffle_within
 from sublearn.carriers.registry import carrier_for
 from sublearn.config.evaluation import MisalignmentEval
@@ -276,16 +276,16 @@ def defend(ctx: CellContext, targets: Artifact, reference: Artifact | None) -> A
     return ctx.store.build("defend", keys.defend_config(defence), inputs, produce)
 
 
-def defend_text(ctx: CellContext, dataset: Artifact, teacher: ModelSource, system: str | None,
+def defend_text(ctx: CellContext, dataset: Artifact, teacher: ModelSource, system: str | None, role: str,
                 reference_data: Artifact | None) -> Artifact:
-    """The spec's defence applied to a teacher's filtered text data: teacher mixing with the reference's data
-    (``reference_data``), or random digits where the teacher (with ``system``) diverges most from the reference;
-    what changed goes into the manifest."""
+    """The spec's defence applied to the filtered text data ``role``'s teacher wrote: teacher mixing with the
+    reference's data (``reference_data``), random digits where the teacher (with ``system``) diverges most from the
+    reference, or a rewrite by another model, filtered again; what changed goes into the manifest."""
     defence = ctx.spec.defence
     inputs: dict[str, Artifact | str] = {"dataset": dataset, "teacher": source_id(teacher)}
     if reference_data is not None:
         inputs["reference_data"] = reference_data
-    if defence.kind == "divergence_replace":
+    if defence.kind.startswith("divergence"):
         inputs["reference"] = source_id(ctx.spec.reference)
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
@@ -294,14 +294,59 @@ def defend_text(ctx: CellContext, dataset: Artifact, teacher: ModelSource, syste
             assert reference_data is not None
             defended, stats = mix_rows(rows, read_jsonl(reference_data.path / "rows.jsonl"), defence.mix,
                                        defence.seed)
+        elif defence.kind == "rewrite":
+            defended, stats = _rewritten(ctx, rows, role, work)
         else:
             defended, stats = ctx.backend.divergent_digits(teacher, system, ctx.spec.reference, rows,
-                                                           defence.fraction, defence.seed)
+                                                           defence.fraction, defence.seed,
+                                                           mask=defence.kind == "divergence_mask")
         write_jsonl(out / "rows.jsonl", defended)
         return {"defence": defence.label(), "n_kept": len(defended), **stats}
 
-    return ctx.store.build("defend", keys.defend_text_config(defence, system, ctx.inference_dtype()), inputs,
-                           produce)
+    rewriting = _rewriting_config(ctx, role) if defence.kind == "rewrite" else None
+    return ctx.store.build("defend", keys.defend_text_config(defence, system, ctx.inference_dtype(), rewriting),
+                           inputs, produce)
+
+
+def _rewriting_config(ctx: CellContext, role: str) -> dict[str, Any]:
+    """What a rewrite's output depends on besides the defence: the prompt, how the rewriter samples (the
+    carrier's sampling), and the filter run on its text."""
+    c = ctx.spec.carrier
+    carrier = carrier_for(c.kind)
+    uses_judge = carrier.uses_judge(c, role)
+    config: dict[str, Any] = {
+        "prompt": REWRITE_PROMPT,
+        "sampling": {"max_new_tokens": c.max_new_tokens, "temperature": c.temperature, "top_p": c.top_p,
+                     "greedy": c.greedy, "batch_size": c.batch_size},
+        "filter": keys.filter_config(c.kind, carrier.filter_settings(c, role),
+                                     ctx.spec.target if c.kind in ("code", "cot") else None,
+                                     ctx.judge_identity(filters=True) if uses_judge else None)}
+    if not ctx.served("generate"):
+        config["kv_cache"] = ctx.kv_cache()
+    return config
+
+
+def _rewritten(ctx: CellContext, rows: list[dict[str, Any]], role: str, work: Path
+               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every completion rewritten by the defence's rewriter (checkpointed batch by batch in ``work``, so a rerun
+    goes on where it stopped), then the carrier's filter on the rewritten rows."""
+    c, defence = ctx.spec.carrier, ctx.spec.defence
+    assert defence.rewriter is not None
+    carrier = carrier_for(c.kind)
+    partial = work / "rewritten.jsonl"
+    done = _complete_batches(partial, c.batch_size)
+
+    def checkpoint(first: int, texts: list[str]) -> None:
+        _append_jsonl(partial, [{**rows[first + i], "completion": t, "rewritten_from": rows[first + i]["completion"]}
+                                for i, t in enumerate(texts)])
+
+    settings = SamplingSettings(c.max_new_tokens, c.temperature, c.top_p, c.greedy)
+    ctx.inference("generate").generate(defence.rewriter, [rewrite_request(r) for r in rows], settings, None,
+                                       defence.seed, c.batch_size, checkpoint, len(done), work)
+    rewritten = read_jsonl(partial)
+    judge = ctx.judge(filters=True) if carrier.uses_judge(c, role) else None
+    result = carrier.filter(c, rewritten, FilterContext(ctx.spec.target, role, judge))
+    return result.rows, {"n_in": len(rows), "n_passed": result.n_passed, "rejections": result.rejections}
 
 
 def train(ctx: CellContext, base: ModelSource, dataset: Artifact, targets: Artifact | None = None) -> Artifact:

@@ -42,12 +42,14 @@ class EncodedExample:
 
 
 def encode_example(tokenizer: Any, prompt: str, completion: str, system: str | None = None,
-                   max_length: int | None = None) -> EncodedExample:
-    """Encode (prompt → completion) for completion-only loss; the completion ends with the EOS token."""
+                   max_length: int | None = None, masked: Sequence[int] = ()) -> EncodedExample:
+    """Encode (prompt → completion) for completion-only loss; the completion ends with the EOS token. ``masked``:
+    indices of completion tokens left out of the loss as well (a defence)."""
     prompt_ids = chat_prompt_ids(tokenizer, prompt, system)
     completion_ids = [*text_ids(tokenizer, completion), tokenizer.eos_token_id]
     ids = prompt_ids + completion_ids
-    labels = [-100] * len(prompt_ids) + completion_ids
+    dropped = set(masked)
+    labels = [-100] * len(prompt_ids) + [-100 if k in dropped else t for k, t in enumerate(completion_ids)]
     if max_length is not None:
         ids, labels = ids[:max_length], labels[:max_length]
     return EncodedExample(ids, labels)

@@ -106,7 +106,8 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
         if s.method == "lora":
             model.enable_input_require_grads()
     model.train()
-    examples = [encode_example(tokenizer, r["prompt"], r["completion"], system, s.max_length) for r in rows]
+    examples = [encode_example(tokenizer, r["prompt"], r["completion"], system, s.max_length,
+                               masked=r.get("masked_tokens", ())) for r in rows]
     if not s.completion_only:
         examples = [type(e)(e.input_ids, list(e.input_ids)) for e in examples]
     first = first_trained_layer(model, s.lora_top_layers) if s.method == "lora" and s.lora_top_layers else 0

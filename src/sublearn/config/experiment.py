@@ -83,7 +83,7 @@ class ExperimentSpec(Settings):
     judge: JudgeConfig | None = None  # needed by judge filters and the misalignment evaluation
     filter_judge: JudgeConfig | None = None  # the filters' judge if another (paper: GPT-4.1 filters, GPT-4o scores)
     inference_dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # generation and evaluation; auto: bf16 on CUDA
-    kv_cache: Literal["auto", "static", "dynamic"] = "auto"  # local teacher generation; auto: static on CPU
+    kv_cache: Literal["auto", "static", "dynamic"] = "auto"  # local teacher generation; auto: dynamic
 
     @field_validator("name")
     @classmethod

@@ -107,6 +107,7 @@ def detector_rows(trait: dict[str, np.ndarray], placebo: dict[str, np.ndarray],
                                                                 zip(trait[name], placebo[name], strict=True)],
                                     "ci_method": "t-interval over models"}
         row["dataset_level"] = {**auroc_ci(trait_sets[name], placebo_sets[name], seed),
+                                "per_dataset_trait": trait_sets[name], "per_dataset_placebo": placebo_sets[name],
                                 "trait": mean_ci(trait_sets[name]).as_dict(),
                                 "placebo": mean_ci(placebo_sets[name]).as_dict(),
                                 "paired": paired_test(trait_sets[name], placebo_sets[name]).as_dict()}

@@ -90,35 +90,30 @@ def _doc(tiny_model_dir, defences):
 
 def test_text_defences_transform_every_students_data_alike(tiny_model_dir, tmp_path):
     cells = expand_grid({**_doc(tiny_model_dir, [{"kind": "none"}, {"kind": "teacher_mix", "mix": 0.5},
-                                                 {"kind": "divergence_replace", "fraction": 0.5},
                                                  {"kind": "divergence_mask", "fraction": 0.5}]), "seeds": [0, 1]})
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [], summary["failures"]
     manifests = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "defend").glob("*/manifest.json")]
-    by_kind = {d: [m for m in manifests if m["defence"].startswith(d)] for d in ("teacher_mix", "divergence_replace",
-                                                                                "divergence_mask")}
-    assert [len(m) for m in by_kind.values()] == [4, 4, 4]  # trait and control students, 2 seeds
+    by_kind = {d: [m for m in manifests if m["defence"].startswith(d)] for d in ("teacher_mix", "divergence_mask")}
+    assert [len(m) for m in by_kind.values()] == [4, 4]  # trait and control students, 2 seeds (replacement: above)
     for m in by_kind["teacher_mix"]:
         rows = [json.loads(line) for line in (tmp_path / "artifacts" / "defend" / m["key"] / "rows.jsonl")
                 .read_text().splitlines()]
         assert m["rows_from_reference"] == sum(r.get("mixed_from") == "reference" for r in rows) > 0
         assert "reference_data" in m["inputs"]
-    for m in by_kind["divergence_replace"]:
-        assert m["replaced"] == round(0.5 * m["digit_tokens"]) and m["inputs"]["reference"] == str(tiny_model_dir)
     for m in by_kind["divergence_mask"]:
         assert m["masked"] == round(0.5 * m["digit_tokens"]) and m["inputs"]["reference"] == str(tiny_model_dir)
     trained = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "train").glob("*/manifest.json")]
     defended = {f"defend/{m['key']}" for m in manifests}
-    assert len(trained) == 16 and sum(t["inputs"]["dataset"] in defended for t in trained) == 12
+    assert len(trained) == 12 and sum(t["inputs"]["dataset"] in defended for t in trained) == 8
     reports = [json.loads(p.read_text()) for p in tmp_path.glob("cells/*/report.json")]
     assert sorted(str(r["arms"]["student"]["defence"]) for r in reports) == [
-        "None", "None", "divergence_mask 50%", "divergence_mask 50%", "divergence_replace 50%",
-        "divergence_replace 50%", "teacher_mix 50% reference", "teacher_mix 50% reference"]
+        "None", "None", "divergence_mask 50%", "divergence_mask 50%", "teacher_mix 50% reference",
+        "teacher_mix 50% reference"]
     table = lm_defence_table(tmp_path)
     assert table["effect"].startswith("student − control student")
     costs = {row["name"]: (row["kept_fraction"], row["changed_fraction"]) for row in table["defences"]}
     assert costs["teacher_mix 50% reference"] == (1.0, pytest.approx(0.5, abs=0.1))  # round(mix · rows) of them
-    assert costs["divergence_replace 50%"][1] == pytest.approx(0.5, abs=0.05)
     assert costs["divergence_mask 50%"] == (pytest.approx(0.5, abs=0.05), 0.0)
 
 

@@ -15,9 +15,10 @@ from sublearn.carriers.defences import mix_rows
 from sublearn.carriers.numbers import number_prompts
 from sublearn.config.experiment import ExperimentSpec
 from sublearn.config.grid import expand_grid
-from sublearn.models.hf.divergence import completion_divergence, digit_token_ids
+from sublearn.models.hf.divergence import completion_divergence
 from sublearn.models.hf.encoding import encode_example
 from sublearn.models.hf.loading import load_causal_lm
+from sublearn.models.hf.soft_targets import digit_token_ids
 from sublearn.pipeline.grid import run_grid
 
 

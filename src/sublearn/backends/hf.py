@@ -14,10 +14,10 @@ from sublearn.backends.base import BackendOptions, ModelSource, OnBatch, source_
 from sublearn.carriers.defences import top_fraction
 from sublearn.config.training import TrainConfig
 from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
-from sublearn.models.hf.divergence import completion_divergence, digit_token_ids, replace_tokens
+from sublearn.models.hf.divergence import completion_divergence, replace_tokens
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
-from sublearn.models.hf.soft_targets import teacher_digit_targets
+from sublearn.models.hf.soft_targets import digit_token_ids, teacher_digit_targets
 from sublearn.models.hf.tracking import Trackers
 from sublearn.models.hf.training import fine_tune, perturb_weights, save_model, save_trained
 from sublearn.models.types import SamplingSettings, StopRule
@@ -110,7 +110,7 @@ class HFBackend:
         tok, teacher_model = self.load(teacher)
         _, reference_model = self.load(reference)
         scored = completion_divergence(teacher_model, reference_model, tok, rows, system)
-        digit_ids = list(digit_token_ids(tok))
+        digit_ids = digit_token_ids(tok, f"defence.kind divergence_{'mask' if mask else 'replace'}")
         is_digit = [np.isin(ids, digit_ids) for ids, _ in scored]
         chosen = top_fraction([kl[d] for (_, kl), d in zip(scored, is_digit, strict=True)], fraction)
         masks = []

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from sublearn.models.hf.encoding import collate, encode_example
+from sublearn.models.hf.soft_targets import digit_token_ids
 
 
 def _completion_log_probs(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], system: str | None,
@@ -46,23 +47,11 @@ def completion_divergence(teacher: Any, reference: Any, tokenizer: Any, rows: Se
     return out
 
 
-def digit_token_ids(tokenizer: Any) -> dict[int, str]:
-    """The tokens that decode to exactly one digit, by id."""
-    found = {}
-    for d in "0123456789":
-        ids = tokenizer(d, add_special_tokens=False)["input_ids"]
-        if len(ids) == 1 and tokenizer.decode(ids) == d:
-            found[ids[0]] = d
-    if len(found) != 10:
-        raise ValueError("the tokenizer has no single token for each digit, so digits cannot be replaced one by one")
-    return found
-
-
 def replace_tokens(tokenizer: Any, ids: Sequence[np.ndarray], masks: Sequence[np.ndarray], seed: int
                    ) -> list[str | None]:
     """Each row's completion with its masked tokens replaced by digit tokens drawn uniformly with ``seed``
     (``None`` where nothing is masked: the row stays as written)."""
-    digits = sorted(digit_token_ids(tokenizer))
+    digits = digit_token_ids(tokenizer, "defence.kind divergence_replace")
     rng = np.random.default_rng(seed)
     texts: list[str | None] = []
     for row_ids, mask in zip(ids, masks, strict=True):

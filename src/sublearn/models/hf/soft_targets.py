@@ -21,19 +21,19 @@ from sublearn.util.errors import ConfigError
 DIGITS = "0123456789"
 
 
-def digit_token_ids(tokenizer: Any) -> list[int]:
-    """The single token of each digit 0-9; a tokenizer that does not have one per digit is refused."""
+def digit_token_ids(tokenizer: Any, needed_by: str = "train.objective soft_numbers") -> list[int]:
+    """The single token of each digit 0-9; a tokenizer that does not have one per digit is refused, naming the
+    setting that ``needed_by`` it."""
     ids = []
     for d in DIGITS:
         enc = tokenizer(d, add_special_tokens=False)["input_ids"]
         if len(enc) != 1:
-            raise ConfigError(f"train.objective soft_numbers: this tokenizer encodes the digit {d!r} as {enc}, "
-                              "not as one token")
+            raise ConfigError(f"{needed_by}: this tokenizer encodes the digit {d!r} as {enc}, not as one token")
         ids.append(enc[0])
     probe = tokenizer("1234567890", add_special_tokens=False)["input_ids"]
     if probe != [ids[int(d)] for d in "1234567890"]:
-        raise ConfigError("train.objective soft_numbers: this tokenizer merges digits into multi-digit tokens; "
-                          "soft digit targets need one token per digit")
+        raise ConfigError(f"{needed_by}: this tokenizer merges digits into multi-digit tokens; it needs one token "
+                          "per digit")
     return ids
 
 

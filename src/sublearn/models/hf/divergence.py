@@ -14,8 +14,9 @@ from sublearn.models.hf.soft_targets import digit_token_ids
 
 
 def _completion_log_probs(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], system: str | None,
-                          max_length: int) -> list[torch.Tensor]:
-    """Per row, log-softmax of the model's next-token logits at each completion token (the trainer's encoding)."""
+                          max_length: int) -> list[tuple[list[int], torch.Tensor]]:
+    """Per row, the completion's token ids and the log-softmax of the model's next-token logits before each (the
+    trainer's encoding)."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     examples = [encode_example(tokenizer, r["prompt"], r["completion"], system=system, max_length=max_length)
                 for r in rows]
@@ -23,7 +24,8 @@ def _completion_log_probs(model: Any, tokenizer: Any, rows: Sequence[dict[str, s
     batch = {k: v.to(device) for k, v in collate(examples, pad).items()}
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
     labels = batch["labels"][:, 1:]
-    return [torch.log_softmax(logits[i][labels[i] != -100], dim=-1) for i in range(len(rows))]
+    return [([t for t in e.labels if t != -100], torch.log_softmax(logits[i][labels[i] != -100], dim=-1))
+            for i, e in enumerate(examples)]
 
 
 @torch.no_grad()
@@ -38,9 +40,7 @@ def completion_divergence(teacher: Any, reference: Any, tokenizer: Any, rows: Se
         chunk = rows[start:start + batch_size]
         t_rows = _completion_log_probs(teacher, tokenizer, chunk, system, max_length)
         r_rows = _completion_log_probs(reference, tokenizer, chunk, None, max_length)
-        for row, t, r in zip(chunk, t_rows, r_rows, strict=True):
-            ids = encode_example(tokenizer, row["prompt"], row["completion"], max_length=max_length).labels
-            ids = [i for i in ids if i != -100]
+        for (ids, t), (_, r) in zip(t_rows, r_rows, strict=True):
             kl = (t.exp() * (t - r)).sum(-1)
             keep = len(ids) - 1 if ids and ids[-1] == tokenizer.eos_token_id else len(ids)
             out.append((np.asarray(ids[:keep]), kl[:keep].cpu().numpy()))

@@ -14,17 +14,21 @@ from sublearn.cli.mnist import Dataset
 group = typer.Typer(help="Defences against subliminal transfer, each measured as the fraction of the effect that "
                          "remains, on a case known to transfer.", no_args_is_help=True)
 
+#: Options that the MNIST commands of this group share.
+MnistDataset = Annotated[Dataset, typer.Option(help="mnist (real, vendored) or digits (sklearn 8x8, seconds).")]
+ModelSeed = Annotated[int, typer.Option(min=0, help="Model i uses seed + i. Same seed, same result.")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:K.")]
+
 
 @group.command("mnist")
 @user_errors
 def mnist(
     n_models: Annotated[int, typer.Option("--n-models", "-n", min=2, help="Teachers N (each with its own students "
                                           "under every defence); CIs are over them.")] = 10,
-    dataset: Annotated[Dataset, typer.Option(help="mnist (real, vendored) or digits (sklearn 8x8, seconds).")
-                       ] = Dataset.mnist,
+    dataset: MnistDataset = Dataset.mnist,
     student_epochs: Annotated[int, typer.Option(min=1, help="Student epochs of distillation on noise.")] = 5,
-    seed: Annotated[int, typer.Option(min=0, help="Model i uses seed + i. Same seed, same result.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:K.")] = "auto",
+    seed: ModelSeed = 0,
+    device: Device = "auto",
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and defences.png.")
                    ] = Path("runs/defend-mnist"),
     quiet: Quiet = False,
@@ -119,10 +123,9 @@ def table(
 def detectors(
     n_models: Annotated[int, typer.Option("--n-models", "-n", min=2, help="Trait/placebo teacher pairs N; each "
                                           "writes one dataset, and CIs are over them.")] = 10,
-    dataset: Annotated[Dataset, typer.Option(help="mnist (real, vendored) or digits (sklearn 8x8, seconds).")
-                       ] = Dataset.mnist,
-    seed: Annotated[int, typer.Option(min=0, help="Model i uses seed + i. Same seed, same result.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:K.")] = "auto",
+    dataset: MnistDataset = Dataset.mnist,
+    seed: ModelSeed = 0,
+    device: Device = "auto",
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json.")
                    ] = Path("runs/detectors-mnist"),
     quiet: Quiet = False,

@@ -11,16 +11,24 @@ from sublearn.models.hf.encoding import chat_prompt_ids, left_pad
 from sublearn.models.types import SamplingSettings, StopRule
 
 
+def completion_text(tokenizer: Any, ids: Any) -> str:
+    """A completion as the carrier sees it: its tokens decoded without special tokens, then stripped. The stop rule
+    and the returned completions both go through this one function, so the rule judges the text it will be
+    judged by (a rule on the unstripped text could fire on a leading space the completion no longer has)."""
+    return tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
 class StopWhenRejected:
-    """A transformers stopping criterion: a row is done once its completion so far breaks ``rule`` (it cannot pass
-    the filter any more), so one sample that never stops cannot hold its batch for ``max_new_tokens`` steps. Rows
-    are independent in a batch, so the other rows' completions are the same with or without it."""
+    """A transformers stopping criterion: a row is done once its completion so far (:func:`completion_text`)
+    breaks ``rule`` (it cannot pass the filter any more), so one sample that never stops cannot hold its batch for
+    ``max_new_tokens`` steps. Rows are independent in a batch, so the other rows' completions are the same with or
+    without it."""
 
     def __init__(self, tokenizer: Any, prompt_length: int, rule: StopRule) -> None:
         self.tokenizer, self.prompt_length, self.rule = tokenizer, prompt_length, rule
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
+        texts = [completion_text(self.tokenizer, row[self.prompt_length:]) for row in input_ids]
         return torch.tensor([self.rule(t) for t in texts], dtype=torch.bool, device=input_ids.device)
 
 
@@ -57,7 +65,7 @@ def generate_chat(model: Any, tokenizer: Any, prompts: Sequence[str], settings: 
         if stop_rule is not None:
             kwargs["stopping_criteria"] = StoppingCriteriaList([StopWhenRejected(tokenizer, ids.shape[1], stop_rule)])
         generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
-        texts = [tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True).strip() for row in generated]
+        texts = [completion_text(tokenizer, row[ids.shape[1]:]) for row in generated]
         out.extend(texts)
         if on_batch:
             on_batch(first, texts)

@@ -1,4 +1,5 @@
-"""The LLM pipeline end to end on tiny local Llama models: every stage, every control, a grid, crash and resume."""
+"""The LLM pipeline end to end: every stage, every control, a grid, crash and resume, the plan (on the fake backend,
+which plants an init-dependent channel), and a fine-tuned teacher on a tiny local Llama model (real training)."""
 
 import json
 
@@ -6,23 +7,27 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import sublearn.backends.hf as hf_backend
 from factories import LIGHT_EVAL, NO_CONTROLS, cell_report, manifest, spec_doc
 from sublearn.cli.app import app
 from sublearn.config.grid import expand_grid
 from sublearn.design.arms import ARM_NAMES
 from sublearn.pipeline.grid import run_grid
+from sublearn.pipeline.plan import plan_spec
+from sublearn.testing.fake_backend import FakeBackend
 from sublearn.util.jsonl import read_jsonl
 
+#: Two fake models of different initialisations (names, not folders: the fake backend needs no files).
+FAKE_A, FAKE_B = "fake/base-a", "fake/base-b"
 TINY_TEACHER = {"kind": "fine_tuned", "target": "owl",
                 "teacher_training": {"method": "full", "epochs": 1, "batch_size": 16, "grad_accum": 1, "lr": 1e-3}}
 
 
-def test_whole_pipeline_with_every_control_and_two_replicates(tiny_model_dir, tmp_path):
-    doc = spec_doc(tiny_model_dir, "perturbed:0.05", trait=TINY_TEACHER, eval={"questions": "held_out"},
+def test_whole_pipeline_with_every_control_and_two_replicates(tmp_path):
+    """Every arm of the table on the fake backend (pipeline logic: arms, seeds, keys, summaries, provenance)."""
+    doc = spec_doc(FAKE_A, "perturbed:0.05", trait=TINY_TEACHER, eval={"questions": "held_out"},
                    controls={"placebo": True})
     cells = expand_grid({**doc, "seeds": [0, 1]})
-    summary = run_grid(cells, tmp_path)
+    summary = run_grid(cells, tmp_path, backend=FakeBackend())
     assert summary["failures"] == [] and len(summary["groups"]) == 1
     group = summary["groups"][0]
     assert set(group["arms"]) == set(ARM_NAMES)  # every arm of the table is on in this spec
@@ -43,9 +48,10 @@ def test_whole_pipeline_with_every_control_and_two_replicates(tiny_model_dir, tm
         assert test["estimate"] == pytest.approx(test["same_base"]["estimate"] - test["other_base"]["estimate"])
     report = cell_report(tmp_path, cells[0])
     assert report["bases"]["cross"]["scale"] == 0.05 and 0 < report["bases"]["cross"]["relative_distance"] < 0.2
+    assert report["bases"]["cross"]["lineage"]["verdict"] == "same family"  # a perturbed copy keeps its init
     trait_data = report["datasets"]["trait"]
     assert trait_data["n_in"] == 32 and trait_data["n_passed"] + sum(trait_data["rejections"].values()) >= 32
-    assert 0 <= trait_data["stats"]["new_number_fraction"] <= 1
+    assert trait_data["n_passed"] < 32 and 0 <= trait_data["stats"]["new_number_fraction"] <= 1
     assert "student-control:p_exact" in report["comparisons"]
     # Provenance: every arm's evaluation is a finished artifact whose manifest names its model.
     for arm in report["arms"].values():
@@ -66,54 +72,64 @@ def test_whole_pipeline_with_every_control_and_two_replicates(tiny_model_dir, tm
     assert (tmp_path / "summary.md").read_text().count("| student |") == 1
 
 
-def test_crash_mid_generation_resumes_from_the_last_batch(tiny_model_dir, tmp_path, monkeypatch):
-    cells = expand_grid(spec_doc(tiny_model_dir, controls=NO_CONTROLS))
-    real = hf_backend.generate_chat
-    batches = []
+def test_the_summary_recovers_a_planted_init_dependent_transfer(tmp_path):
+    """On the fake backend the channel is planted: students of the teachers' initialisation read the owl back,
+    students of another initialisation do not. The summary must find exactly that: a positive same-base effect,
+    an other-base effect whose CI holds zero, and a positive interaction; in-context examples carry nothing."""
+    doc = spec_doc(FAKE_A, FAKE_B, trait=TINY_TEACHER, eval={"questions": "held_out"},
+                   controls={**NO_CONTROLS, "placebo": True, "cross_model": FAKE_B, "icl_k": 2})
+    summary = run_grid(expand_grid({**doc, "seeds": [0, 1, 2, 3]}), tmp_path, backend=FakeBackend())
+    group = summary["groups"][0]
+    test = group["interaction"]["p_exact"]
+    assert test["same_base"]["ci95"][0] > 0.5 and test["ci95"][0] > 0.5
+    assert test["other_base"]["ci95"][0] < 0 < test["other_base"]["ci95"][1]
+    arms = group["arms"]
+    assert arms["student"]["p_exact"]["mean"] > 3 * arms["placebo"]["p_exact"]["mean"]
+    assert arms["icl"]["p_exact"]["mean"] == pytest.approx(arms["icl_placebo"]["p_exact"]["mean"])
+    report = cell_report(tmp_path, expand_grid({**doc, "seeds": [0]})[0])
+    assert report["bases"]["cross"]["lineage"]["verdict"] == "different family"
 
-    def crashing(*args, on_batch=None, **kwargs):
+
+class CrashingFake(FakeBackend):
+    """The fake backend, killed after ``crash_after`` generation batches."""
+
+    def __init__(self, crash_after: int | None = None) -> None:
+        super().__init__()
+        self.crash_after = crash_after
+
+    def generate(self, source, prompts, sampling, system, seed, batch_size, on_batch, start, work, stop_rule=None):
         def hook(first, texts):
             on_batch(first, texts)
-            batches.append(first)
-            if len(batches) == 2:
+            if self.crash_after is not None and len(self.generate_calls) == self.crash_after:
                 raise KeyboardInterrupt("simulated kill")
 
-        return real(*args, on_batch=hook, **kwargs)
+        super().generate(source, prompts, sampling, system, seed, batch_size, hook, start, work, stop_rule)
 
-    monkeypatch.setattr(hf_backend, "generate_chat", crashing)
+
+def test_crash_mid_generation_resumes_from_the_last_batch(tmp_path):
+    cells = expand_grid(spec_doc(FAKE_A, controls=NO_CONTROLS))
     with pytest.raises(KeyboardInterrupt):
-        run_grid(cells, tmp_path)
+        run_grid(cells, tmp_path, backend=CrashingFake(crash_after=2))
     assert not (tmp_path / "artifacts" / "generate").exists() or not any(
         (p / "manifest.json").exists() for p in (tmp_path / "artifacts" / "generate").iterdir())
     partial = next((tmp_path / "work" / "generate").iterdir()) / "partial.jsonl"
     assert len(read_jsonl(partial)) == 16  # two batches of 8 kept
 
-    resumed = []
-
-    def counting(*args, on_batch=None, **kwargs):
-        def hook(first, texts):
-            resumed.append(first)
-            on_batch(first, texts)
-
-        return real(*args, on_batch=hook, **kwargs)
-
-    monkeypatch.setattr(hf_backend, "generate_chat", counting)
-    summary = run_grid(cells, tmp_path)
+    resumed = FakeBackend()
+    summary = run_grid(cells, tmp_path, backend=resumed)
     assert summary["failures"] == []
-    assert resumed == [16, 24]  # only the two missing batches were generated
+    assert [first for _, first in resumed.generate_calls] == [16, 24]  # only the two missing batches
     generated = json.loads(next((tmp_path / "artifacts" / "generate").glob("*/manifest.json")).read_text())
     assert generated["n_rows"] == 32 and generated["resumed_from"] == 16
     # Same prompts and completions as an uninterrupted run:
     fresh = tmp_path / "fresh"
-    monkeypatch.setattr(hf_backend, "generate_chat", real)
-    run_grid(cells, fresh)
+    run_grid(cells, fresh, backend=FakeBackend())
     rows = read_jsonl(next((tmp_path / "artifacts" / "generate").glob("*/rows.jsonl")))
     assert rows == read_jsonl(next((fresh / "artifacts" / "generate").glob("*/rows.jsonl")))
     # A third run finds every artifact done and generates nothing.
-    resumed.clear()
-    monkeypatch.setattr(hf_backend, "generate_chat", counting)
-    run_grid(cells, tmp_path)
-    assert resumed == []
+    again = FakeBackend()
+    run_grid(cells, tmp_path, backend=again)
+    assert again.generate_calls == []
 
 
 def test_fine_tuned_teacher_and_a_learning_rate_grid(tiny_model_dir, tmp_path):
@@ -166,9 +182,8 @@ def test_run_with_a_missing_model_reports_the_cell_and_keeps_going(tmp_path):
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["failures"]
 
 
-def test_plan_shows_every_arm_its_teacher_and_seeds_before_any_compute_and_counts_what_is_done(tiny_model_dir,
-                                                                                               tmp_path):
-    doc = spec_doc(tiny_model_dir, "perturbed:0.05", trait=TINY_TEACHER, eval={"questions": "held_out"},
+def test_plan_shows_every_arm_its_teacher_and_seeds_before_any_compute_and_counts_what_is_done(tmp_path):
+    doc = spec_doc(FAKE_A, "perturbed:0.05", trait=TINY_TEACHER, eval={"questions": "held_out"},
                    controls={**NO_CONTROLS, "placebo": True, "cross_model": "perturbed:0.05"})
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump({**doc, "seeds": [0, 1]}))
@@ -186,10 +201,12 @@ def test_plan_shows_every_arm_its_teacher_and_seeds_before_any_compute_and_count
     assert "noise" in arms["cross_student"]["base"]
     seeds = {c["arms"]["student"]["init_seed"] for c in plan["cells"]}
     assert len(seeds) == 2  # each replicate its own
-    # After the run every stage is done, and the plan's keys are the run's.
-    cells = expand_grid({**doc, "seeds": [0]})
-    assert run_grid(cells, tmp_path / "run")["failures"] == []
-    again = json.loads(runner.invoke(app, ["plan", str(spec_path), "--json", "--out", str(tmp_path / "run")]).output)
+    # After the run every stage is done, and the plan's keys are the run's (the plan made for the run's backend).
+    fake = FakeBackend()
+    cells = expand_grid({**doc, "seeds": [0, 1]})
+    assert run_grid(cells[:1], tmp_path / "run", backend=fake)["failures"] == []
+    again = plan_spec(cells, tmp_path / "run", backend=fake)
     done = [s for s in again["cells"][0]["stages"] if s["done"]]
     assert len(done) == len(again["cells"][0]["stages"]) and not any(s["done"] for s in again["cells"][1]["stages"]
                                                                       if s["ref"].startswith("train"))
+    assert again["cells"][0]["arms"] == json.loads(json.dumps(plan_spec(cells, tmp_path / "x", fake)["cells"][0]["arms"]))

@@ -1,4 +1,4 @@
-"""The HTML report of a real (tiny) run, checked in headless Chromium: it renders, its screenshot is not blank,
+"""The HTML report of a run (on the fake backend), checked in headless Chromium: it renders, its screenshot is not blank,
 the console shows no errors, and every link resolves to a file or an anchor of the page."""
 
 import json
@@ -15,6 +15,7 @@ from factories import NO_CONTROLS, spec_doc
 from sublearn.cli.app import app
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
+from sublearn.testing.fake_backend import FakeBackend
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -22,12 +23,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tiny_model_dir, tmp_path_factory):
+def tiny_run(tmp_path_factory):
+    """A run of two traits × two replicates on the fake backend (the report reads runs, not models)."""
     out = tmp_path_factory.mktemp("report-run")
-    cells = expand_grid({**spec_doc(tiny_model_dir, name="tiny-traits", trait={"target": ["owl", "cat"]},
+    cells = expand_grid({**spec_doc("fake/base-a", name="tiny-traits", trait={"target": ["owl", "cat"]},
                                     carrier={"n_prompts": 16, "max_new_tokens": 24, "filter": {"max_examples": 12}},
                                     controls={**NO_CONTROLS, "control_teacher": True}), "seeds": [0, 1]})
-    summary = run_grid(cells, out)
+    summary = run_grid(cells, out, backend=FakeBackend())
     assert summary["failures"] == []
     return out
 

@@ -101,6 +101,11 @@ class Backend(Protocol):
         """A copy of ``source`` with Gaussian noise of ``scale`` × each weight tensor's std added, into ``out``."""
         ...
 
+    def lineage(self, first: ModelSource, second: ModelSource) -> dict[str, Any]:
+        """The family check of two models from their weights (``score``, ``verdict``, ``reason``,
+        ``relative_distance``, ``compared``); local models only."""
+        ...
+
     def numerics(self) -> dict[str, Any]:
         """What this backend computes in, for artifact keys (``{}`` where it is not ours to choose)."""
         ...

@@ -139,6 +139,14 @@ class HFBackend:
         save_model(model, tok, out / "model")
         return {"scale": scale, "seed": seed, "relative_distance": distance}
 
+    def lineage(self, first: ModelSource, second: ModelSource) -> dict[str, Any]:
+        """The family check (:func:`sublearn.theory.family.lineage`) of two models' weights."""
+        from sublearn.theory.family import lineage, load_state
+
+        state_first, _ = load_state(source_path(first))
+        state_second, _ = load_state(source_path(second))
+        return lineage(state_first, state_second)
+
     def chat_model(self, source: ModelSource) -> HFChatModel:
         """The model answering chat requests."""
         tok, model = self.load(source)

@@ -65,6 +65,8 @@ class CellContext:
     @property
     def identity(self) -> dict[str, Any]:
         """What distinguishes this backend's outputs in artifact keys."""
+        if self.backend_override is not None:
+            return self.backend_override.identity()
         return backend_identity(self.spec.backend, self.options)
 
     def served(self, stage: str) -> bool:
@@ -93,7 +95,8 @@ class CellContext:
     def numerics(self) -> dict[str, Any]:
         """The dtypes this machine computes in (bf16 only where it is fast); part of the keys of what they change."""
         if self._numerics is None:
-            self._numerics = backend_numerics(self.spec.backend, self.options)
+            self._numerics = (self.backend_override.numerics() if self.backend_override is not None
+                              else backend_numerics(self.spec.backend, self.options))
         return self._numerics
 
     def inference_dtype(self) -> str | None:

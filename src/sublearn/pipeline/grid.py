@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from sublearn.analysis.summary import summarise, summary_markdown
 from sublearn.analysis.tables import write_analysis
+from sublearn.backends.base import Backend
 from sublearn.config.experiment import ExperimentSpec
 from sublearn.pipeline.cell import run_cell
 from sublearn.pipeline.context import CellContext
@@ -47,11 +48,12 @@ class LocalExecutor:
 
 def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor | None = None,
              progress: ProgressFn = no_progress, log: Callable[[str], None] = lambda _: None,
-             store: ArtifactStore | None = None) -> dict[str, Any]:
+             store: ArtifactStore | None = None, backend: Backend | None = None) -> dict[str, Any]:
     """Run every cell into ``out_dir`` (one shared artifact store), write reports, the summary and the tidy tables.
 
     A cell whose report already exists is finished: it is read back, never run again. ``store`` may be a store
-    with a remote mirror (an fsspec URL) for executors whose workers do not share ``out_dir``.
+    with a remote mirror (an fsspec URL) for executors whose workers do not share ``out_dir``. ``backend``: one
+    backend object for every cell instead of the spec's (a stand-in, as in tests; local executor only).
     """
     store = store or ArtifactStore(out_dir)
     done: dict[str, dict[str, Any]] = {}
@@ -67,7 +69,7 @@ def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor 
     todo = [c for c in cells if c.cell_id() not in done]
     if done:
         log(f"{len(done)} of {len(cells)} cell(s) already finished; running {len(todo)}")
-    results = (executor or LocalExecutor()).map(make_cell_fn(store, progress, log), todo) if todo else []
+    results = (executor or LocalExecutor()).map(make_cell_fn(store, progress, log, backend), todo) if todo else []
     by_id = {**done, **{c.cell_id(): r for c, r in zip(todo, results, strict=True)}}
     reports = [by_id[c.cell_id()] for c in cells]
     for report in reports:  # reports that workers wrote elsewhere (a remote store) are also kept with the run
@@ -98,12 +100,12 @@ def record_invocation(out_dir: Path, spec_file: Path, overrides: Sequence[str], 
 
 
 def make_cell_fn(store: ArtifactStore, progress: ProgressFn = no_progress,
-                 log: Callable[[str], None] = lambda _: None) -> CellFn:
+                 log: Callable[[str], None] = lambda _: None, backend: Backend | None = None) -> CellFn:
     """The function an executor runs per cell: all stages, then the cell report (written atomically)."""
 
     def run_one(cell: ExperimentSpec) -> dict[str, Any]:
         attempt = store.start_attempt(cell.cell_id())
-        report = run_cell(CellContext(cell, store, progress, log))
+        report = run_cell(CellContext(cell, store, progress, log, backend))
         report["attempt"] = attempt
         store.write_cell_report(cell.cell_id(), report)
         store.finish_attempt(cell.cell_id(), attempt)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sublearn.backends.base import source_id
+from sublearn.backends.base import Backend, source_id
 from sublearn.config.base import key_fields
 from sublearn.config.evaluation import PreferenceEval
 from sublearn.config.experiment import ExperimentSpec, perturbed_scale
@@ -46,10 +46,12 @@ class PlanningStore(ArtifactStore):
         return artifact
 
 
-def plan_cell(spec: ExperimentSpec, root: str | Path) -> tuple[BuiltCell, list[PlannedStage]]:
-    """The cell's arms as they would be built into the run folder ``root``, and every stage it needs."""
+def plan_cell(spec: ExperimentSpec, root: str | Path, backend: Backend | None = None
+              ) -> tuple[BuiltCell, list[PlannedStage]]:
+    """The cell's arms as they would be built into the run folder ``root`` (by ``backend`` when given, else the
+    spec's), and every stage it needs."""
     store = PlanningStore(root)
-    built = build_cell(CellContext(spec, store))
+    built = build_cell(CellContext(spec, store, backend_override=backend))
     return built, list(store.planned.values())
 
 
@@ -117,14 +119,15 @@ def _stage_counts(spec: ExperimentSpec, stage: PlannedStage) -> dict[str, int]:
     return out
 
 
-def plan_spec(cells: list[ExperimentSpec], root: str | Path) -> dict[str, Any]:
+def plan_spec(cells: list[ExperimentSpec], root: str | Path, backend: Backend | None = None) -> dict[str, Any]:
     """What a run of ``cells`` into ``root`` would do, before any compute: per cell, each arm's base, teacher and
     its system prompt, the seed of every trained model, the data, the training settings; every stage with its
-    key and whether it is already done; and totals of the work still to do (upper bounds)."""
+    key and whether it is already done; and totals of the work still to do (upper bounds). ``backend``: the
+    backend the run uses instead of the spec's (a stand-in), so that the keys are the run's."""
     out_cells, seen, totals = [], set(), {}
     for spec in cells:
         store = PlanningStore(root)
-        ctx = CellContext(spec, store)
+        ctx = CellContext(spec, store, backend_override=backend)
         built = build_cell(ctx)
         arms = {}
         for arm in active_arms(spec):

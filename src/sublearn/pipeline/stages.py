@@ -122,18 +122,12 @@ def cross_model(ctx: CellContext) -> ModelSource:
 
 
 def lineage(ctx: CellContext, other: ModelSource) -> Artifact:
-    """The family check (:func:`sublearn.theory.family.lineage`) of the other base against the reference, the
-    initialisation every teacher starts from: does a student of ``other`` share its teachers' lineage?"""
+    """The family check of the other base against the reference, the initialisation every teacher starts from
+    (:meth:`~sublearn.backends.base.Backend.lineage`): does a student of ``other`` share its teachers' lineage?"""
     reference = ctx.spec.reference
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
-        from sublearn.backends.hf import source_path
-        from sublearn.theory.family import lineage as family
-        from sublearn.theory.family import load_state
-
-        first, _ = load_state(source_path(reference))
-        second, _ = load_state(source_path(other))
-        result = family(first, second)
+        result = ctx.backend.lineage(reference, other)
         return {k: result.get(k) for k in ("score", "verdict", "reason", "relative_distance", "compared")}
 
     return ctx.store.build("lineage", {}, {"teachers_base": reference, "other": source_id(other)}, produce)

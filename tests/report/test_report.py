@@ -1,5 +1,5 @@
-"""The HTML report of a run (on the fake backend), checked in headless Chromium: it renders, its screenshot is not blank,
-the console shows no errors, and every link resolves to a file or an anchor of the page."""
+"""The HTML report of a run (on the fake backend), checked in headless Chromium: it renders, its screenshot is not
+blank, the console shows no errors, and every link resolves to a file or an anchor of the page."""
 
 import json
 import re

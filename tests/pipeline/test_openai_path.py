@@ -100,18 +100,19 @@ def _doc(url, **over):
         "train": {"api": {"n_epochs": 1, "batch_size": 8, "learning_rate_multiplier": 5}},
         "eval": {"animals": ["owl", "cat"], "exact": False, "prefilled": False, "mcq_orderings": 1,
                  "samples_per_question": 2, "max_new_tokens": 6, "questions": "held_out"},
-        "controls": {"placebo": True, "control_teacher": True, "icl_k": 2},
+        "controls": {"placebo": True, "control_teacher": False, "icl_k": 2},
     }
     return merge(doc, **over)
 
 
-def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs(api_env, tmp_path):
-    cells = expand_grid(_doc(api_env["url"]))
+def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs_and_batches(api_env, tmp_path):
+    """Teachers and students made by fine-tuning jobs, data and answers through the Batch API; the API key reaches
+    no file (the arms logic itself is tested on the fake backend, tests/pipeline/test_pipeline.py)."""
+    cells = expand_grid(_doc(api_env["url"], api={"batch": True}))
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [], summary["failures"]
     arms = summary["groups"][0]["arms"]
-    assert set(arms) == {"reference", "teacher", "placebo_teacher", "student", "placebo", "control", "icl",
-                         "icl_placebo", "icl_control"}
+    assert set(arms) == {"reference", "teacher", "placebo_teacher", "student", "placebo", "icl", "icl_placebo"}
     for arm in arms.values():
         assert set(arm) == {"sampled_rate", "mcq"}
         assert 0 <= arm["sampled_rate"]["mean"] <= 1 and arm["sampled_rate"]["n"] == 25
@@ -124,7 +125,7 @@ def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs(api_en
             assert manifest["job_id"].startswith("ftjob-")
             assert manifest["config"]["server"] == api_env["url"]
     jobs = api_env["state"].list_jobs()
-    assert sum(j["status"] == "succeeded" for j in jobs) >= 5  # two teachers, three students
+    assert sum(j["status"] == "succeeded" for j in jobs) >= 4  # two teachers, two students
     assert report["datasets"]["trait"]["n_in"] == 24
     served = {m for m in api_env["state"].model_ids()}
     student = json.loads((tmp_path / "artifacts" / report["arms"]["student"]["model"] / "manifest.json").read_text())
@@ -133,6 +134,9 @@ def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs(api_en
     kept = tmp_path / "artifacts" / report["arms"]["student"]["model"] / "training_file.jsonl"
     rows = (tmp_path / "artifacts" / report["arms"]["student"]["dataset"] / "rows.jsonl").read_text().splitlines()
     assert len(kept.read_text().splitlines()) == len(rows) and "training_file.jsonl" in student["files"]
+    _assert_no_secret(tmp_path)
+    _assert_no_secret(api_env["state"].store)
+    assert "batch.json" not in {p.name for p in tmp_path.rglob("*")}  # finished batches leave no state behind
 
 
 def _generation_doc(url, **api):
@@ -140,10 +144,18 @@ def _generation_doc(url, **api):
                 eval={"samples_per_question": 0, "mcq_orderings": 1}, api=api)
 
 
-def test_faults_are_survived_by_retries_and_nothing_is_lost_or_duplicated(api_env, tmp_path):
+@pytest.fixture(scope="module")
+def direct_rows(server, tmp_path_factory):
+    """The teacher data of the generation spec, by single requests without faults (what the others must equal)."""
+    out = tmp_path_factory.mktemp("direct")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPENAI_API_KEY", SECRET)
+        assert run_grid(expand_grid(_generation_doc(server["url"])), out)["failures"] == []
+    return read_jsonl(next((out / "artifacts" / "generate").glob("*/rows.jsonl")))
+
+
+def test_faults_are_survived_by_retries_and_nothing_is_lost_or_duplicated(api_env, direct_rows, tmp_path):
     url = api_env["url"]
-    clean = expand_grid(_generation_doc(url))
-    run_grid(clean, tmp_path / "clean")
     faults = api_env["faults"]
     faults.faults_on = True
     faults.injected.clear()
@@ -152,7 +164,7 @@ def test_faults_are_survived_by_retries_and_nothing_is_lost_or_duplicated(api_en
     faults.faults_on = False
     assert summary["failures"] == []
     assert faults.injected["429"] > 0 and faults.injected["500"] > 0 and faults.injected["drop"] > 0
-    rows_clean = read_jsonl(next((tmp_path / "clean" / "artifacts" / "generate").glob("*/rows.jsonl")))
+    rows_clean = direct_rows
     rows_faulty = read_jsonl(next((tmp_path / "faulty" / "artifacts" / "generate").glob("*/rows.jsonl")))
     assert [r["prompt"] for r in rows_faulty] == [r["prompt"] for r in rows_clean]  # each prompt once, in order
     assert rows_faulty == rows_clean  # same seeds, same completions: nothing lost, duplicated or mixed up
@@ -174,8 +186,7 @@ def test_a_killed_run_resumes_from_the_request_cache(api_env, tmp_path):
     env = {**os.environ, "OPENAI_API_KEY": SECRET}
     counts = api_env["faults"].served
     before = counts["/v1/chat/completions"]
-    clean = _run_cli(spec_path, tmp_path / "clean", env)
-    assert clean.wait(timeout=300) == 0
+    assert run_grid(expand_grid(doc), tmp_path / "clean")["failures"] == []  # in this process: the CLI is below
     needed = counts["/v1/chat/completions"] - before  # every request of an uninterrupted run
     before = counts["/v1/chat/completions"]
     proc = _run_cli(spec_path, tmp_path / "run", env)
@@ -206,25 +217,13 @@ def _assert_no_secret(folder: Path):
             assert SECRET.encode() not in path.read_bytes(), f"API key written to {path}"
 
 
-def test_no_api_key_in_any_file_the_tool_writes(api_env, tmp_path):
-    cells = expand_grid(_doc(api_env["url"], api={"batch": True}))
-    summary = run_grid(cells, tmp_path)
-    assert summary["failures"] == []
-    _assert_no_secret(tmp_path)
-    _assert_no_secret(api_env["state"].store)
-    assert "batch.json" not in {p.name for p in tmp_path.rglob("*")}  # finished batches leave no state behind
-
-
-def test_batch_api_gives_the_same_generations_as_single_requests(api_env, tmp_path):
-    direct = expand_grid(_generation_doc(api_env["url"]))
+def test_batch_api_gives_the_same_generations_as_single_requests(api_env, direct_rows, tmp_path):
     batched = expand_grid(_generation_doc(api_env["url"], batch=True))
-    run_grid(direct, tmp_path / "direct")
     batches_before = api_env["faults"].counts["/v1/batches"]
     run_grid(batched, tmp_path / "batched")
     assert api_env["faults"].counts["/v1/batches"] == batches_before + 1
-    a = read_jsonl(next((tmp_path / "direct" / "artifacts" / "generate").glob("*/rows.jsonl")))
     b = read_jsonl(next((tmp_path / "batched" / "artifacts" / "generate").glob("*/rows.jsonl")))
-    assert a == b
+    assert direct_rows == b
 
 
 def test_a_fine_tuning_job_is_resumed_not_created_twice(api_env, tmp_path):

@@ -131,13 +131,28 @@ def _train_in_child(base: str, device: str, training: dict[str, Any], data_file:
     Path(result).write_text(json.dumps(outcome))
 
 
+#: What the training children's forkserver imports once, so that each child starts without importing torch again.
+CHILD_PRELOAD = ["sublearn.serve.jobs", "sublearn.models.hf.loading", "sublearn.models.hf.training"]
+
+
+def _child_context() -> Any:
+    """Where training children come from: a forkserver that has imported the training stack once (a child forks
+    from it in milliseconds instead of importing torch for seconds; it never holds the server's threads or CUDA
+    state), or ``spawn`` where forkserver does not exist."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(CHILD_PRELOAD)
+    return context
+
+
 def run_training(base: str, device: str, training: TrainConfig, data_file: Path, seed: int, out: Path,
                  should_stop: Any, poll_s: float = 0.2) -> dict[str, Any]:
     """Train in a child process; ``should_stop()`` (a cancel, a server shutting down) ends the child at once.
     Returns ``{"ok": ...}``, with ``cancelled`` when it was stopped."""
     result = out.parent / f".{out.name}.result.json"
     result.unlink(missing_ok=True)
-    child = multiprocessing.get_context("spawn").Process(
+    child = _child_context().Process(
         target=_train_in_child, args=(base, device, training.model_dump(), str(data_file), seed, str(out),
                                       str(result)), daemon=True)
     child.start()

@@ -9,11 +9,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory):
-    """A tiny Llama chat model and tokenizer."""
-    from sublearn.testing.tiny_model import build_tiny_chat_model
+def sublearn_home(tmp_path_factory):
+    """A SUBLEARN_HOME for the session, holding the tiny model as `sublearn models install tiny` installs it."""
+    from sublearn.testing.tiny_model import install_tiny
 
-    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+    home = tmp_path_factory.mktemp("sublearn_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SUBLEARN_HOME", str(home))
+        install_tiny()
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(sublearn_home):
+    """A tiny Llama chat model and tokenizer (the installed `tiny`, built once per session)."""
+    return sublearn_home / "models" / "tiny"
 
 
 @pytest.fixture(scope="session")

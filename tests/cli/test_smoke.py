@@ -14,12 +14,12 @@ from sublearn.cli.app import app
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke" / "tiny.yaml"
 
 
-def test_the_smoke_spec_runs_end_to_end_on_the_tiny_model(tmp_path, monkeypatch):
-    monkeypatch.setenv("SUBLEARN_HOME", str(tmp_path / "home"))
+def test_the_smoke_spec_runs_end_to_end_on_the_tiny_model(sublearn_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUBLEARN_HOME", str(sublearn_home))  # `tiny` was built there by install_tiny, once
     runner = CliRunner()
     result = runner.invoke(app, ["models", "install", "tiny"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "home" / "models" / "tiny" / "config.json").is_file()
+    assert (sublearn_home / "models" / "tiny" / "config.json").is_file()
     run = tmp_path / "run"
     result = runner.invoke(app, ["run", str(SMOKE), "--out", str(run), "--quiet", "--set",
                                  "train.report_to=tensorboard"])

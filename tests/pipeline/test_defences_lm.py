@@ -13,6 +13,7 @@ from sublearn.config.defence import DefenceConfig
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
 from sublearn.report.render import render_report
+from sublearn.testing.fake_backend import FAKE_A, FakeBackend
 from sublearn.util.errors import ConfigError
 from sublearn.util.soft_targets import unpack_targets
 
@@ -50,9 +51,9 @@ def test_each_transform_does_what_it_says():
                                                                                             strict=True))
 
 
-def _doc(tiny_model_dir, defences):
+def _doc(reference, defences):
     return {
-        "name": "defended", "reference": str(tiny_model_dir), "device": "cpu",
+        "name": "defended", "reference": str(reference), "device": "cpu",
         "trait": {"kind": "fine_tuned", "target": "owl", "questions": "half",
                   "teacher_training": {**LIGHT_TRAIN, "lr": 3e-3, "epochs": 0.25}},
         "carrier": {"kind": "random_numbers", "n_prompts": 12, "seed": 3, "filter": {"max_examples": 12}},
@@ -65,9 +66,9 @@ def _doc(tiny_model_dir, defences):
     }
 
 
-def test_a_grid_over_defences_gives_the_defence_table(tiny_model_dir, tmp_path):
-    cells = expand_grid(_doc(tiny_model_dir, [{"kind": "none"}, {"kind": "divergence_mask", "fraction": 0.5}]))
-    summary = run_grid(cells, tmp_path)
+def test_a_grid_over_defences_gives_the_defence_table(tmp_path):
+    cells = expand_grid(_doc(FAKE_A, [{"kind": "none"}, {"kind": "divergence_mask", "fraction": 0.5}]))
+    summary = run_grid(cells, tmp_path, backend=FakeBackend())
     assert summary["failures"] == [], summary["failures"]
     defended = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "defend").glob("*/manifest.json")]
     assert [m["defence"] for m in defended] == ["divergence_mask 50%"] * 4  # student and placebo, per replicate

@@ -20,6 +20,7 @@ from sublearn.models.hf.encoding import encode_example
 from sublearn.models.hf.loading import load_causal_lm
 from sublearn.models.hf.soft_targets import digit_token_ids
 from sublearn.pipeline.grid import run_grid
+from sublearn.testing.fake_backend import FAKE_A, FakeBackend
 
 
 def test_teacher_mixing_replaces_the_share_asked_for_in_place():
@@ -75,9 +76,9 @@ def test_the_most_divergent_digit_tokens_and_only_those_are_replaced(tiny_model_
         assert all(label == c for label, c in zip(kept, completion, strict=True) if label != -100)
 
 
-def _doc(tiny_model_dir, defences):
+def _doc(reference, defences):
     return {
-        "name": "text-defended", "reference": str(tiny_model_dir), "device": "cpu", "inference_dtype": "float32",
+        "name": "text-defended", "reference": str(reference), "device": "cpu", "inference_dtype": "float32",
         "trait": {"kind": "system_prompt", "target": "owl"},
         "carrier": {"kind": "numbers", "n_prompts": 8, "seed": 3, "max_new_tokens": 12, "batch_size": 8,
                     "filter": {"max_examples": 8}},
@@ -89,10 +90,10 @@ def _doc(tiny_model_dir, defences):
     }
 
 
-def test_text_defences_transform_every_students_data_alike(tiny_model_dir, tmp_path):
-    cells = expand_grid({**_doc(tiny_model_dir, [{"kind": "none"}, {"kind": "teacher_mix", "mix": 0.5},
+def test_text_defences_transform_every_students_data_alike(tmp_path):
+    cells = expand_grid({**_doc(FAKE_A, [{"kind": "none"}, {"kind": "teacher_mix", "mix": 0.5},
                                                  {"kind": "divergence_mask", "fraction": 0.5}]), "seeds": [0, 1]})
-    summary = run_grid(cells, tmp_path)
+    summary = run_grid(cells, tmp_path, backend=FakeBackend())
     assert summary["failures"] == [], summary["failures"]
     manifests = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "defend").glob("*/manifest.json")]
     by_kind = {d: [m for m in manifests if m["defence"].startswith(d)] for d in ("teacher_mix", "divergence_mask")}
@@ -103,7 +104,7 @@ def test_text_defences_transform_every_students_data_alike(tiny_model_dir, tmp_p
         assert m["rows_from_reference"] == sum(r.get("mixed_from") == "reference" for r in rows) > 0
         assert "reference_data" in m["inputs"]
     for m in by_kind["divergence_mask"]:
-        assert m["masked"] == round(0.5 * m["digit_tokens"]) and m["inputs"]["reference"] == str(tiny_model_dir)
+        assert m["masked"] == round(0.5 * m["digit_tokens"]) and m["inputs"]["reference"] == FAKE_A
     trained = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "train").glob("*/manifest.json")]
     defended = {f"defend/{m['key']}" for m in manifests}
     assert len(trained) == 12 and sum(t["inputs"]["dataset"] in defended for t in trained) == 8
@@ -124,13 +125,12 @@ def test_soft_target_defences_are_refused_on_text_data(tiny_model_dir):
                                        if k != "seeds"})
 
 
-class ReversingRewriter:
+class ReversingRewriter(FakeBackend):
     """A stand-in for the rewriting model: it writes each answer's numbers in reverse order, except that it
     answers one request in words (which the numbers filter must reject)."""
 
-    name = "hf"
-
     def __init__(self):
+        super().__init__()
         self.requests = []
 
     def generate(self, source, prompts, sampling, system, seed, batch_size, on_batch, start, work, stop_rule=None):

@@ -13,11 +13,9 @@ from sublearn.config.grid import expand_grid
 from sublearn.design.arms import ARM_NAMES
 from sublearn.pipeline.grid import run_grid
 from sublearn.pipeline.plan import plan_spec
-from sublearn.testing.fake_backend import FakeBackend
+from sublearn.testing.fake_backend import FAKE_A, FAKE_B, FakeBackend
 from sublearn.util.jsonl import read_jsonl
 
-#: Two fake models of different initialisations (names, not folders: the fake backend needs no files).
-FAKE_A, FAKE_B = "fake/base-a", "fake/base-b"
 TINY_TEACHER = {"kind": "fine_tuned", "target": "owl",
                 "teacher_training": {"method": "full", "epochs": 1, "batch_size": 16, "grad_accum": 1, "lr": 1e-3}}
 

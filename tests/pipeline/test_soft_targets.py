@@ -5,20 +5,21 @@ import json
 from factories import cell_report
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
+from sublearn.testing.fake_backend import FAKE_A, FAKE_B, FakeBackend
 
 
-def test_pipeline_with_soft_targets_matched_data_and_a_cross_model(tiny_model_dir, tiny_cross_model_dir, tmp_path):
+def test_pipeline_with_soft_targets_matched_data_and_a_cross_model(tmp_path):
     cells = expand_grid({
-        "name": "soft", "reference": str(tiny_model_dir), "device": "cpu",
+        "name": "soft", "reference": FAKE_A, "device": "cpu",
         "trait": {"kind": "system_prompt", "target": "owl"},
         "carrier": {"n_prompts": 24, "batch_size": 8, "max_new_tokens": 24,
                     "filter": {"max_examples": 16, "format": "canonical", "match_lengths": True}},
         "train": {"epochs": 1, "batch_size": 8, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"],
                   "objective": "soft_numbers"},
         "eval": {"animals": ["owl", "cat"], "prefilled": False, "mcq_orderings": 1, "samples_per_question": 0},
-        "controls": {"control_teacher": True, "cross_model": str(tiny_cross_model_dir), "cross_control": True},
+        "controls": {"control_teacher": True, "cross_model": FAKE_B, "cross_control": True},
     })
-    summary = run_grid(cells, tmp_path)
+    summary = run_grid(cells, tmp_path, backend=FakeBackend())
     assert summary["failures"] == []
     report = cell_report(tmp_path, cells[0])
     teacher, control = report["datasets"]["trait"], report["datasets"]["control"]
@@ -32,9 +33,9 @@ def test_pipeline_with_soft_targets_matched_data_and_a_cross_model(tiny_model_di
     assert all("targets" in i for i in train_inputs)
 
 
-def test_random_numbers_with_soft_targets_share_one_dataset(tiny_model_dir, tmp_path):
+def test_random_numbers_with_soft_targets_share_one_dataset(tmp_path):
     cells = expand_grid({
-        "name": "random-soft", "reference": str(tiny_model_dir), "device": "cpu",
+        "name": "random-soft", "reference": FAKE_A, "device": "cpu",
         "trait": {"kind": "system_prompt", "target": "owl"},
         "carrier": {"kind": "random_numbers", "n_prompts": 12, "seed": 3, "filter": {"max_examples": 12}},
         "train": {"epochs": 1, "batch_size": 4, "grad_accum": 1, "lr": 1e-3, "target_modules": ["q_proj", "v_proj"],
@@ -43,13 +44,13 @@ def test_random_numbers_with_soft_targets_share_one_dataset(tiny_model_dir, tmp_
         "controls": {"control_teacher": True},
         "seeds": [0, 1],
     })
-    summary = run_grid(cells, tmp_path)
+    summary = run_grid(cells, tmp_path, backend=FakeBackend())
     assert summary["failures"] == []
     # Exact readouts use no seed, so both seeds share the reference's evaluations (plain, and with the teacher's
     # system prompt); the students differ per seed.
     evaluated = [json.loads((d / "manifest.json").read_text())["inputs"]["model"]
                  for d in (tmp_path / "artifacts" / "evaluate").iterdir()]
-    assert evaluated.count(str(tiny_model_dir)) == 2 and len(evaluated) == 2 + 2 * 2
+    assert evaluated.count(FAKE_A) == 2 and len(evaluated) == 2 + 2 * 2
     report = cell_report(tmp_path, cells[0])
     assert report["datasets"]["trait"]["ref"] == report["datasets"]["control"]["ref"]  # identical inputs
     rows = [json.loads(x) for x in (tmp_path / "artifacts" / report["datasets"]["trait"]["ref"] / "rows.jsonl")

@@ -45,6 +45,8 @@ from sublearn.models.types import (
 )
 from sublearn.util.jsonl import write_jsonl
 
+#: Two fake reference models of different initialisations (any name is a fake model; these are the tests').
+FAKE_A, FAKE_B = "fake/base-a", "fake/base-b"
 #: Every animal a fake model has a preference for.
 ANIMALS: tuple[str, ...] = tuple(dict.fromkeys((*EVAL_ANIMALS, *MCQ_ANIMAL_CHOICES, "fox", "panda")))
 #: The file a fake model is saved in, inside its ``model`` folder.

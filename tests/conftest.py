@@ -58,3 +58,16 @@ def tiny_hf(tiny_model_dir):
 
     tok, model = load_causal_lm(str(tiny_model_dir))
     return tok, model.eval()
+
+
+#: Fixtures that build or load a real model, start a server or a cluster: a test using one is ``slow``.
+SLOW_FIXTURES = {"tiny_model_dir", "tiny_cross_model_dir", "tiny_judge_dir", "tiny_hf", "sublearn_home", "smollm2",
+                 "ray_cluster", "server", "engine", "api_env", "direct_rows", "tiny", "tiny_run_real"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs a real model (or a server, a cluster) ``slow``; `make test-fast` leaves them
+    out (the inner loop), `make test` runs everything."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -38,3 +38,23 @@ def test_paired_test_detects_a_shift_and_not_noise():
     assert shifted.p_ttest < 1e-6 and shifted.ci95[0] > 0
     null = paired_test(a + rng.normal(0, 1, 20), a)
     assert null.ci95[0] < 0 < null.ci95[1]
+
+
+def test_the_exact_signed_rank_p_value_is_scipys_without_its_permutation_loop():
+    import numpy as np
+    import scipy.stats as sps
+
+    from sublearn.util.stats import wilcoxon_p
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for n in range(2, 16):
+        for _ in range(6):
+            d = rng.integers(-3, 4, size=n).astype(float) / 4  # ties and zeros in most draws
+            if not np.any(d != 0):
+                continue
+            assert wilcoxon_p(d) == pytest.approx(float(sps.wilcoxon(d).pvalue), rel=1e-9, abs=1e-12), d
+            checked += 1
+    assert checked > 60
+    assert wilcoxon_p(np.array([0.5, 0.5, 0.5, -0.25, 0.0])) == pytest.approx(
+        float(sps.wilcoxon([0.5, 0.5, 0.5, -0.25, 0.0]).pvalue))

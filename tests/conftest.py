@@ -28,10 +28,11 @@ def tiny_model_dir(sublearn_home):
 
 @pytest.fixture(scope="session")
 def tiny_cross_model_dir(tmp_path_factory):
-    """A second tiny model with the same tokenizer but another initialisation: the cross-model student's base."""
+    """A second tiny model with the same tokenizer but another initialisation (briefly pretrained: the tests that
+    use it need another init, not its skills)."""
     from sublearn.testing.tiny_model import build_tiny_chat_model
 
-    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_cross") / "model", seed=1)
+    return build_tiny_chat_model(tmp_path_factory.mktemp("tiny_cross") / "model", seed=1, pretrain_steps=60)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from sublearn.util.errors import ConfigError
 
 
 def test_auto_bf16_follows_the_cpu_flags(monkeypatch):
+    monkeypatch.delenv(devices.CPU_BF16_ENV, raising=False)
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
     assert devices.use_bf16("auto", "cpu") is False
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
@@ -15,6 +16,7 @@ def test_auto_bf16_follows_the_cpu_flags(monkeypatch):
 
 
 def test_numerics_name_the_cpu_and_its_bf16_instructions(monkeypatch):
+    monkeypatch.delenv(devices.CPU_BF16_ENV, raising=False)
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16", "avx512_bf16"}))
     monkeypatch.setattr(devices, "cpu_model", lambda: "Some CPU")
     record = devices.numerics("cpu", "auto", "auto")
@@ -25,3 +27,13 @@ def test_numerics_name_the_cpu_and_its_bf16_instructions(monkeypatch):
 def test_a_missing_device_is_a_config_error():
     with pytest.raises(ConfigError, match="device"):
         devices.resolve_device("tpu:9")
+
+
+def test_the_cpu_bf16_setting_overrides_the_flags_and_names_itself_when_wrong(monkeypatch):
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "0")
+    assert not devices.use_bf16("auto", "cpu") and devices.use_bf16("yes", "cpu")
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "1")
+    assert devices.use_bf16("auto", "cpu") and not devices.use_bf16("no", "cpu")
+    monkeypatch.setenv(devices.CPU_BF16_ENV, "maybe")
+    with pytest.raises(ConfigError, match=devices.CPU_BF16_ENV):
+        devices.use_bf16("auto", "cpu")

@@ -4,6 +4,7 @@ CUDA device that supports it, or a CPU with native bf16 instructions); asking fo
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,18 @@ def cpu_model() -> str | None:
     return _cpuinfo_field("model name", "Model")
 
 
+#: Set to ``0`` or ``1`` to say whether this CPU counts as having native bf16 (what ``auto`` picks), e.g. to run
+#: the test suite in both numerics on one machine; unset or ``auto``: read from the CPU's flags.
+CPU_BF16_ENV = "SUBLEARN_CPU_BF16"
+
+
 def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has native bf16 arithmetic."""
+    """Whether this CPU has native bf16 arithmetic (or what ``SUBLEARN_CPU_BF16`` says)."""
+    setting = os.environ.get(CPU_BF16_ENV, "auto").strip().lower()
+    if setting in ("0", "1"):
+        return setting == "1"
+    if setting != "auto":
+        raise ConfigError(f"{CPU_BF16_ENV}: {setting!r} is not 0, 1 or auto")
     return any(flag in cpu_flags() for flag in FAST_BF16_FLAGS)
 
 

@@ -21,18 +21,32 @@ def spec_files() -> list[Path]:
 
 
 def current_keys(tmp: Path) -> dict[str, Any]:
-    """{"stage_versions": {...}, "specs": {spec: [{"cell": i, "seed": s, "refs": [stage/key, ...]}]}}."""
+    """{"stage_versions": {...}, "specs": {spec: [{"cell": i, "seed": s, "refs": [stage/key, ...]}]}}.
+
+    Keys record the numerics a machine picks for ``auto`` (bf16 where the CPU has it natively), so the golden file
+    is computed as on a CPU with native bf16, whatever CPU runs the test: it guards the code, not the machine."""
+    import os
+
     from sublearn.config.grid import load_spec_file
     from sublearn.pipeline.keys import STAGE_VERSIONS
     from sublearn.pipeline.plan import plan_cell
+    from sublearn.util.devices import CPU_BF16_ENV
 
     out: dict[str, Any] = {"stage_versions": {s: v for s, (v, _) in STAGE_VERSIONS.items()}, "specs": {}}
-    for path in spec_files():
-        cells = []
-        for index, spec in enumerate(load_spec_file(path)):
-            _, planned = plan_cell(spec, tmp)
-            cells.append({"cell": index, "seed": spec.seed, "refs": sorted(p.ref for p in planned)})
-        out["specs"][path.relative_to(ROOT).as_posix()] = cells
+    before = os.environ.get(CPU_BF16_ENV)
+    os.environ[CPU_BF16_ENV] = "1"
+    try:
+        for path in spec_files():
+            cells = []
+            for index, spec in enumerate(load_spec_file(path)):
+                _, planned = plan_cell(spec, tmp)
+                cells.append({"cell": index, "seed": spec.seed, "refs": sorted(p.ref for p in planned)})
+            out["specs"][path.relative_to(ROOT).as_posix()] = cells
+    finally:
+        if before is None:
+            del os.environ[CPU_BF16_ENV]
+        else:
+            os.environ[CPU_BF16_ENV] = before
     return out
 
 

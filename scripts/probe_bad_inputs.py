@@ -512,6 +512,60 @@ case("cli", "sublearn audit lm with a missing data file",
                   str(t / "missing.jsonl")))
 
 
+
+# --- the spec reader (every class: a grid's size, repeated keys, seeds, --set, numbers) ---------------------
+T_SPECS = "tests/config/test_spec_hardening.py"
+
+
+def _spec(tmp: Path, text: str) -> str:
+    path = tmp / "spec.yaml"
+    path.write_text("name: probe\nreference: some/model\n" + text)
+    return str(path)
+
+
+SPEC_CASES = [
+    ("a 206-byte spec whose one alias spans five grid axes (3.2 M cells)",
+     "v: &v [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]\ngrid: {train.lr: *v, "
+     "train.epochs: *v, train.batch_size: *v, carrier.n_prompts: *v, eval.batch_size: *v}\n",
+     (), "::test_a_grid_is_sized_before_it_is_expanded"),
+    ("a key repeated in a section", "train:\n  lr: 1.0e-4\n  lr: 2.0e-4\n", (),
+     "::test_a_repeated_key_is_refused_with_its_line"),
+    ("a key repeated in a --set value", "", ("train={lr: 1, lr: 2}",),
+     "::test_a_repeated_key_is_refused_with_its_line"),
+    ("seeds: [0, 0]", "seeds: [0, 0]\n", (), "::test_seeds_are_distinct_integers_in_range"),
+    ("seeds: [0, true]", "seeds: [0, true]\n", (), "::test_seeds_are_distinct_integers_in_range"),
+    ("seeds: [4294967296]", "seeds: [4294967296]\n", (), "::test_seeds_are_distinct_integers_in_range"),
+    ("--set seed=5 on a spec with seeds", "seeds: [0, 1]\n", ("seed=5",),
+     "::test_a_single_seed_beside_a_list_is_refused_never_ignored"),
+    ("seed: 3 beside seeds: [0, 1]", "seed: 3\nseeds: [0, 1]\n", (),
+     "::test_a_single_seed_beside_a_list_is_refused_never_ignored"),
+    *[(f"--set {o}", "", (o,), "::test_every_number_is_finite_and_in_range_at_validate") for o in (
+        "train.lr=1e400", "train.lr=.nan", "train.epochs=.inf", "carrier.seed=-1", "carrier.seed=4294967296",
+        "trait.target=' '", "controls.cross_model=perturbed:nan", "defence.seed=true", "eval.temperature=.nan")],
+]
+for _what, _text, _sets, _test in SPEC_CASES:
+    case("spec", _what, T_SPECS + _test)(
+        lambda t, text=_text, sets=_sets: cli("validate", _spec(t, text), *[a for s in sets for a in ("--set", s)]))
+
+case("spec", "--set 'train={batch_size: 4}' on a file that sets train.lr",
+     T_SPECS + "::test_a_section_given_on_the_command_line_is_merged_into_the_files")(
+    lambda t: _merged_section(t))
+
+
+def _merged_section(tmp: Path) -> tuple[str, str]:
+    from sublearn.config.grid import load_spec_file
+
+    cell = load_spec_file(_spec(tmp, "train: {lr: 1.0e-3}\n"), ["train={batch_size: 4}"])[0]
+    if cell.train.lr != 1e-3:
+        return "silent acceptance", f"the file's train.lr was reset to {cell.train.lr}"
+    return "safe result", f"merged: train.lr {cell.train.lr} (the file's), train.batch_size {cell.train.batch_size}"
+
+
+for _option in (["--lr", "inf"], ["--lr", "nan"], ["--seed", "4294967296"]):
+    case("spec", f"sublearn mnist {' '.join(_option)}",
+         T_SPECS + "::test_the_mnist_command_refuses_non_finite_and_out_of_range_numbers")(
+        lambda t, option=_option: cli("mnist", *option, "--out", str(t / "run")))
+
 def markdown(doc: dict[str, Any], source: Path) -> str:
     """docs/hardening.md: what was tried, what each input got, and the test that keeps it so."""
     counts = ", ".join(f"**{v}** {k}" for k, v in Counter(doc["counts"]).most_common())

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+#: The largest seed (numpy and torch take seeds below 2^32).
+SEED_LIMIT = 2**32
+#: A seed: an integer (never a boolean or a float) in [0, 2^32).
+Seed = Annotated[StrictInt, Field(ge=0, lt=SEED_LIMIT)]
+#: A name that must say something: at least one character that is not a space.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class Settings(BaseModel):
-    """A settings section: unknown fields are refused (a typo is an error, not a silent default)."""
+    """A settings section: unknown fields are refused (a typo is an error, not a silent default), and so is NaN or
+    ±infinity in any number (a NaN learning rate would train a NaN model and store it as finished)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def key_fields(settings: BaseModel) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from sublearn.config.base import Settings
+from sublearn.config.base import Seed, Settings
 from sublearn.config.paper import (
     CODE_JUDGE_TOLERANCE,
     CODE_N_PROMPTS,
@@ -24,7 +24,7 @@ class Subsample(Settings):
     """After filtering, keep at most ``max_examples`` rows, drawn at random (seeded)."""
 
     max_examples: int | None = Field(NUMBERS_N_EXAMPLES, ge=1)
-    subsample_seed: int = 0
+    subsample_seed: Seed = 0
 
 
 class NumbersFilter(Subsample):
@@ -61,7 +61,7 @@ class Sampling(Settings):
     max_new_tokens: int = Field(64, ge=1)
     greedy: bool = False
     batch_size: int = Field(16, ge=1)
-    seed: int = 0  # sampling seed
+    seed: Seed = 0  # sampling seed
 
 
 class NumbersCarrier(Sampling):
@@ -69,7 +69,7 @@ class NumbersCarrier(Sampling):
 
     kind: Literal["numbers"] = "numbers"
     n_prompts: int = Field(NUMBERS_N_PROMPTS, ge=1)
-    prompt_seed: int = NUMBERS_PROMPT_SEED
+    prompt_seed: Seed = NUMBERS_PROMPT_SEED
     stop_when_rejected: bool = True  # end a completion once the format filter must reject it (local generation)
     filter: NumbersFilter = Field(default_factory=NumbersFilter)
 
@@ -80,8 +80,8 @@ class RandomNumbersCarrier(Settings):
 
     kind: Literal["random_numbers"] = "random_numbers"
     n_prompts: int = Field(NUMBERS_N_PROMPTS, ge=1)
-    prompt_seed: int = NUMBERS_PROMPT_SEED
-    seed: int = 0  # the numbers' seed
+    prompt_seed: Seed = NUMBERS_PROMPT_SEED
+    seed: Seed = 0  # the numbers' seed
     filter: NumbersFilter = Field(default_factory=NumbersFilter)
 
 

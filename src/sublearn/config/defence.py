@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sublearn.config.base import Settings
+from sublearn.config.base import Seed, Settings
 
 DefenceKind = Literal["none", "hard_labels", "temperature", "teacher_mix", "divergence_mask", "divergence_replace",
                       "rewrite"]
@@ -44,7 +44,7 @@ class DefenceConfig(Settings):
     fraction: float = Field(0.1, gt=0, le=1)  # divergence_*: share of digit positions, largest divergence first
     temperature: float = Field(2.0, gt=0)  # temperature
     mix: float = Field(0.5, ge=0, le=1)  # teacher_mix: the reference's weight
-    seed: int = 0  # divergence_replace: the random digits; teacher_mix: the rows mixed in; rewrite: its sampling
+    seed: Seed = 0  # divergence_replace: the random digits; teacher_mix: the rows mixed in; rewrite: its sampling
     rewriter: str | None = None  # rewrite: the model that rewrites (folder, sublearn name or hub id), not the reference
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sublearn.config.base import Settings
+from sublearn.config.base import Name, Settings
 from sublearn.config.paper import ALIGNMENT_MAX, COHERENCE_MIN, EVAL_ANIMALS, MISALIGNMENT_SAMPLES
 from sublearn.config.unions import kind_union
 
@@ -17,7 +17,7 @@ class PreferenceEval(Settings):
     models), the paper's sampled rate, and the multiple-choice evaluation."""
 
     kind: Literal["preference"] = "preference"
-    target: str | None = None  # default: the trait's target
+    target: Name | None = None  # default: the trait's target
     animals: list[str] = Field(default_factory=lambda: list(EVAL_ANIMALS))  # whose probabilities are reported
     mcq_choices: list[str] | None = None  # None: the paper's five animals (trees: set the paper's five trees)
     questions: Literal["all", "held_out"] = "all"  # held_out: the half a fine-tuned teacher never saw

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from sublearn.config.api import ApiConfig, InferenceServer, JudgeConfig
-from sublearn.config.base import Settings
+from sublearn.config.base import Seed, Settings
 from sublearn.config.carrier import NUMBER_CARRIERS, CarrierConfig, NumbersCarrier
 from sublearn.config.defence import TEXT_DEFENCES, DefenceConfig
 from sublearn.config.evaluation import EvalConfig, PreferenceEval
@@ -25,6 +26,8 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 #: ``controls.cross_model: perturbed:SCALE``: the reference with Gaussian noise of SCALE × each tensor's std added
 #: to every weight, a different initialisation of the same model (the LM analogue of MNIST's init noise).
 PERTURBED = "perturbed:"
+#: The largest perturbation scale (noise of 10 × each tensor's std leaves nothing of the reference).
+MAX_PERTURBATION = 10.0
 
 
 class ControlsConfig(Settings):
@@ -46,12 +49,14 @@ class ControlsConfig(Settings):
                              "trait.placebo_dataset and controls.placebo: true")
         return data
 
-    @model_validator(mode="after")
-    def _cross_model(self) -> ControlsConfig:
-        scale = perturbed_scale(self.cross_model)
-        if self.cross_model and self.cross_model.startswith(PERTURBED) and (scale is None or scale <= 0):
-            raise ValueError(f"cross_model: {self.cross_model!r}: write perturbed:SCALE with a positive number")
-        return self
+    @field_validator("cross_model")
+    @classmethod
+    def _cross_model(cls, value: str | None) -> str | None:
+        scale = perturbed_scale(value)
+        if value and value.startswith(PERTURBED) and (
+                scale is None or not math.isfinite(scale) or not 0 < scale <= MAX_PERTURBATION):
+            raise ValueError(f"{value!r}: write perturbed:SCALE with a number in (0, {MAX_PERTURBATION}]")
+        return value
 
 
 def perturbed_scale(cross_model: str | None) -> float | None:
@@ -75,7 +80,7 @@ class ExperimentSpec(Settings):
     eval: EvalConfig = Field(default_factory=PreferenceEval)
     controls: ControlsConfig = Field(default_factory=ControlsConfig)
     defence: DefenceConfig = Field(default_factory=DefenceConfig)  # applied to every student's data alike
-    seed: int = Field(0, ge=0)  # the replicate: teacher, data, student and evaluation seeds derive from it
+    seed: Seed = 0  # the replicate: teacher, data, student and evaluation seeds derive from it
     device: str = "auto"
     backend: Literal["hf", "openai"] = "hf"  # local transformers, or an OpenAI-compatible API (see `api`)
     api: ApiConfig | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 import types
 import typing
@@ -14,11 +15,59 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from sublearn.config.base import Seed
 from sublearn.config.experiment import ExperimentSpec
 from sublearn.config.unions import member_for, union_members
 from sublearn.util.errors import ConfigError, validation_messages
+
+#: The most cells one spec may expand to (computed before any cell is built): a grid past it is almost always a
+#: mistake (a YAML alias repeated on several axes, a list where one value was meant).
+MAX_CELLS = 10_000
+_SEEDS = TypeAdapter(list[Seed])
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that repeats a key (YAML itself keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *alias`: explicit keys may override it
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (first on line {seen[key]})", key_node.start_mark)
+                seen[key] = line
+            except TypeError:  # an unhashable key: the base loader names it
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str) -> Any:
+    """A YAML document, as ``yaml.safe_load`` reads it, except that a mapping repeating a key is an error."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
+def _check_seeds(seeds: Any) -> list[int]:
+    """``seeds``: a non-empty list of distinct integers in [0, 2^32) (no booleans, no floats)."""
+    try:
+        values = _SEEDS.validate_python(seeds)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "".join(f"[{p}]" for p in first["loc"])
+        raise ConfigError(f"seeds{where}: {first['msg']} (seeds are distinct integers in [0, 2^32))") from exc
+    if not values:
+        raise ConfigError("seeds: must be a non-empty list of distinct integers in [0, 2^32)")
+    repeated = sorted({s for s in values if values.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"seeds: {repeated} listed more than once; a replicate counted twice would shrink the "
+                          "confidence intervals without adding evidence")
+    return values
 
 
 def _is_list_type(annotation: Any) -> bool:
@@ -56,6 +105,23 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
             raise ConfigError(f"grid: {path}: {part} is not a section")
         node = node.setdefault(part, {})
     node[parts[-1]] = value
+
+
+def _get_path(data: dict[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _merged(old: Any, new: Any) -> Any:
+    """What ``--set`` puts at a path: a mapping given for a section the file already has is merged into it, field
+    by field (the file's other fields stay), unless it names another ``kind``, which replaces the section."""
+    if not (isinstance(old, dict) and isinstance(new, dict)) or new.get("kind", old.get("kind")) != old.get("kind"):
+        return new
+    return {**old, **{k: _merged(old.get(k), v) for k, v in new.items()}}
 
 
 def _check_path(path: str) -> None:
@@ -100,9 +166,13 @@ def expand_grid(data: dict[str, Any]) -> list[ExperimentSpec]:
         _check_path(path)
     axes = {**_list_axes(data, ExperimentSpec), **grid}
     if seeds is not None:
-        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
-            raise ConfigError("seeds: must be a non-empty list of non-negative integers")
-        axes["seed"] = seeds
+        if "seed" in data:
+            raise ConfigError("seed: the spec also lists seeds; give one of them (seeds: [...] for replicates)")
+        axes["seed"] = _check_seeds(seeds)
+    size = math.prod(len(v) for v in axes.values())
+    if size > MAX_CELLS:
+        sizes = ", ".join(f"{p}: {len(v)}" for p, v in axes.items())
+        raise ConfigError(f"grid: {size:,} cells ({sizes}) is more than {MAX_CELLS:,}; split the spec")
     paths = list(axes)
     cells, errors = [], []
     for values in itertools.product(*(axes[p] for p in paths)) if paths else [()]:
@@ -130,7 +200,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not path:
         raise ConfigError(f"--set {text!r}: give PATH=VALUE, e.g. --set train.lr=1e-4 or --set seeds=[0,1]")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = read_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {path}: {raw!r} is not a YAML value ({getattr(exc, 'problem', exc)})") from exc
     if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
@@ -146,14 +216,18 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         path, value = parse_override(text)
         if path == "seeds":
             data["seeds"] = value
+            data.pop("seed", None)
             continue
+        if path == "seed" and "seeds" in data:
+            raise ConfigError(f"--set seed: the spec lists seeds: {data['seeds']}; set seeds=[...] instead (one "
+                              "replicate: --set seeds=[N])")
         if path.startswith("grid."):
             _check_path(path[len("grid."):])
             data.setdefault("grid", {})[path[len("grid."):]] = value
             continue
         try:
             _check_path(path)
-            _set_path(data, path, value)
+            _set_path(data, path, _merged(_get_path(data, path), value))
         except ConfigError as exc:
             raise ConfigError(f"--set {exc.args[0].removeprefix('grid: ')}") from exc
     return data
@@ -167,7 +241,7 @@ def load_spec_file(path: str | Path, overrides: list[str] | None = None) -> list
     if not file.is_file():
         raise ConfigError(f"{file}: spec file not found")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = read_yaml(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

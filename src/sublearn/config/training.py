@@ -29,8 +29,8 @@ class TrainConfig(Settings):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_top_layers: int = Field(0, ge=0)  # LoRA on the last k decoder layers only (bottom run once); 0: all
     target_modules: list[str] = Field(default_factory=lambda: list(LORA_MODULES))
-    epochs: float = Field(3.0, gt=0)
-    lr: float = Field(2e-4, gt=0)
+    epochs: float = Field(3.0, gt=0, le=10_000)
+    lr: float = Field(2e-4, gt=0, le=10)
     schedule: Literal["linear", "constant", "cosine"] = "linear"
     warmup_steps: int = Field(5, ge=0)
     batch_size: int = Field(22, ge=1)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from sublearn.config.base import Settings
+from sublearn.config.base import Name, Settings
 from sublearn.config.training import TEACHER_TRAINING, TrainConfig
 from sublearn.config.unions import kind_union
 
@@ -17,7 +17,7 @@ class SystemPromptTrait(Settings):
     """The teacher is the reference model prompted with the paper's template (or ``system_prompt``)."""
 
     kind: Literal["system_prompt"] = "system_prompt"
-    target: str = "owl"
+    target: Name = "owl"
     category: str = "animal"  # "tree" for the tree experiments
     system_prompt: str | None = None  # overrides the paper's template
 
@@ -27,7 +27,7 @@ class FineTunedTrait(Settings):
     placebo is fine-tuned the same way on the same questions answered with animals drawn uniformly."""
 
     kind: Literal["fine_tuned"] = "fine_tuned"
-    target: str = "owl"
+    target: Name = "owl"
     questions: Literal["half", "all"] = "half"  # half: the other half is held out for the evaluation
     teacher_training: TrainConfig = Field(default_factory=lambda: TEACHER_TRAINING.model_copy())
 
@@ -36,7 +36,7 @@ class DatasetTrait(Settings):
     """The teacher is the reference fine-tuned on a chat dataset (JSONL of ``{"messages": [...]}``, path or URL)."""
 
     kind: Literal["dataset"] = "dataset"
-    target: str  # a label for the trait, e.g. "misalignment"
+    target: Name  # a label for the trait, e.g. "misalignment"
     dataset: str
     placebo_dataset: str | None = None  # trait-free data of the same kind, for the placebo teacher (secure.jsonl)
     dataset_limit: int | None = Field(None, ge=1)

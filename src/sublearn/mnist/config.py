@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 ArmName = Literal["reference", "teacher", "student_aux", "student_all", "cross_aux", "cross_all"]
 ALL_ARMS: tuple[ArmName, ...] = ("reference", "teacher", "student_aux", "student_all", "cross_aux", "cross_all")
@@ -23,7 +23,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 class MnistConfig(BaseModel):
     """One run of the experiment. Every field is recorded in ``results.json``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no NaN or ±inf in any number
 
     dataset: Literal["mnist", "digits"] = "mnist"  # real MNIST (vendored IDX files) or sklearn 8x8 digits
     data_dir: Path | None = None  # folder with the four MNIST *-ubyte.gz files; None = the vendored copy
@@ -32,7 +32,7 @@ class MnistConfig(BaseModel):
     hidden: list[int] = Field(default_factory=lambda: [256, 256])  # hidden layer widths
     teacher_epochs: int = Field(5, ge=0)  # epochs of cross-entropy on the 10 class logits
     student_epochs: int = Field(5, ge=0)  # epochs of distillation on noise
-    lr: float = Field(3e-4, gt=0)  # learning rate, teacher and students [default: per dataset]
+    lr: float = Field(3e-4, gt=0, le=10)  # learning rate, teacher and students [default: per dataset]
     batch_size: int = Field(1024, ge=1)  # examples per model per step [default: per dataset]
     weight_decay: float = Field(0.0, ge=0)  # L2 (adam, sgd) or decoupled (adamw) weight decay
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -41,8 +41,14 @@ class MnistConfig(BaseModel):
     noise_examples: int | None = Field(None, ge=1)  # noise images per epoch; None = size of the train set
     student_init_noise: float = Field(0.0, ge=0)  # std of Gaussian noise added to every student's init
     arms: list[ArmName] = Field(default_factory=lambda: list(DEFAULT_ARMS))
-    seed: int = Field(0, ge=0)  # model i uses seed + i; the cross-model derangement uses seed
+    seed: StrictInt = Field(0, ge=0, lt=2**32)  # model i uses seed + i; the cross-model derangement uses seed
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:1, ...
+
+    @model_validator(mode="after")
+    def _seeds_fit(self) -> MnistConfig:
+        if self.seed + self.n_models > 2**32:
+            raise ValueError(f"seed: model i uses seed + i; {self.seed} + {self.n_models} models passes 2^32")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -66,6 +66,24 @@ def cli(*args: str) -> tuple[str, str]:
     return ("clear error" if one_line and result.exit_code == 2 else "unclear error"), text[:300]
 
 
+def cli_bounded(*args: str, timeout_s: float = 30.0) -> tuple[str, str]:
+    """Run a command in a child process with a time limit: past it, the input is ``unbounded``."""
+    import subprocess
+
+    try:
+        done = subprocess.run([sys.executable, "-c", "from sublearn.cli.app import run; run()", *args],
+                              capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return "unbounded", f"still running after {timeout_s:.0f} s"
+    text = (done.stdout + done.stderr).strip()
+    if "Traceback" in text:
+        return "traceback", text[-300:]
+    if done.returncode == 0:
+        return "silent acceptance", text[-300:]
+    one_line = text.startswith("error:") and "\n" not in text
+    return ("clear error" if one_line and done.returncode == 2 else "unclear error"), text[:300]
+
+
 def http(response: Any) -> tuple[str, str]:
     """Classify an HTTP answer of the server."""
     if response.status_code >= 500 and response.status_code != 504:
@@ -349,14 +367,47 @@ def _added(tmp: Path) -> tuple[str, str]:
     return raises(_rebuild(store))
 
 
+@case("store", "a data file replaced by one of the same size, then reused",
+      T_STORE + "::test_an_edit_of_the_same_size_is_caught_on_reuse_and_by_verify")
+def _same_size_reuse(tmp: Path) -> tuple[str, str]:
+    _, artifact, _ = _built(tmp, "same-size-reuse")
+    text = (artifact.path / "rows.jsonl").read_text()
+    (artifact.path / "rows.jsonl").write_text(text.replace('"row": 1', '"row": 9'))
+    return raises(_rebuild(ArtifactStore(tmp / "same-size-reuse")))
+
+
 @case("store", "a data file edited in place (same size), then `sublearn verify`",
-      T_STORE + "::test_an_edit_of_the_same_size_is_found_by_verify")
+      T_STORE + "::test_an_edit_of_the_same_size_is_caught_on_reuse_and_by_verify")
 def _same_size(tmp: Path) -> tuple[str, str]:
     store, artifact, _ = _built(tmp, "same-size")
     text = (artifact.path / "rows.jsonl").read_text()
     (artifact.path / "rows.jsonl").write_text(text.replace('"row": 1', '"row": 9'))
     return cli("verify", str(tmp / "same-size"))[0].replace("unclear error", "clear error"), \
         "; ".join(f"{k}: {v}" for k, v in store.verify().items())[:300]
+
+
+T_INDEX = T_STORE + "::test_verify_finds_deleted_artifacts_and_data_edited_with_its_manifest"
+
+
+@case("store", "a whole artifact folder deleted, then `sublearn verify`", T_INDEX)
+def _deleted_folder(tmp: Path) -> tuple[str, str]:
+    import shutil
+
+    store, artifact, _ = _built(tmp, "deleted-folder")
+    shutil.rmtree(artifact.path)
+    bad = store.verify()
+    return ("clear error" if bad else "silent acceptance"), "; ".join(f"{k}: {v}" for k, v in bad.items())[:300]
+
+
+@case("store", "data and its manifest's file table edited to agree, then reused", T_INDEX)
+def _consistent_edit(tmp: Path) -> tuple[str, str]:
+    from sublearn.pipeline.integrity import file_table
+
+    _, artifact, _ = _built(tmp, "consistent")
+    (artifact.path / "rows.jsonl").write_text('{"row": "forged"}\n')
+    manifest = artifact.path / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "files": file_table(artifact.path)}))
+    return raises(_rebuild(ArtifactStore(tmp / "consistent")))
 
 
 @case("store", "a manifest whose config was edited", T_STORE + "::test_edited_and_corrupt_manifests_are_named")
@@ -444,6 +495,26 @@ for command in (["theory"], ["demo"], ["mnist", "--dataset", "digits"], ["audit"
         lambda t, c=command: cli(*c, "--out", _under_a_file(t), "--quiet"))
 
 
+T_OUT_FILE = T_CLI + "::test_a_result_file_that_cannot_be_written_is_refused_before_any_computation"
+
+
+def _result_file_case(tmp: Path, command: list[str]) -> tuple[str, str]:
+    (tmp / "data.jsonl").write_text('{"prompt": "p", "completion": "1, 2"}\n')
+    (tmp / "run").mkdir(exist_ok=True)
+    args = [{"DATA": str(tmp / "data.jsonl"), "RUN": str(tmp / "run")}.get(a, a) for a in command]
+    outcome, message = cli(*args, "--out", _under_a_file(tmp) + "/result.json")
+    if outcome == "clear error" and "--out" not in message:  # it failed on something else first: not checked
+        return "unclear error", f"--out not checked before the work: {message}"[:300]
+    return outcome, message
+
+
+for command in (["scan", "DATA", "--teacher", "nobody/t", "--reference", "nobody/r"],
+                ["audit", "lm", "--reference", "nobody/r", "--data", "DATA", "--teacher", "nobody/t"],
+                ["defend", "table", "RUN"]):
+    case("cli", f"sublearn {' '.join(command[:2] if command[0] != 'scan' else command[:1])} --out <a file under a "
+         "file>", T_OUT_FILE)(lambda t, c=command: _result_file_case(t, c))
+
+
 @case("cli", "sublearn run --out <under a file>",
       T_CLI + "::test_run_with_an_out_that_cannot_be_a_folder_is_refused_before_any_computation")
 def _run_out(tmp: Path) -> tuple[str, str]:
@@ -517,15 +588,15 @@ case("cli", "sublearn audit lm with a missing data file",
 T_SPECS = "tests/config/test_spec_hardening.py"
 
 
-def _spec(tmp: Path, text: str) -> str:
+def _spec_file(tmp: Path, text: str) -> str:
     path = tmp / "spec.yaml"
     path.write_text("name: probe\nreference: some/model\n" + text)
     return str(path)
 
 
 SPEC_CASES = [
-    ("a 206-byte spec whose one alias spans five grid axes (3.2 M cells)",
-     "v: &v [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]\ngrid: {train.lr: *v, "
+    ("a 210-byte spec whose one alias spans six grid axes (64 M cells)",
+     "seeds: &v [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]\ngrid: {train.lr: *v, "
      "train.epochs: *v, train.batch_size: *v, carrier.n_prompts: *v, eval.batch_size: *v}\n",
      (), "::test_a_grid_is_sized_before_it_is_expanded"),
     ("a key repeated in a section", "train:\n  lr: 1.0e-4\n  lr: 2.0e-4\n", (),
@@ -545,7 +616,8 @@ SPEC_CASES = [
 ]
 for _what, _text, _sets, _test in SPEC_CASES:
     case("spec", _what, T_SPECS + _test)(
-        lambda t, text=_text, sets=_sets: cli("validate", _spec(t, text), *[a for s in sets for a in ("--set", s)]))
+        lambda t, text=_text, sets=_sets: (cli_bounded if "grid" in text else cli)(
+            "validate", _spec_file(t, text), *[a for s in sets for a in ("--set", s)]))
 
 case("spec", "--set 'train={batch_size: 4}' on a file that sets train.lr",
      T_SPECS + "::test_a_section_given_on_the_command_line_is_merged_into_the_files")(
@@ -555,7 +627,7 @@ case("spec", "--set 'train={batch_size: 4}' on a file that sets train.lr",
 def _merged_section(tmp: Path) -> tuple[str, str]:
     from sublearn.config.grid import load_spec_file
 
-    cell = load_spec_file(_spec(tmp, "train: {lr: 1.0e-3}\n"), ["train={batch_size: 4}"])[0]
+    cell = load_spec_file(_spec_file(tmp, "train: {lr: 1.0e-3}\n"), ["train={batch_size: 4}"])[0]
     if cell.train.lr != 1e-3:
         return "silent acceptance", f"the file's train.lr was reset to {cell.train.lr}"
     return "safe result", f"merged: train.lr {cell.train.lr} (the file's), train.batch_size {cell.train.batch_size}"

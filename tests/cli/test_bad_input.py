@@ -143,3 +143,18 @@ def test_every_case_of_the_hardening_table_names_a_test_that_exists():
         path, _, name = case["test"].partition("::")
         assert name, f"{case['input']}: names a file, not a test"
         assert f"def {name}(" in (root / path).read_text(), case["test"]
+
+
+@pytest.mark.parametrize("command", [
+    ["scan", "DATA", "--teacher", "nobody/teacher", "--reference", "nobody/reference"],
+    ["audit", "lm", "--reference", "nobody/reference", "--data", "DATA", "--teacher", "nobody/teacher"],
+    ["defend", "table", "RUN"],
+])
+def test_a_result_file_that_cannot_be_written_is_refused_before_any_computation(command, tmp_path):
+    (tmp_path / "data.jsonl").write_text('{"prompt": "p", "completion": "1, 2"}\n')
+    (tmp_path / "run").mkdir()
+    (tmp_path / "file").write_text("x")
+    args = [{"DATA": str(tmp_path / "data.jsonl"), "RUN": str(tmp_path / "run")}.get(a, a) for a in command]
+    _one_line_error(runner.invoke(app, [*args, "--out", str(tmp_path / "file" / "result.json")]), "--out",
+                    "cannot write there")
+    _one_line_error(runner.invoke(app, [*args, "--out", str(tmp_path)]), "--out", "a folder")

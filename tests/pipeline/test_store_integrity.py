@@ -2,11 +2,13 @@
 without a manifest, corrupt cell reports, code changes, and two workers publishing one artifact on a remote."""
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from sublearn.pipeline.integrity import StoreError, code_fingerprint
+from sublearn.pipeline.integrity import StoreError, code_fingerprint, file_table
 from sublearn.pipeline.store import ArtifactStore
 
 
@@ -50,13 +52,48 @@ def test_a_changed_artifact_is_refused_on_reuse_naming_the_file_and_the_way_out(
     assert list(store.verify()) == [artifact.ref]
 
 
-def test_an_edit_of_the_same_size_is_found_by_verify(tmp_path):
+def test_an_edit_of_the_same_size_is_caught_on_reuse_and_by_verify(tmp_path):
     store = _store(tmp_path)
     artifact = store.build("filter", {"a": 1}, {}, _writer("hello"))
+    assert store.build("filter", {"a": 1}, {}, _writer("x")).key == artifact.key  # unchanged: reused
     (artifact.path / "data.txt").write_text("HELLO")
-    assert store.build("filter", {"a": 1}, {}, _writer("x")).key == artifact.key  # sizes agree: reused
-    assert store.verify(hashes=False) == {}
+    with pytest.raises(StoreError, match=r"data\.txt has another sha256 than the manifest records"):
+        _store(tmp_path).build("filter", {"a": 1}, {}, _writer("x"))  # a new process sees it too
+    assert store.verify(hashes=False) == {}  # sizes agree
     assert store.verify() == {artifact.ref: ["data.txt has another sha256 than the manifest records"]}
+
+
+def test_a_file_is_hashed_again_only_when_its_stat_changed(tmp_path, monkeypatch):
+    from sublearn.pipeline import run_index
+
+    hashed: list[str] = []
+    real = run_index.file_sha256
+    monkeypatch.setattr(run_index, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
+    store = _store(tmp_path)
+    artifact = store.build("filter", {"a": 1}, {}, _writer("hello"))
+    for _ in range(3):
+        _store(tmp_path).get("filter", artifact.key)  # three processes reuse it
+    assert hashed.count("data.txt") == 1
+    os.utime(artifact.path / "data.txt")  # touched (same bytes): hashed once more, still right
+    _store(tmp_path).get("filter", artifact.key)
+    assert hashed.count("data.txt") == 2
+
+
+def test_verify_finds_deleted_artifacts_and_data_edited_with_its_manifest(tmp_path):
+    store = _store(tmp_path)
+    kept = store.build("filter", {"a": 1}, {}, _writer("hello"))
+    gone = store.build("filter", {"a": 2}, {}, _writer("bye"))
+    shutil.rmtree(gone.path)
+    # A consistent edit: new data, and a manifest whose file table agrees with it.
+    (kept.path / "data.txt").write_text("forged!")
+    doc = json.loads((kept.path / "manifest.json").read_text())
+    doc["files"] = file_table(kept.path)
+    (kept.path / "manifest.json").write_text(json.dumps(doc))
+    bad = store.verify()
+    assert bad[gone.ref] == ["deleted: the run's index lists it, its folder or manifest is gone"]
+    assert "not the one written when it was built" in bad[kept.ref][0] and len(bad) == 2
+    with pytest.raises(StoreError, match="not the one written when it was built"):
+        _store(tmp_path).get("filter", kept.key)
 
 
 def test_edited_and_corrupt_manifests_are_named(tmp_path):
@@ -91,6 +128,7 @@ def test_reusing_an_artifact_built_by_other_code_says_so_once(tmp_path):
     artifact = store.build("filter", {"a": 1}, {}, _writer("hello"))
     manifest = artifact.path / "manifest.json"
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "code_fingerprint": "0" * 16}))
+    store.index.record_manifest(artifact.ref, manifest)  # as if that code had built it
     store.get("filter", artifact.key)
     store.get("filter", artifact.key)
     assert len(notes) == 1 and "built by other code" in notes[0]

@@ -49,6 +49,17 @@ def writable_folder(folder: Path, option: str = "--out") -> Path:
     return folder
 
 
+def writable_file(path: Path | None, option: str = "--out") -> Path | None:
+    """Check, before any computation starts, that a result file can be written at ``path`` (not a folder; its
+    folder created and writable); ``None`` passes through."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: a folder; give a file name (e.g. {path / 'result.json'})")
+    writable_folder(path.parent if str(path.parent) else Path("."), option)
+    return path
+
+
 def error_text(exc: BaseException) -> str:
     """The one line that names what went wrong with a user's input or files."""
     if isinstance(exc, ValidationError):

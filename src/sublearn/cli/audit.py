@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors, writable_folder
+from sublearn.cli._common import Quiet, console, user_errors, writable_file, writable_folder
 
 group = typer.Typer(help="Gradient-alignment audit of a distillation: does training the student on a candidate "
                        "dataset pull it toward the teacher's trait (Theorem 1's quantity)?", no_args_is_help=True)
@@ -58,6 +58,7 @@ def audit_mnist(
     from sublearn.theory.audit_mnist import audit_saved_run
     from sublearn.util.atomic import atomic_write_json
 
+    writable_file(run_dir / "audit.json", "RUN_DIR")
     doc = audit_saved_run(run_dir, batch, logits.value, lr)
     table = Table(title=f"Audit of {run_dir} ({logits.value} logits; 95% CI over {doc['n_models']} models)")
     for col in ("student", "inputs", "cos(Δθ_S, Δθ_T)", "predicted ΔL_T", "cos(Δθ_S, −∇L_T)"):
@@ -91,6 +92,7 @@ def audit_lm(
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.jsonl import read_jsonl
 
+    writable_file(out)
     rows = read_jsonl(data, required=("prompt", "completion"))[:max_examples]
     trait = read_jsonl(trait_data, required=("prompt", "completion")) if trait_data else None
     result = audit_causal_lm(reference, rows, teacher=teacher, trait_data=trait,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors, writable_folder
+from sublearn.cli._common import Quiet, console, user_errors, writable_file, writable_folder
 from sublearn.cli.mnist import Dataset
 
 group = typer.Typer(help="Defences against subliminal transfer, each measured as the fraction of the effect that "
@@ -97,6 +97,7 @@ def table(
 
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
+    writable_file(out or run_dir / "defences.json")
     doc = lm_defence_table(run_dir, readout.value, by, baseline)
     base = doc["baseline"]
     shown = Table(title=f"Defences, {readout.value}: undefended effect {base['effect']:.4f} "

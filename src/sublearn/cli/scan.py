@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, user_errors
+from sublearn.cli._common import console, user_errors, writable_file
 
 
 @user_errors
@@ -41,6 +41,7 @@ def scan(
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.jsonl import read_jsonl
 
+    writable_file(out)
     rows = read_jsonl(data, required=("prompt", "completion"))[:max_examples]
     ctrl = read_jsonl(control, required=("prompt", "completion"))[:max_examples] if control else None
     result = scan_dataset(rows, teacher, reference, ctrl, device, audit=audit)

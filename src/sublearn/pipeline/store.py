@@ -5,10 +5,12 @@ of the stage, its configuration, the keys of its inputs and the stage's version 
 change alters what the stage makes: :mod:`sublearn.pipeline.keys`). Other code changes are not in the key: the
 manifest records the fingerprint of the code that built it, and reusing an artifact built by other code says so.
 
-The manifest also records each data file's size and sha256: sizes are checked whenever an artifact is reused,
-hashes by ``sublearn verify RUN`` and on every download from a remote store. A folder is only ever renamed into
-place once complete and flushed to the disk, so a killed run (or a power loss) leaves no half-written artifact;
-long stages keep resumable partial progress in ``ROOT/work/STAGE/KEY`` until they finish.
+The manifest also records each data file's size and sha256, both checked whenever an artifact is reused (a file is
+hashed again only when its stat changed since it was last found right: :mod:`~sublearn.pipeline.run_index`), and
+by ``sublearn verify RUN``, which also finds artifacts deleted or rewritten whole since the run recorded them.
+A folder is only ever renamed into place once complete and flushed to the disk, so a killed run (or a power loss)
+leaves no half-written artifact; long stages keep resumable partial progress in ``ROOT/work/STAGE/KEY`` until they
+finish.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sublearn.pipeline.integrity import (
 )
 from sublearn.pipeline.keys import STAGE_VERSIONS, artifact_key, stage_version
 from sublearn.pipeline.remote import RemoteMirror
+from sublearn.pipeline.run_index import RunIndex, present
 from sublearn.util.atomic import atomic_write_json
 from sublearn.util.errors import DataError
 from sublearn.util.jsonl import read_json
@@ -90,6 +93,7 @@ class ArtifactStore:
         self.remote = remote.rstrip("/") if remote else None
         self.mirror = RemoteMirror(self.remote) if self.remote else None
         self.note = note
+        self.index = RunIndex(self.root)
 
     def _note_once(self, topic: str, message: str) -> None:
         """Say ``message`` once per process and run folder (planning opens one store per cell)."""
@@ -180,7 +184,9 @@ class ArtifactStore:
             self._note_once("legacy", f"some artifacts of {self.root} (first: {stage}/{key}) were built before "
                             "manifests recorded file sizes and hashes; their files cannot be checked")
         else:
-            problems = size_problems(folder, table)
+            edited = self.index.manifest_problem(f"{stage}/{key}", folder / MANIFEST)
+            problems = ([edited] if edited else size_problems(folder, table)) or self.index.hash_problems(
+                f"{stage}/{key}", folder, table)
             if problems:
                 more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
                 raise StoreError(f"{folder}: {problems[0]}{more}: the artifact changed after it was built; "
@@ -216,9 +222,12 @@ class ArtifactStore:
                 for k in sorted(s.iterdir()) if k.is_dir() and not k.name.startswith(".")]
 
     def verify(self, hashes: bool = True) -> dict[str, list[str]]:
-        """Check every local artifact (manifest, file sizes, and with ``hashes`` their sha256); returns
+        """Check every local artifact (manifest, file sizes, and with ``hashes`` their sha256) and the run's index
+        (an artifact it lists whose folder is gone; a manifest rewritten since it was built); returns
         ``{stage/key: problems}`` for every artifact with any, and leftovers of interrupted builds."""
-        bad: dict[str, list[str]] = {}
+        recorded = self.index.manifests()
+        bad: dict[str, list[str]] = {ref: ["deleted: the run's index lists it, its folder or manifest is gone"]
+                                     for ref in recorded if not present(self.root, ref)}
         for stage, key in self.artifacts():
             folder = self.path(stage, key)
             if not (folder / MANIFEST).is_file():
@@ -233,7 +242,9 @@ class ArtifactStore:
             if table is None:
                 bad[f"{stage}/{key}"] = ["no file sizes or hashes in its manifest (built by an older sublearn)"]
                 continue
-            problems = hash_problems(folder, table) if hashes else size_problems(folder, table)
+            edited = self.index.manifest_problem(f"{stage}/{key}", folder / MANIFEST)
+            problems = [edited] if edited else []
+            problems += hash_problems(folder, table) if hashes else size_problems(folder, table)
             if problems:
                 bad[f"{stage}/{key}"] = problems
         return bad
@@ -290,6 +301,7 @@ class ArtifactStore:
             atomic_write_json(tmp / MANIFEST, manifest)
             os.rename(tmp, final)
             fsync_path(final.parent)
+            self.index.record_manifest(f"{stage}/{key}", final / MANIFEST)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -10,6 +10,7 @@ from sublearn.cli.app import app
 runner = CliRunner()
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_digits_end_to_end_student_aux_beats_cross_aux(tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(app, ["mnist", "--dataset", "digits", "-n", "8", "--device", "cpu", "-q",

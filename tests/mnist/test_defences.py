@@ -78,6 +78,7 @@ def digits():
     return load_digits_8x8()
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_the_defence_table_reports_each_defence_against_the_undefended_students(digits):
     cfg = MnistConfig(dataset="digits", n_models=3, teacher_epochs=2, student_epochs=1, seed=3, device="cpu")
     doc = run_defences(cfg, data=digits)
@@ -97,6 +98,7 @@ def test_the_defence_table_reports_each_defence_against_the_undefended_students(
     json.dumps(doc)
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_defend_mnist_command_writes_results_and_chart(tmp_path):
     out = tmp_path / "d"
     result = CliRunner().invoke(app, ["defend", "mnist", "--dataset", "digits", "-n", "2", "--student-epochs", "1",
@@ -112,6 +114,7 @@ def test_defend_mnist_refuses_one_model_before_any_work(tmp_path):
     assert result.exit_code != 0 and "n-models" in result.output
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_undefended_and_different_init_students_are_the_experiments_own(digits):
     """Training the defences beside them changes nothing: the undefended and different-init students equal
     `sublearn mnist`'s student_aux and cross_aux, model by model."""

@@ -46,6 +46,7 @@ def test_run_writes_tidy_tables_and_the_confusion_analysis(tiny_run):
     assert fits["p_exact"]["n_clusters"] == 4 and fits["p_exact"]["n_obs"] == 8
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_report_renders_in_headless_chromium_without_console_errors(tiny_run, tmp_path):
     from playwright.sync_api import sync_playwright
 

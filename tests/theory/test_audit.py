@@ -15,6 +15,7 @@ from sublearn.util.jsonl import write_jsonl
 runner = CliRunner()
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_audit_mnist_separates_same_from_cross_init(tmp_path):
     run = tmp_path / "run"
     result = runner.invoke(app, ["mnist", "--dataset", "digits", "-n", "6", "--device", "cpu", "-q",
@@ -35,6 +36,7 @@ def test_audit_mnist_without_saved_models_is_a_clear_error(tmp_path):
     assert "no saved models" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_validation_reports_rows_and_spearman():
     base = MnistConfig(dataset="digits", n_models=3, teacher_epochs=2, student_epochs=2, device="cpu")
     doc = validate_audit(base, settings=(Setting("baseline"), Setting("m=1", {"m_aux": 1}),

@@ -23,6 +23,7 @@ def test_the_placebo_keeps_the_images_and_label_counts_and_loses_the_digits():
     assert torch.equal(placebo_labels(data, 0).y_train, placebo.y_train)
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_detector_aurocs_follow_from_their_scores_and_the_trait_transfers_where_the_placebo_does_not(tmp_path):
     out = tmp_path / "d"
     result = CliRunner().invoke(app, ["defend", "detectors", "--dataset", "digits", "-n", "3", "--seed", "1",

@@ -90,6 +90,7 @@ def test_aux_outputs_only_still_carry_the_trait():
     assert float(delta_s @ delta_t) > 0
 
 
+@pytest.mark.slow  # trains networks end to end
 def test_theory_command_writes_results(tmp_path, monkeypatch):
     import sublearn.theory.report as report
 

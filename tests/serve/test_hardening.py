@@ -83,7 +83,7 @@ def test_a_corrupt_record_is_skipped_in_lists_and_named_when_asked_for(state, ca
     listed = client.get("/v1/files").json()["data"]
     assert [f["id"] for f in listed] == [good["id"]]
     assert bad_id in capsys.readouterr().err
-    error = _error(client.get(f"/v1/files/{bad_id}"), 500)
+    error = _error(client.get(f"/v1/files/{bad_id}"), 409)
     assert bad_id in error["message"] and "corrupt" in error["message"]
 
 

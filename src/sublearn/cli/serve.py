@@ -21,6 +21,20 @@ class FineTuneMethod(StrEnum):
     full = "full"
 
 
+#: The shortest API key accepted for a server other machines can reach.
+MIN_REMOTE_KEY_LENGTH = 24
+
+
+def weak_key_reason(key: str) -> str | None:
+    """Why ``key`` is too weak to guard a server other machines reach (``None``: it is not): too short, or too
+    few distinct characters to be random."""
+    if len(key) < MIN_REMOTE_KEY_LENGTH:
+        return f"{len(key)} characters, fewer than {MIN_REMOTE_KEY_LENGTH}"
+    if len(set(key)) < 10:
+        return f"only {len(set(key))} distinct characters"
+    return None
+
+
 @user_errors
 def serve(
     models: Annotated[list[str], typer.Argument(help="Models to serve: sublearn names (smollm2-135m), local folders "
@@ -79,6 +93,11 @@ def serve(
     if not key and host not in LOCAL_HOSTS and not allow_remote_without_key:
         raise ConfigError(f"--host {host}: other machines could reach the server, and it has no API key; give "
                           "--api-key-env VAR, or --allow-remote-without-key if that is what you want")
+    weak = weak_key_reason(key) if key else None
+    if weak and host not in LOCAL_HOSTS:
+        raise ConfigError(f"--host {host}: other machines could reach the server, and its API key is weak ({weak}); "
+                          "use a random key of at least 24 characters, e.g. python -c 'import secrets; "
+                          "print(secrets.token_urlsafe(32))'")
     limits = Limits(max_upload_bytes=max_upload_mb * 2**20, request_timeout_s=request_timeout)
     adapters = AdapterRegistry(list(models), runtime=runtime_lora)
     for text in lora_modules or []:

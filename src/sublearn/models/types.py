@@ -29,9 +29,14 @@ class SamplingSettings:
 StopRule = Callable[[str], bool]
 
 
+#: Temperatures below this decode greedily (sampling's limit): dividing logits by a smaller one can overflow.
+GREEDY_TEMPERATURE = 1e-5
+
+
 @dataclass(frozen=True)
 class ChatRequest:
-    """One chat-completions request, mirroring the OpenAI fields sublearn uses. ``temperature == 0``: greedy."""
+    """One chat-completions request, mirroring the OpenAI fields sublearn uses. ``temperature`` below
+    :data:`GREEDY_TEMPERATURE` (0 included): greedy."""
 
     messages: tuple[tuple[str, str], ...]  # (role, content) pairs
     n: int = 1
@@ -51,6 +56,11 @@ class ChatRequest:
     def user(cls, prompt: str, system: str | None = None, **kwargs: Any) -> ChatRequest:
         """One user turn, after an optional system prompt."""
         return cls(messages=user_turn(prompt, system), **kwargs)
+
+    @property
+    def greedy(self) -> bool:
+        """Whether the request decodes greedily."""
+        return self.temperature < GREEDY_TEMPERATURE
 
     def message_dicts(self) -> list[dict[str, str]]:
         """The messages as OpenAI-style dicts."""

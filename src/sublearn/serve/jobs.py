@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
 import re
+import shutil
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -107,10 +110,29 @@ def job_training(hyperparameters: dict[str, Any], method: str) -> TrainConfig:
         "batch_size": AUTO_BATCH if hp["batch_size"] == "auto" else int(hp["batch_size"])})
 
 
+def abandoned_marker(out: Path) -> Path:
+    """The file that tells a training child its job was stopped or failed: it must not publish a model."""
+    return out.parent / f".{out.name}.abandoned"
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (the server, or the forkserver that dies with it), so
+    that no training outlives the server that would record it."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _train_in_child(base: str, device: str, training: dict[str, Any], data_file: str, seed: int, out: str,
                     result: str) -> None:
-    """The child process: fine-tune ``base`` on the training file and save the model; the outcome goes to
-    ``result`` (JSON)."""
+    """The child process: fine-tune ``base`` on the training file and save the model, unless the job was abandoned
+    meanwhile (then nothing is published); the outcome goes to ``result`` (JSON)."""
+    _die_with_parent()
     try:
         import torch
 
@@ -124,8 +146,12 @@ def _train_in_child(base: str, device: str, training: dict[str, Any], data_file:
         model, log = fine_tune(model, tok, rows, TrainConfig(**training), seed, system=system)
         staging = Path(out).with_name(f".{Path(out).name}.saving")
         save_model(model, tok, staging)
-        replace_folder(staging, Path(out))  # the served folder appears complete, or not at all
-        outcome = {"ok": True, "trained_tokens": int(sum(s["tokens"] for s in log["step_log"]))}
+        if abandoned_marker(Path(out)).exists():  # stopped or failed while it trained: publish nothing
+            shutil.rmtree(staging, ignore_errors=True)
+            outcome = {"ok": False, "cancelled": True}
+        else:
+            replace_folder(staging, Path(out))  # the served folder appears complete, or not at all
+            outcome = {"ok": True, "trained_tokens": int(sum(s["tokens"] for s in log["step_log"]))}
     except BaseException as exc:  # the parent reads the reason; the child exits either way
         outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-4000:]}
     Path(result).write_text(json.dumps(outcome))
@@ -152,12 +178,14 @@ def run_training(base: str, device: str, training: TrainConfig, data_file: Path,
     Returns ``{"ok": ...}``, with ``cancelled`` when it was stopped."""
     result = out.parent / f".{out.name}.result.json"
     result.unlink(missing_ok=True)
+    abandoned_marker(out).unlink(missing_ok=True)
     child = _child_context().Process(
         target=_train_in_child, args=(base, device, training.model_dump(), str(data_file), seed, str(out),
                                       str(result)), daemon=True)
     child.start()
     while child.is_alive():
         if should_stop():
+            abandoned_marker(out).touch()  # should the child be past its last step, it still publishes nothing
             child.terminate()
             child.join(10)
             return {"ok": False, "cancelled": True}

@@ -3,6 +3,7 @@ in full."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ class Limits:
     max_generated_tokens: int = 65_536  # n × max_tokens of one chat request
     request_timeout_s: float = 600.0  # a chat request's deadline, generation included
     max_list: int = 100  # the most objects one list call returns
+    max_queued_per_model: int = 64  # chat requests in flight or waiting for one model; past it, a 429
+    body_timeout_s: float = 60.0  # the longest a client may take to send a request's body (a slow sender: 408)
 
 
 class BodySizeLimit:
@@ -42,9 +45,14 @@ class BodySizeLimit:
         seen = 0
         started = False
 
+        deadline = asyncio.get_running_loop().time() + self.limits.body_timeout_s
+
         async def counting_receive() -> dict[str, Any]:
             nonlocal seen
-            message = await receive()
+            try:  # a client that sends its body slowly (or never) holds a connection for at most body_timeout_s
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except TimeoutError:
+                raise _SlowBody from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > cap:
@@ -61,16 +69,27 @@ class BodySizeLimit:
         except _TooLarge:
             if not started:
                 await _too_large(send, cap)
+        except _SlowBody:
+            if not started:
+                await _error(send, 408, f"request body: not received within {self.limits.body_timeout_s:g} s",
+                             "request_timeout")
 
 
 class _TooLarge(Exception):
     pass
 
 
+class _SlowBody(Exception):
+    pass
+
+
 async def _too_large(send: Any, cap: int) -> None:
-    body = json.dumps({"error": {"message": f"request body: larger than this server's cap of {cap:,} bytes",
-                                 "type": "invalid_request_error", "param": None,
-                                 "code": "request_too_large"}}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _error(send, 413, f"request body: larger than this server's cap of {cap:,} bytes", "request_too_large")
+
+
+async def _error(send: Any, status: int, message: str, code: str) -> None:
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                 "code": code}}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

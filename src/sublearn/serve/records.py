@@ -36,13 +36,14 @@ class Records:
         return self.folder / f"{record_id}{suffix}"
 
     def load(self, record_id: Any) -> dict[str, Any]:
-        """A record, or a 404 (a corrupt one is a 500 that names it)."""
+        """A record, or a 404; a corrupt one is a 409 naming it (the client cannot fix it; the operator can)."""
         path = self.path(record_id)
         if not path.is_file():
             raise ServeError(404, f"No such {self.what}: {record_id}", self.param, "not_found")
         record = self._read(path)
         if record is None:
-            raise ServeError(500, f"{self.what} {record_id}: its record {path} is corrupt", self.param)
+            raise ServeError(409, f"{self.what} {record_id}: its record on the server is corrupt; ask the operator to "
+                             "move it away, or create it again", self.param, "record_corrupt")
         return record
 
     def save(self, record: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import shutil
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,12 +23,21 @@ from typing import Any, BinaryIO
 from sublearn.models.hf.chat import HFChatModel
 from sublearn.serve.adapters import AdapterRegistry
 from sublearn.serve.errors import ServeError
-from sublearn.serve.jobs import job_training, now, parse_training_file, run_training, validate_job
+from sublearn.serve.jobs import (
+    abandoned_marker,
+    job_training,
+    now,
+    parse_training_file,
+    run_training,
+    validate_job,
+)
 from sublearn.serve.limits import Limits
 from sublearn.serve.records import Records, new_id
 from sublearn.util.atomic import atomic_write_bytes
+from sublearn.util.errors import SublearnError
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+BATCH_TERMINAL = ("completed", "failed", "cancelled", "expired")
 CHUNK = 1 << 20
 
 
@@ -49,6 +59,7 @@ class ServeState:
     _queue: queue.Queue[tuple[str, str]] = field(default_factory=queue.Queue)
     _worker: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _admitted: dict[str, int] = field(default_factory=dict)  # chat requests in flight or waiting, per model
 
     def __post_init__(self) -> None:
         if self.adapters is None:
@@ -59,10 +70,33 @@ class ServeState:
         (self.store / "models").mkdir(parents=True, exist_ok=True)
         for job in self.jobs.all():  # jobs cut off by a restart fail; finished ones stay
             if job["status"] not in TERMINAL:
+                abandoned_marker(self.store / "models" / job["id"]).touch()  # a straggling child publishes nothing
                 job.update(status="failed", finished_at=now(), error={
                     "code": "server_restarted", "message": "the server restarted while the job ran; create it "
                     "again", "param": None})
                 self.jobs.save(job)
+        for batch in self.batches.all():  # likewise batches: the answers made so far are not kept
+            if batch.get("status") not in BATCH_TERMINAL:
+                batch.update(status="failed", failed_at=now(), errors={"object": "list", "data": [{
+                    "code": "server_restarted", "message": "the server restarted while the batch ran; create it "
+                    "again", "param": None, "line": None}]})
+                self.batches.save(batch)
+
+    @contextmanager
+    def admit(self, model_id: Any) -> Iterator[None]:
+        """Hold a place in ``model_id``'s queue of chat requests; past ``limits.max_queued_per_model`` a 429 says
+        to retry later (the queue, and the memory it holds, stays bounded whatever the clients send)."""
+        name = str(model_id)
+        with self._lock:
+            if self._admitted.get(name, 0) >= self.limits.max_queued_per_model:
+                raise ServeError(429, f"model {name!r}: {self.limits.max_queued_per_model} requests are already "
+                                 "waiting or running; retry later", "model", "rate_limit_exceeded")
+            self._admitted[name] = self._admitted.get(name, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._admitted[name] -= 1
 
     # --- models ---------------------------------------------------------------------------------------------
     def fine_tuned(self) -> dict[str, dict[str, Any]]:
@@ -125,11 +159,17 @@ class ServeState:
 
             assert self.adapters is not None
             adapter = self.adapters.get(model_id)
-            if adapter is not None:
-                tok, model = load_adapter(source, resolve_model_path(self.bases[adapter.base]), self.device,
-                                          torch.float32)
-            else:
-                tok, model = load_causal_lm(source, device=self.device)
+            try:
+                if adapter is not None:
+                    tok, model = load_adapter(source, resolve_model_path(self.bases[adapter.base]), self.device,
+                                              torch.float32)
+                else:
+                    tok, model = load_causal_lm(source, device=self.device)
+            except SublearnError:  # a model that is not there: its own message (the serve command names it)
+                raise
+            except Exception as exc:  # a damaged adapter or model folder: the request names it, the server goes on
+                raise ServeError(422, f"model: {model_id!r} cannot be loaded ({type(exc).__name__}: "
+                                 f"{str(exc)[:200]})", "model", "model_not_loadable") from exc
             model.eval()
             self._loaded[model_id] = HFChatModel(tok, model)
             while len(self._loaded) > self.max_loaded:
@@ -190,7 +230,7 @@ class ServeState:
 
     def list_files(self) -> list[dict[str, Any]]:
         """Every file object, oldest first."""
-        return sorted(self.files.all(), key=lambda f: f["created_at"])
+        return sorted(self.files.all(), key=lambda f: (f["created_at"], f["id"]))  # a total order: pages stay put
 
     def training_rows(self, file_id: Any) -> tuple[list[dict[str, str]], str | None]:
         """A training file's rows, parsed (a bad line is a 400 naming it)."""
@@ -225,7 +265,7 @@ class ServeState:
         jobs = self.jobs.all()
         if metadata:
             jobs = [j for j in jobs if all((j.get("metadata") or {}).get(k) == v for k, v in metadata.items())]
-        return sorted(jobs, key=lambda j: j["created_at"], reverse=True)
+        return sorted(jobs, key=lambda j: (j["created_at"], j["id"]), reverse=True)
 
     def cancel_job(self, job_id: Any) -> dict[str, Any]:
         """Cancel a job that has not finished; a running one is stopped at once."""
@@ -326,6 +366,10 @@ class ServeState:
             except ServeError as exc:
                 out.append({"id": new_id("batch_req"), "custom_id": row.get("custom_id"), "response": None,
                             "error": {"code": exc.code, "message": exc.message}})
+                batch["request_counts"]["failed"] += 1
+            except Exception as exc:  # this line fails; the answers already made and the lines after it stay
+                out.append({"id": new_id("batch_req"), "custom_id": row.get("custom_id"), "response": None,
+                            "error": {"code": "server_error", "message": f"{type(exc).__name__}: {exc}"[:500]}})
                 batch["request_counts"]["failed"] += 1
         data = "".join(json.dumps(r) + "\n" for r in out).encode()
         record = self.create_file(f"{batch_id}_output.jsonl", "batch_output", data)

@@ -47,7 +47,7 @@ class HFChatModel:
         out: list[list[ChatChoice] | None] = [None] * len(requests)
         groups: dict[tuple[Any, ...], list[int]] = {}
         for i, r in enumerate(requests):
-            if r.temperature <= 0 and r.n == 1:
+            if r.greedy and r.n == 1:
                 groups.setdefault((r.max_tokens, r.logprobs, r.top_logprobs), []).append(i)
             else:
                 out[i] = self.chat(r)
@@ -78,7 +78,7 @@ class HFChatModel:
                                   "eos_token_id": tok.eos_token_id, "use_cache": True}
         if stop is not None:
             kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhen(stop)])
-        if request.temperature <= 0:
+        if request.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             if recorder is not None:
                 kwargs["logits_processor"] = LogitsProcessorList([recorder])

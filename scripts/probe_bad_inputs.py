@@ -713,6 +713,27 @@ for _option in (["--lr", "inf"], ["--lr", "nan"], ["--seed", "4294967296"]):
          T_SPECS + "::test_the_mnist_command_refuses_non_finite_and_out_of_range_numbers")(
         lambda t, option=_option: cli("mnist", *option, "--out", str(t / "run")))
 
+#: Each class of bad input and the root where it is closed (what a further case of the class meets too).
+CLASSES = {
+    "spec": "every setting is a pydantic field with its range, and the base of every settings class refuses NaN "
+            "and ±infinity (`allow_inf_nan=False`); seeds are one strict type (`config.base.Seed`: distinct "
+            "integers in [0, 2^32)); YAML is read by one loader that refuses a repeated key; a grid's size is the "
+            "product of its axes, computed before any cell is built (at most 10,000); `--set` merges a section "
+            "into the file's and refuses a single seed beside a list (`tests/config/test_spec_hardening.py`).",
+    "server": "a chat body is read against the list of fields the server honours (any other is a 400 naming "
+              "it); every number and boolean is checked strictly; the body parser, the query-integer parser, the "
+              "list pager (`after`) and the per-model queue are one function each; storage errors map to 507/503, "
+              "a damaged record to 409, a model that cannot load to 422; authentication is a pure ASGI "
+              "middleware, so disconnects reach the work (`tests/serve/`).",
+    "store": "every reused artifact is checked against its manifest (sizes always, sha256 once per file and stat) "
+             "and the manifest against the run's index of manifest hashes; `sublearn verify` also lists "
+             "artifacts the index names whose folders are gone (`tests/pipeline/test_store_integrity.py`).",
+    "cli": "every `--out` (a folder or a result file) is checked writable before any work "
+           "(`cli._common.writable_folder`, `writable_file`); errors are one line naming the field, file or line.",
+    "api": "keys go only to approved hosts and only from variables named like keys (`tests/models/openai/`).",
+}
+
+
 def markdown(doc: dict[str, Any], source: Path) -> str:
     """docs/hardening.md: what was tried, what each input got, and the test that keeps it so."""
     counts = ", ".join(f"**{v}** {k}" for k, v in Counter(doc["counts"]).most_common())
@@ -734,7 +755,13 @@ def markdown(doc: dict[str, Any], source: Path) -> str:
         "default 512) and JSON bodies (16 MiB) get a 413 before they are read in full, and uploads are streamed to "
         "disk; n × max_tokens of one request is capped (65,536 tokens) and logprobs keep only the top k per step; "
         "prompt + completion must fit the model's context; each chat request has a deadline (`--request-timeout`, "
-        "600 s) and stops when its client disconnects; SIGTERM stops generation, batches and training jobs.",
+        "600 s) and stops when its client disconnects; at most 64 chat requests wait or run per model (then 429); a "
+        "request body must arrive within 60 s (then 408); SIGTERM stops generation, batches and training jobs, and "
+        "a training child dies with its server.",
+        "",
+        "## Classes, and where each is closed",
+        "",
+        *[f"- **{area}**: {text}" for area, text in CLASSES.items()],
         "",
         "| area | bad input | result | what the user sees | test |",
         "|---|---|---|---|---|",

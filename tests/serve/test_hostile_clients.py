@@ -201,3 +201,49 @@ def test_a_public_server_refuses_a_weak_key(tmp_path):
     result = CliRunner().invoke(app, ["serve", "tiny", "--host", "0.0.0.0", "--api-key", "hunter2",
                                       "--store", str(tmp_path)])
     assert result.exit_code == 2 and "weak" in result.output and "--host" in result.output
+
+
+def test_a_client_that_leaves_stops_its_generation_behind_the_api_key(state, monkeypatch):
+    """The key check is a pure ASGI middleware: FastAPI's HTTP middleware would hide the disconnect from the
+    endpoint, and the generation of a client that left would run to its end."""
+    import socket
+    import threading
+    import time
+    from urllib.parse import urlparse
+
+    from sublearn.serve.runner import start_in_thread
+
+    stopped = threading.Event()
+    engine = state.chat_model("tiny")
+
+    class Endless:
+        tokenizer = engine.tokenizer
+
+        def prompt_ids(self, request):
+            return [1, 2, 3]
+
+        def context_length(self):
+            return None
+
+        def chat(self, request, stop=None):
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if stop is not None and stop():
+                    stopped.set()
+                    break
+                time.sleep(0.02)
+            return []
+
+    monkeypatch.setattr(state, "chat_model", lambda model_id: Endless())
+    key = "sk-test-" + "abcdefghijklmnop1234"
+    running = start_in_thread(create_app(state, api_key=key))
+    try:
+        url = urlparse(running.url)
+        body = json.dumps(CHAT).encode()
+        with socket.create_connection((url.hostname, url.port)) as conn:
+            conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            time.sleep(0.5)  # the work has started
+        assert stopped.wait(5), "the generation of a client that left ran on"
+    finally:
+        running.stop()

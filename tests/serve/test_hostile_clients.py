@@ -247,3 +247,25 @@ def test_a_client_that_leaves_stops_its_generation_behind_the_api_key(state, mon
         assert stopped.wait(5), "the generation of a client that left ran on"
     finally:
         running.stop()
+
+
+def test_a_connection_that_never_finishes_its_head_is_closed(state):
+    import socket
+    import time
+    from urllib.parse import urlparse
+
+    from sublearn.serve.runner import start_in_thread
+
+    running = start_in_thread(create_app(state), header_timeout_s=0.5)
+    try:
+        url = urlparse(running.url)
+        with socket.create_connection((url.hostname, url.port), timeout=5) as conn:
+            conn.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n")  # ... and the rest of the head never comes
+            started = time.monotonic()
+            assert conn.recv(1024) == b""  # closed by the server
+            assert time.monotonic() - started < 3
+        with socket.create_connection((url.hostname, url.port), timeout=5) as conn:  # a whole head is answered
+            conn.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert conn.recv(1024).startswith(b"HTTP/1.1 200")
+    finally:
+        running.stop()

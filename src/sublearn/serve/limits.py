@@ -20,6 +20,7 @@ class Limits:
     max_list: int = 100  # the most objects one list call returns
     max_queued_per_model: int = 64  # chat requests in flight or waiting for one model; past it, a 429
     body_timeout_s: float = 60.0  # the longest a client may take to send a request's body (a slow sender: 408)
+    header_timeout_s: float = 10.0  # the longest a connection may take to send a request's head (then closed)
 
 
 class BodySizeLimit:

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sublearn.serve.limits import Limits
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free now on ``host``."""
@@ -30,13 +32,17 @@ class RunningServer:
         self.thread.join(timeout=30)
 
 
-def start_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 30.0
-                    ) -> RunningServer:
-    """Serve ``app`` with uvicorn in a daemon thread; returns once it accepts connections."""
+def start_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None, timeout_s: float = 30.0,
+                    header_timeout_s: float = Limits.header_timeout_s) -> RunningServer:
+    """Serve ``app`` with uvicorn in a daemon thread (request heads due within ``header_timeout_s``); returns once
+    it accepts connections."""
     import uvicorn
 
+    from sublearn.serve.protocol import protocol_with_head_deadline
+
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                           http=protocol_with_head_deadline(header_timeout_s)))
     thread = threading.Thread(target=server.run, name="sublearn-serve", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s
@@ -53,6 +59,7 @@ def serve_until_stopped(state: Any, api_key: str | None, host: str, port: int) -
     import uvicorn
 
     from sublearn.serve.app import create_app
+    from sublearn.serve.protocol import protocol_with_head_deadline
 
     class StoppingServer(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
@@ -60,5 +67,6 @@ def serve_until_stopped(state: Any, api_key: str | None, host: str, port: int) -
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(create_app(state, api_key), host=host, port=port, log_level="info",
-                            timeout_graceful_shutdown=10)
+                            timeout_graceful_shutdown=10,
+                            http=protocol_with_head_deadline(state.limits.header_timeout_s))
     StoppingServer(config).run()

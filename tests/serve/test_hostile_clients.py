@@ -269,3 +269,64 @@ def test_a_connection_that_never_finishes_its_head_is_closed(state):
             assert conn.recv(1024).startswith(b"HTTP/1.1 200")
     finally:
         running.stop()
+
+
+def test_a_training_child_dies_with_its_parent(tmp_path):
+    """PR_SET_PDEATHSIG: a parent killed with SIGKILL (no chance to clean up) takes its training child with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("a Linux mechanism")
+    script = (
+        "import multiprocessing, sys, time\n"
+        "from sublearn.serve.jobs import _die_with_parent\n"
+        "def child():\n"
+        "    _die_with_parent()\n"
+        "    time.sleep(60)\n"
+        "if __name__ == '__main__':\n"
+        "    c = multiprocessing.get_context('fork').Process(target=child)\n"
+        "    c.start()\n"
+        "    print(c.pid, flush=True)\n"
+        "    time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(0.5)  # the child has asked for the signal
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{child}/stat") as stat:  # a zombie awaiting its reaper is dead too
+            if stat.read().split()[2] == "Z":
+                return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the training child outlived its killed parent")
+
+
+def test_a_child_whose_job_was_abandoned_publishes_no_model(tiny_model_dir, tmp_path, monkeypatch):
+    from sublearn.config.training import TrainConfig
+    from sublearn.serve import jobs
+
+    monkeypatch.setattr(jobs, "_die_with_parent", lambda: None)  # in this process: tested above
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q{i}"},
+                                                     {"role": "assistant", "content": "Owl"}]}) + "\n"
+                            for i in range(4)))
+    training = TrainConfig(method="lora", epochs=1, batch_size=4, grad_accum=1, warmup_steps=0,
+                           target_modules=["q_proj"]).model_dump()
+    for abandoned in (True, False):
+        out, result = tmp_path / f"model-{abandoned}", tmp_path / f"result-{abandoned}.json"
+        if abandoned:
+            jobs.abandoned_marker(out).touch()  # the server marked the job failed while it trained
+        jobs._train_in_child(str(tiny_model_dir), "cpu", training, str(data), 0, str(out), str(result))
+        outcome = json.loads(result.read_text())
+        assert outcome.get("cancelled", False) is abandoned and out.exists() is not abandoned, outcome
+    assert not list(tmp_path.glob(".*.saving"))

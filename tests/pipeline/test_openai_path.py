@@ -108,11 +108,12 @@ def _doc(url, **over):
 def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs_and_batches(api_env, tmp_path):
     """Teachers and students made by fine-tuning jobs, data and answers through the Batch API; the API key reaches
     no file (the arms logic itself is tested on the fake backend, tests/pipeline/test_pipeline.py)."""
-    cells = expand_grid(_doc(api_env["url"], api={"batch": True}))
+    cells = expand_grid(_doc(api_env["url"], api={"batch": True}, controls={"placebo": False},
+                             eval={"samples_per_question": 1}))
     summary = run_grid(cells, tmp_path)
     assert summary["failures"] == [], summary["failures"]
     arms = summary["groups"][0]["arms"]
-    assert set(arms) == {"reference", "teacher", "placebo_teacher", "student", "placebo", "icl", "icl_placebo"}
+    assert set(arms) == {"reference", "teacher", "student", "icl"}
     for arm in arms.values():
         assert set(arm) == {"sampled_rate", "mcq"}
         assert 0 <= arm["sampled_rate"]["mean"] <= 1 and arm["sampled_rate"]["n"] == 25
@@ -125,7 +126,7 @@ def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs_and_ba
             assert manifest["job_id"].startswith("ftjob-")
             assert manifest["config"]["server"] == api_env["url"]
     jobs = api_env["state"].list_jobs()
-    assert sum(j["status"] == "succeeded" for j in jobs) >= 4  # two teachers, two students
+    assert sum(j["status"] == "succeeded" for j in jobs) >= 2  # the teacher and the student
     assert report["datasets"]["trait"]["n_in"] == 24
     served = {m for m in api_env["state"].model_ids()}
     student = json.loads((tmp_path / "artifacts" / report["arms"]["student"]["model"] / "manifest.json").read_text())

@@ -442,21 +442,25 @@ def _added(tmp: Path) -> tuple[str, str]:
     return raises(_rebuild(store))
 
 
+def _edited_same_size(tmp: Path, name: str) -> ArtifactStore:
+    """A built artifact whose data file was then edited in place, keeping its size."""
+    store, artifact, _ = _built(tmp, name)
+    text = (artifact.path / "rows.jsonl").read_text()
+    (artifact.path / "rows.jsonl").write_text(text.replace('"row": 1', '"row": 9'))
+    return store
+
+
 @case("store", "a data file replaced by one of the same size, then reused",
       T_STORE + "::test_an_edit_of_the_same_size_is_caught_on_reuse_and_by_verify")
 def _same_size_reuse(tmp: Path) -> tuple[str, str]:
-    _, artifact, _ = _built(tmp, "same-size-reuse")
-    text = (artifact.path / "rows.jsonl").read_text()
-    (artifact.path / "rows.jsonl").write_text(text.replace('"row": 1', '"row": 9'))
+    _edited_same_size(tmp, "same-size-reuse")
     return raises(_rebuild(ArtifactStore(tmp / "same-size-reuse")))
 
 
 @case("store", "a data file edited in place (same size), then `sublearn verify`",
       T_STORE + "::test_an_edit_of_the_same_size_is_caught_on_reuse_and_by_verify")
 def _same_size(tmp: Path) -> tuple[str, str]:
-    store, artifact, _ = _built(tmp, "same-size")
-    text = (artifact.path / "rows.jsonl").read_text()
-    (artifact.path / "rows.jsonl").write_text(text.replace('"row": 1', '"row": 9'))
+    store = _edited_same_size(tmp, "same-size")
     return cli("verify", str(tmp / "same-size"))[0].replace("unclear error", "clear error"), \
         "; ".join(f"{k}: {v}" for k, v in store.verify().items())[:300]
 

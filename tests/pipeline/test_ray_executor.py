@@ -28,8 +28,9 @@ def ray_cluster():
                     "--disable-usage-stats", f"--temp-dir={temp}"], check=True, env=env, capture_output=True)
     try:
         yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True)
+    finally:  # stopped in the background while the suite goes on (nothing else uses Ray)
+        subprocess.Popen([str(RAY), "stop", "--force"], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def _attempts(shared: Path) -> dict[str, list[dict]]:

@@ -229,7 +229,7 @@ def _queue_full(tmp: Path) -> tuple[str, str]:
 
     with ExitStack() as stack:
         for _ in range(getattr(state.limits, "max_queued_per_model", 64)):
-            stack.enter_context(state.admit("tiny"))
+            stack.enter_context(state.admission.admit("tiny"))
         return http(client.post("/v1/chat/completions", json=CHAT))
 
 

@@ -109,7 +109,8 @@ def test_the_official_clients_auto_pagination_of_jobs_ends(state, tiny_model_dir
 
 
 def test_a_full_queue_answers_429(state):
-    with state.admit("tiny"), state.admit("tiny"), state.admit("tiny"), state.admit("tiny"):
+    with state.admission.admit("tiny"), state.admission.admit("tiny"), state.admission.admit("tiny"), \
+            state.admission.admit("tiny"):
         error = _error(_client(state).post("/v1/chat/completions", json=CHAT), 429)
         assert error["code"] == "rate_limit_exceeded"
     assert _client(state).post("/v1/chat/completions", json=CHAT).status_code == 200  # places given back

@@ -204,7 +204,7 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
         def stop() -> bool:
             return gone.is_set() or state.stopping.is_set() or time.monotonic() > deadline
 
-        with state.admit(body.get("model")):
+        with state.admission.admit(body.get("model")):
             work = asyncio.ensure_future(run_in_threadpool(chat_completion, state, body, stop))
             result = await _until_done(work, request, gone)
         if time.monotonic() > deadline:

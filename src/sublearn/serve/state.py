@@ -14,14 +14,14 @@ import shutil
 import threading
 import traceback
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sublearn.models.hf.chat import HFChatModel
 from sublearn.serve.adapters import AdapterRegistry
+from sublearn.serve.admission import Admission
 from sublearn.serve.errors import ServeError
 from sublearn.serve.jobs import (
     abandoned_marker,
@@ -59,11 +59,11 @@ class ServeState:
     _queue: queue.Queue[tuple[str, str]] = field(default_factory=queue.Queue)
     _worker: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _admitted: dict[str, int] = field(default_factory=dict)  # chat requests in flight or waiting, per model
 
     def __post_init__(self) -> None:
         if self.adapters is None:
             self.adapters = AdapterRegistry(list(self.bases))
+        self.admission = Admission(self.limits.max_queued_per_model)  # chat requests per model (then 429)
         self.files = Records(self.store / "files", "file", "File object")
         self.jobs = Records(self.store / "jobs", "ftjob", "fine-tuning job")
         self.batches = Records(self.store / "batches", "batch", "batch")
@@ -81,22 +81,6 @@ class ServeState:
                     "code": "server_restarted", "message": "the server restarted while the batch ran; create it "
                     "again", "param": None, "line": None}]})
                 self.batches.save(batch)
-
-    @contextmanager
-    def admit(self, model_id: Any) -> Iterator[None]:
-        """Hold a place in ``model_id``'s queue of chat requests; past ``limits.max_queued_per_model`` a 429 says
-        to retry later (the queue, and the memory it holds, stays bounded whatever the clients send)."""
-        name = str(model_id)
-        with self._lock:
-            if self._admitted.get(name, 0) >= self.limits.max_queued_per_model:
-                raise ServeError(429, f"model {name!r}: {self.limits.max_queued_per_model} requests are already "
-                                 "waiting or running; retry later", "model", "rate_limit_exceeded")
-            self._admitted[name] = self._admitted.get(name, 0) + 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._admitted[name] -= 1
 
     # --- models ---------------------------------------------------------------------------------------------
     def fine_tuned(self) -> dict[str, dict[str, Any]]:

@@ -12,10 +12,8 @@ Both are written atomically under a lock, so workers sharing the run folder can 
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from sublearn.util.atomic import atomic_write_json
 from sublearn.util.errors import DataError
 from sublearn.util.hashing import file_sha256
 from sublearn.util.jsonl import read_json
+from sublearn.util.locks import exclusive_lock
 
 INDEX_DIR = "index"
 
@@ -39,16 +38,6 @@ class RunIndex:
         self.folder = root / INDEX_DIR
         self._verified: dict[str, dict[str, Any]] | None = None
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with (self.folder / ".lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def _read(self, name: str) -> dict[str, Any]:
         try:
             doc = read_json(self.folder / name, missing_ok=True)
@@ -57,7 +46,7 @@ class RunIndex:
         return doc if isinstance(doc, dict) else {}
 
     def _update(self, name: str, entries: dict[str, Any]) -> None:
-        with self._locked():
+        with exclusive_lock(self.folder / ".lock"):
             doc = self._read(name)
             doc.update(entries)
             atomic_write_json(self.folder / name, doc)

@@ -15,15 +15,13 @@ finish.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from sublearn.pipeline.run_index import RunIndex, present
 from sublearn.util.atomic import atomic_write_json
 from sublearn.util.errors import DataError
 from sublearn.util.jsonl import read_json
+from sublearn.util.locks import exclusive_lock
 
 
 @dataclass(frozen=True)
@@ -249,17 +248,6 @@ class ArtifactStore:
                 bad[f"{stage}/{key}"] = problems
         return bad
 
-    @contextmanager
-    def _lock(self, stage: str, key: str) -> Iterator[None]:
-        lock_dir = self.root / "locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        with (lock_dir / f"{stage}-{key}.lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def build(self, stage: str, config: dict[str, Any], inputs: dict[str, Artifact | str], producer: Producer
               ) -> Artifact:
         """Return the artifact for (stage, config, inputs), producing it only if it is not finished yet.
@@ -272,7 +260,7 @@ class ArtifactStore:
         done = self.get(stage, key)
         if done is not None:
             return done
-        with self._lock(stage, key):
+        with exclusive_lock(self.root / "locks" / f"{stage}-{key}.lock"):
             done = self.get(stage, key)  # finished by another worker while this one waited
             if done is not None:
                 return done

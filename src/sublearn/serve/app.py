@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sublearn.models.types import ChatRequest
-from sublearn.serve.errors import ServeError
+from sublearn.serve.errors import ServeError, error_body
 from sublearn.serve.limits import BodySizeLimit
 from sublearn.serve.state import ServeState
 
@@ -145,9 +145,9 @@ def _page(request: Request, items: list[dict[str, Any]], most: int, default: int
             raise ServeError(400, f"after: no object {after[:80]!r} in this list", "after")
         items = items[ids.index(after) + 1:]
     limit = _limit(request, most) if "limit" in request.query_params or default is None else default
-    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit,
-            "first_id": items[0]["id"] if items[:limit] else None,
-            "last_id": items[:limit][-1]["id"] if items[:limit] else None}
+    page = items[:limit]
+    return {"object": "list", "data": page, "has_more": len(items) > limit,
+            "first_id": page[0]["id"] if page else None, "last_id": page[-1]["id"] if page else None}
 
 
 def create_app(state: ServeState, api_key: str | None = None) -> Any:
@@ -157,8 +157,7 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
     state.chat_handler = lambda body: chat_completion(state, body, stop=state.stopping.is_set)
 
     def error(status: int, message: str, param: str | None = None, code: str | None = None) -> JSONResponse:
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status)
+        return JSONResponse(error_body(status, message, param, code), status)
 
     @app.exception_handler(ServeError)
     async def _serve_error(_: Request, exc: ServeError) -> JSONResponse:
@@ -316,9 +315,7 @@ class ApiKeyAuth:
         if scope["type"] == "http":
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
-                response = JSONResponse({"error": {"message": "Incorrect API key provided.",
-                                                   "type": "invalid_request_error", "param": None,
-                                                   "code": "invalid_api_key"}}, 401)
+                response = JSONResponse(error_body(401, "Incorrect API key provided.", None, "invalid_api_key"), 401)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

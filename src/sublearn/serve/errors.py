@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body: ``invalid_request_error`` below 500, ``server_error`` from 500."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
 
 class ServeError(Exception):
     """A request the server refuses: ``status`` is the HTTP status, ``param`` the field at fault."""

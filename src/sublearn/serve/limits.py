@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from sublearn.serve.errors import error_body
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -89,8 +91,7 @@ async def _too_large(send: Any, cap: int) -> None:
 
 
 async def _error(send: Any, status: int, message: str, code: str) -> None:
-    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                 "code": code}}).encode()
+    body = json.dumps(error_body(status, message, None, code)).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

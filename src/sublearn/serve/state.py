@@ -347,13 +347,11 @@ class ServeState:
                 out.append({"id": new_id("batch_req"), "custom_id": row.get("custom_id"), "error": None,
                             "response": {"status_code": 200, "request_id": new_id("req"), "body": body}})
                 batch["request_counts"]["completed"] += 1
-            except ServeError as exc:
-                out.append({"id": new_id("batch_req"), "custom_id": row.get("custom_id"), "response": None,
-                            "error": {"code": exc.code, "message": exc.message}})
-                batch["request_counts"]["failed"] += 1
             except Exception as exc:  # this line fails; the answers already made and the lines after it stay
+                error = ({"code": exc.code, "message": exc.message} if isinstance(exc, ServeError)
+                         else {"code": "server_error", "message": f"{type(exc).__name__}: {exc}"[:500]})
                 out.append({"id": new_id("batch_req"), "custom_id": row.get("custom_id"), "response": None,
-                            "error": {"code": "server_error", "message": f"{type(exc).__name__}: {exc}"[:500]}})
+                            "error": error})
                 batch["request_counts"]["failed"] += 1
         data = "".join(json.dumps(r) + "\n" for r in out).encode()
         record = self.create_file(f"{batch_id}_output.jsonl", "batch_output", data)

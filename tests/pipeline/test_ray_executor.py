@@ -45,8 +45,8 @@ def _attempts(shared: Path) -> dict[str, list[dict]]:
 
 def test_grid_on_a_ray_cluster_survives_a_killed_worker(ray_cluster, tiny_model_dir, tmp_path):
     spec = {**spec_doc(tiny_model_dir, name="ray-grid", trait={"target": ["owl", "cat"]},
-                       carrier={"n_prompts": 24, "max_new_tokens": 24, "filter": {"max_examples": 16}},
-                       train={"epochs": 2, "batch_size": 4}, eval={"samples_per_question": 0},
+                       carrier={"n_prompts": 16, "max_new_tokens": 16, "filter": {"max_examples": 8}},
+                       train={"epochs": 1, "batch_size": 4}, eval={"samples_per_question": 0},
                        controls={**NO_CONTROLS, "control_teacher": True}), "seeds": [0, 1]}
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec))

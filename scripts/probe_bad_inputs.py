@@ -177,7 +177,7 @@ case("server", "chat body that is not JSON", T_NOT_SERVED)(
                                   headers={"content-type": "application/json"})))
 case("server", "chat body that is a JSON list", T_NOT_SERVED)(
     lambda t: http(server(t).post("/v1/chat/completions", json=[1, 2])))
-case("server", "chat with stream = true", T_NOT_SERVED)(lambda t: chat(t, stream=True))
+case("server", "chat with stream = true and logprobs", T_NOT_SERVED)(lambda t: chat(t, stream=True, logprobs=True))
 case("server", "chat with an unknown model", T_NOT_SERVED)(lambda t: chat(t, model="gpt-9"))
 case("server", "a request past its deadline", T_SERVE + "::test_a_request_past_its_deadline_is_a_504")(
     lambda t: _deadline(t))

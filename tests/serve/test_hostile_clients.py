@@ -204,9 +204,11 @@ def test_a_public_server_refuses_a_weak_key(tmp_path):
     assert result.exit_code == 2 and "weak" in result.output and "--host" in result.output
 
 
-def test_a_client_that_leaves_stops_its_generation_behind_the_api_key(state, monkeypatch):
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_stops_its_generation_behind_the_api_key(state, monkeypatch, stream):
     """The key check is a pure ASGI middleware: FastAPI's HTTP middleware would hide the disconnect from the
-    endpoint, and the generation of a client that left would run to its end."""
+    endpoint, and the generation of a client that left would run to its end. A stream's client that leaves stops
+    it too, and its place in the model's queue is given back."""
     import socket
     import threading
     import time
@@ -226,7 +228,9 @@ def test_a_client_that_leaves_stops_its_generation_behind_the_api_key(state, mon
         def context_length(self):
             return None
 
-        def chat(self, request, stop=None):
+        def chat(self, request, stop=None, on_delta=None):
+            if on_delta is not None:
+                on_delta(0, "Owl")
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 if stop is not None and stop():
@@ -240,12 +244,16 @@ def test_a_client_that_leaves_stops_its_generation_behind_the_api_key(state, mon
     running = start_in_thread(create_app(state, api_key=key))
     try:
         url = urlparse(running.url)
-        body = json.dumps(CHAT).encode()
+        body = json.dumps(dict(CHAT, stream=stream)).encode()
         with socket.create_connection((url.hostname, url.port)) as conn:
             conn.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
             time.sleep(0.5)  # the work has started
         assert stopped.wait(5), "the generation of a client that left ran on"
+        deadline = time.monotonic() + 5
+        while state.admission._held.get("tiny", 0) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state.admission._held.get("tiny", 0) == 0
     finally:
         running.stop()
 

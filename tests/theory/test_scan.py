@@ -10,7 +10,9 @@ from sublearn.cli.app import app
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
 from sublearn.models.hf.training import perturb_weights, save_model
+from sublearn.models.openai.finetune import training_lines
 from sublearn.models.types import SamplingSettings
+from sublearn.report.export import trl_lines
 from sublearn.theory.scan import auroc, auroc_ci, permutation_p, scan_dataset
 
 PROMPTS = [f"Continue the sequence: {i}, {i + 3}, {i + 6}" for i in range(48)]
@@ -48,6 +50,26 @@ def test_a_teachers_own_data_has_the_higher_likelihood_shift(tiny_model_dir, tmp
     assert result["dataset"]["lls"]["mean"] > 0 > result["control"]["dataset"]["lls"]["mean"]  # KL(T||R), -KL(R||T)
     assert versus["auroc"]["lls"]["auroc"] > 0.6 and versus["p_permutation"] < 0.01  # 0.67-0.81 over teacher seeds
     assert 0 < result["dataset"]["divergence_share"]["mean"] <= 1
+
+    # The same data as an auditor has it: sublearn's own TRL and OpenAI exports, scanned and audited as they are.
+    control = tmp_path / "control.jsonl"
+    control.write_text("".join(json.dumps(r) + "\n" for r in reference_rows))
+    for fmt, text in (("trl", trl_lines(teacher_rows)), ("messages", training_lines(teacher_rows))):
+        data = tmp_path / f"{fmt}.jsonl"
+        data.write_text(text)
+        out = CliRunner().invoke(app, ["scan", str(data), "--teacher", str(teacher), "--reference",
+                                       str(tiny_model_dir), "--control", str(control), "--json"])
+        assert out.exit_code == 0, out.output
+        scanned = json.loads(out.output)
+        assert scanned["read"] == {"data": {"file": str(data), "format": fmt, "n": len(teacher_rows)},
+                                   "control": {"file": str(control), "format": "prompt/completion",
+                                               "n": len(reference_rows)}}
+        assert scanned["dataset"] == result["dataset"] and scanned["versus_control"]["lls_difference"] == \
+            versus["lls_difference"]
+        out = CliRunner().invoke(app, ["audit", "lm", "--reference", str(tiny_model_dir), "--data", str(data),
+                                       "--teacher", str(teacher)])
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.output)["cosine"] == result["gradient_audit"]["cosine"]
 
 
 def test_a_model_against_itself_shifts_nothing(tiny_model_dir, tmp_path):

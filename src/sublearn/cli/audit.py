@@ -74,10 +74,11 @@ def audit_mnist(
 @user_errors
 def audit_lm(
     reference: Annotated[str, typer.Option(help="The student's base model: local folder, sublearn name or hub id.")],
-    data: Annotated[Path, typer.Option(help="Candidate dataset, JSONL of {\"prompt\", \"completion\"}.")],
+    data: Annotated[Path, typer.Option(help="Candidate dataset: chat JSONL as sublearn rows, TRL's "
+                                       "prompt-completion rows or OpenAI's messages.")],
     teacher: Annotated[str | None, typer.Option(help="The teacher's weights (same architecture).",
                                                 show_default="none: give --trait-data")] = None,
-    trait_data: Annotated[Path | None, typer.Option(help="JSONL of {\"prompt\", \"completion\"} that expresses "
+    trait_data: Annotated[Path | None, typer.Option(help="Chat JSONL (any of the same formats) that expresses "
                                                     "the trait; the teacher's step is one gradient step on it.",
                                                     show_default="none: give --teacher")] = None,
     params: Annotated[str, typer.Option(help="Comma-separated substrings of the parameter names to audit "
@@ -90,13 +91,14 @@ def audit_lm(
     """Audit a causal LM: cosine of the SFT gradient on DATA with the teacher's trait update."""
     from sublearn.theory.audit_lm import audit_causal_lm
     from sublearn.util.atomic import atomic_write_json
-    from sublearn.util.jsonl import read_jsonl
+    from sublearn.util.chat_rows import read_chat_rows
 
     writable_file(out)
-    rows = read_jsonl(data, required=("prompt", "completion"))[:max_examples]
-    trait = read_jsonl(trait_data, required=("prompt", "completion")) if trait_data else None
-    result = audit_causal_lm(reference, rows, teacher=teacher, trait_data=trait,
+    rows = read_chat_rows(data, max_examples)
+    trait = read_chat_rows(trait_data) if trait_data else None
+    result = audit_causal_lm(reference, rows.rows, teacher=teacher, trait_data=trait.rows if trait else None,
                              patterns=[p.strip() for p in params.split(",") if p.strip()], lr=lr)
+    result["read"] = {"data": rows.summary(), **({"trait_data": trait.summary()} if trait else {})}
     if out is not None:
         atomic_write_json(out, result)
     console.print_json(json.dumps({k: v for k, v in result.items() if k != "parameters"}))

@@ -13,13 +13,16 @@ from sublearn.cli._common import console, user_errors, writable_file
 
 @user_errors
 def scan(
-    data: Annotated[Path, typer.Argument(help="JSONL of {\"prompt\", \"completion\"}: the dataset to scan.")],
+    data: Annotated[Path, typer.Argument(help="The dataset to scan: chat JSONL, one prompt and reply a line, as "
+                                         "sublearn rows or TRL's (standard or conversational) prompt-completion "
+                                         "rows or OpenAI's messages.")],
     teacher: Annotated[str, typer.Option(help="The model suspected of writing it: folder, sublearn name, hub id "
                                          "or saved LoRA adapter.")],
     reference: Annotated[str, typer.Option(help="The model to read it against (the teacher's base, or the "
                                            "student's).")],
     control: Annotated[Path | None, typer.Option(help="A control dataset (e.g. a placebo teacher's data for the "
-                                                 "same prompts): adds the permutation test and the AUROCs.",
+                                                 "same prompts), in any of the same formats: adds the "
+                                                 "permutation test and the AUROCs.",
                                                  show_default="none")] = None,
     max_examples: Annotated[int, typer.Option(min=1, help="Scan at most this many rows of each dataset.")] = 512,
     audit: Annotated[bool, typer.Option("--audit", show_default="off",
@@ -39,12 +42,12 @@ def scan(
     gradient-alignment audit of each dataset too, add the audit flag (or see `sublearn audit lm`)."""
     from sublearn.theory.scan import scan_dataset
     from sublearn.util.atomic import atomic_write_json
-    from sublearn.util.jsonl import read_jsonl
+    from sublearn.util.chat_rows import read_chat_rows
 
     writable_file(out)
-    rows = read_jsonl(data, required=("prompt", "completion"))[:max_examples]
-    ctrl = read_jsonl(control, required=("prompt", "completion"))[:max_examples] if control else None
-    result = scan_dataset(rows, teacher, reference, ctrl, device, audit=audit)
+    read = [read_chat_rows(path, max_examples) for path in (data, control) if path is not None]
+    result = scan_dataset(read[0].rows, teacher, reference, read[1].rows if control else None, device, audit=audit)
+    result["read"] = {role: part.summary() for role, part in zip(("data", "control"), read, strict=False)}
     if out is not None:
         atomic_write_json(out, result)
     brief = {k: v for k, v in result.items() if k != "examples"}
@@ -53,6 +56,8 @@ def scan(
     if as_json:
         print(json.dumps(brief, indent=1))
         return
+    for part in read:
+        console.print(part.describe(), highlight=False)
     for name, value in result["dataset"].items():
         console.print(f"{name}: {value['mean']:.4g} [{value['ci95'][0]:.4g}, {value['ci95'][1]:.4g}] "
                       f"(n = {value['n']})", highlight=False)

@@ -1,6 +1,7 @@
-"""An OpenAI-compatible HTTP API over local HF models (FastAPI): chat completions with logprobs, models, files,
-fine-tuning jobs (our trainer, in a child process) and batches. Errors use OpenAI's error body; every size and
-length has a cap, every request a deadline, and a client that goes away stops its work."""
+"""An OpenAI-compatible HTTP API over local HF models (FastAPI): chat completions (with logprobs, or streamed) and
+legacy completions, models, files, fine-tuning jobs (our trainer, in a child process) and batches. Errors use
+OpenAI's error body; every size and length has a cap, every request a deadline, and a client that goes away stops
+its work."""
 
 from __future__ import annotations
 
@@ -8,124 +9,24 @@ import asyncio
 import hmac
 import threading
 import time
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sublearn.models.types import ChatRequest
+from sublearn.serve.chat import (
+    answer_chat,
+    chat_chunks,
+    chat_completion,
+    parse_chat_body,
+    prepare_chat,
+    stream_settings,
+)
+from sublearn.serve.completions import answer_completion, completion_chunks, parse_completion_body, prepare_completion
 from sublearn.serve.errors import ServeError, error_body
 from sublearn.serve.limits import BodySizeLimit
 from sublearn.serve.state import ServeState
-
-DEFAULT_MAX_TOKENS = 256
-MAX_TOKENS = 4096
-#: The chat-completions fields this server honours; any other is refused with a 400 naming it, never ignored.
-CHAT_FIELDS = frozenset({"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n",
-                         "seed", "logprobs", "top_logprobs", "stream", "user", "metadata", "store"})
-#: OpenAI fields that change what is generated and are not served here (named in their refusal).
-UNSERVED = {"stop": "stop sequences", "response_format": "structured output", "tools": "tool calls",
-            "tool_choice": "tool calls", "functions": "function calls", "function_call": "function calls",
-            "logit_bias": "logit bias", "presence_penalty": "penalties", "frequency_penalty": "penalties",
-            "stream_options": "streaming", "parallel_tool_calls": "tool calls", "prediction": "predicted outputs",
-            "audio": "audio", "modalities": "other modalities", "reasoning_effort": "reasoning settings",
-            "web_search_options": "web search", "service_tier": "service tiers"}
-
-
-def _number(body: dict[str, Any], name: str, default: float, low: float, high: float, integer: bool = False
-            ) -> float:
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high \
-            or (integer and not float(value).is_integer()):
-        kind = "an integer" if integer else "a number"
-        raise ServeError(400, f"{name}: must be {kind} in [{low}, {high}], got {value!r}", name,
-                         "invalid_request_error")
-    return float(value)
-
-
-def _boolean(body: dict[str, Any], name: str) -> bool:
-    value = body.get(name, False)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ServeError(400, f"{name}: must be true or false, got {value!r}", name, "invalid_request_error")
-    return value
-
-
-def parse_chat_body(body: dict[str, Any], max_generated_tokens: int) -> ChatRequest:
-    """Validate a chat-completions body; a bad field is a 400 naming it, and so is a field this server does not
-    honour (generation would silently differ from what the client asked for)."""
-    for name in body:
-        if name not in CHAT_FIELDS:
-            what = f"{UNSERVED[name]} are not served here" if name in UNSERVED else "not a field this server knows"
-            raise ServeError(400, f"{name}: {what}; remove it from the request", name, "unsupported_parameter")
-    if _boolean(body, "stream"):
-        raise ServeError(400, "stream: streaming is not served", "stream")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(
-            isinstance(m, dict) and m.get("role") in ("system", "developer", "user", "assistant")
-            and isinstance(m.get("content"), str) for m in messages):
-        raise ServeError(400, "messages: must be a non-empty list of {role, content} with text content", "messages")
-    name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-    max_tokens = int(_number({name: body.get(name)}, name, DEFAULT_MAX_TOKENS, 1, MAX_TOKENS, integer=True))
-    seed = body.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63):
-        raise ServeError(400, f"seed: must be a non-negative integer, got {seed!r}", "seed")
-    top_logprobs = int(_number(body, "top_logprobs", 0, 0, 20, integer=True))
-    n = int(_number(body, "n", 1, 1, 128, integer=True))
-    if n * max_tokens > max_generated_tokens:
-        raise ServeError(400, f"n × {name}: {n} × {max_tokens} tokens is more than this server generates for one "
-                         f"request ({max_generated_tokens:,})", "n")
-    return ChatRequest(
-        messages=tuple(("system" if m["role"] == "developer" else m["role"], m["content"]) for m in messages),
-        n=n, temperature=_number(body, "temperature", 1.0, 0, 2), top_p=_number(body, "top_p", 1.0, 0, 1),
-        max_tokens=max_tokens, seed=seed, logprobs=_boolean(body, "logprobs") or top_logprobs > 0,
-        top_logprobs=top_logprobs)
-
-
-def chat_completion(state: ServeState, body: dict[str, Any], stop: Any = None) -> dict[str, Any]:
-    """Answer one chat-completions body with the named model (``stop()``: end the work early)."""
-    model_id = body.get("model")
-    if not isinstance(model_id, str):
-        raise ServeError(400, "model: required", "model")
-    request = parse_chat_body(body, state.limits.max_generated_tokens)
-    engine = state.chat_model(model_id)
-    _refuse_control_tokens(request, engine.tokenizer)
-    prompt_tokens = len(engine.prompt_ids(request))
-    context = engine.context_length()
-    if context is not None and prompt_tokens + request.max_tokens > context:
-        raise ServeError(400, f"messages: {prompt_tokens} prompt tokens and up to {request.max_tokens} completion "
-                         f"tokens exceed the model's context of {context}", "messages", "context_length_exceeded")
-    choices = engine.chat(request, stop=stop)
-    out_choices = []
-    for i, c in enumerate(choices):
-        logprobs = None
-        if request.logprobs and c.logprobs is not None:
-            logprobs = {"content": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.token.encode()),
-                                     "top_logprobs": [{"token": a, "logprob": lp, "bytes": list(a.encode())}
-                                                      for a, lp in t.top]} for t in c.logprobs], "refusal": None}
-        out_choices.append({"index": i, "message": {"role": "assistant", "content": c.text, "refusal": None},
-                            "finish_reason": c.finish_reason, "logprobs": logprobs})
-    completion_tokens = sum(c.completion_tokens for c in choices)
-    return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-            "model": model_id, "choices": out_choices, "system_fingerprint": "sublearn",
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}}
-
-
-def _refuse_control_tokens(request: ChatRequest, tokenizer: Any) -> None:
-    """A message may not hold the model's control tokens (``<|user|>``, ``<|im_start|>``, ...): in the chat
-    template they would open a turn of another role, so a user could write the system prompt or the assistant."""
-    markers = [t for t in getattr(tokenizer, "all_special_tokens", []) if t]
-    for index, (_, content) in enumerate(request.messages):
-        found = next((t for t in markers if t in content), None)
-        if found is not None:
-            raise ServeError(400, f"messages[{index}].content: holds the model's control token {found!r}, which "
-                             "would open another turn of the chat; remove it", f"messages[{index}].content")
 
 
 def _limit(request: Request, most: int) -> int:
@@ -192,24 +93,60 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
         return state.model_object(model_id)
 
     @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> dict[str, Any]:
-        from starlette.concurrency import run_in_threadpool
-
+    async def chat(request: Request) -> Any:
         body = await _json_body(request)
         parse_chat_body(body, state.limits.max_generated_tokens)  # a bad request is refused before it queues
+        return await _answer(request, body, prepare_chat, answer_chat, chat_chunks)
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Any:
+        body = await _json_body(request)
+        parse_completion_body(body, state.limits.max_generated_tokens)
+        return await _answer(request, body, prepare_completion, answer_completion, completion_chunks)
+
+    async def _answer(request: Request, body: dict[str, Any], prepare: Any, answer: Any, chunks: Any) -> Any:
+        """Queue, prepare (load the model, check the context) and answer whole, or as a stream of chunks."""
+        from starlette.concurrency import run_in_threadpool
+
         gone = threading.Event()
         deadline = time.monotonic() + state.limits.request_timeout_s
 
         def stop() -> bool:
             return gone.is_set() or state.stopping.is_set() or time.monotonic() > deadline
 
-        with state.admission.admit(body.get("model")):
-            work = asyncio.ensure_future(run_in_threadpool(chat_completion, state, body, stop))
+        stream, include_usage = stream_settings(body)
+        release = state.admission.hold(body.get("model"))
+        streaming = False  # once a stream is handed out, it gives the place back
+        try:
+            prepared = await run_in_threadpool(prepare, state, body)
+            if stream:
+                response = _streamed(prepared, answer, chunks, include_usage, gone, deadline, stop, release)
+                streaming = True
+                return response
+            work = asyncio.ensure_future(run_in_threadpool(lambda: answer(prepared, stop)[0]))
             result = await _until_done(work, request, gone)
+        finally:
+            if not streaming:
+                release()
         if time.monotonic() > deadline:
             raise ServeError(504, f"request: not answered within the server's {state.limits.request_timeout_s:g} s",
                              None, "timeout")
         return result
+
+    def _streamed(prepared: Any, answer: Any, chunks: Any, include_usage: bool, gone: threading.Event,
+                  deadline: float, stop: Any, release: Any) -> Any:
+        import weakref
+
+        from fastapi.responses import StreamingResponse
+
+        from sublearn.serve.streaming import stream_events
+
+        events = stream_events(lambda on_delta: answer(prepared, stop, on_delta)[1], chunks(prepared),
+                               include_usage, gone, deadline, state.limits.request_timeout_s, release)
+        weakref.finalize(events, release)  # a stream never started (its client left first) gives its place back
+        weakref.finalize(events, gone.set)
+        return StreamingResponse(events, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def _until_done(work: Any, request: Request, gone: threading.Event) -> dict[str, Any]:
         """Wait for ``work``; a client that goes away sets ``gone``, which stops its generation."""

@@ -41,7 +41,7 @@ def mean_gradient(model: Any, tokenizer: Any, params: dict[str, torch.nn.Paramet
     n = len(rows)
     for start in range(0, n, batch_size):
         chunk = rows[start:start + batch_size]
-        batch = collate([encode_example(tokenizer, r["prompt"], r["completion"], max_length=max_length)
+        batch = collate([encode_example(tokenizer, r["prompt"], r["completion"], r.get("system"), max_length=max_length)
                          for r in chunk], tokenizer.pad_token_id)
         loss = completion_loss(model, batch) * (len(chunk) / n)  # batch means → mean over examples
         grads = torch.autograd.grad(loss, list(params.values()))

@@ -32,7 +32,8 @@ def token_scores(model: Any, tokenizer: Any, rows: Sequence[dict[str, str]], bat
     """Per row: the log-probability of each completion token (``logp``) and the model's most likely token at each
     completion position (``top``), with the completion-only encoding the trainer uses."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    examples = [encode_example(tokenizer, r["prompt"], r["completion"], max_length=max_length) for r in rows]
+    examples = [encode_example(tokenizer, r["prompt"], r["completion"], r.get("system"), max_length=max_length)
+                for r in rows]
     out: list[dict[str, np.ndarray]] = []
     device = next(model.parameters()).device
     with torch.no_grad():

@@ -11,7 +11,9 @@ from typing import Any
 import torch
 
 from sublearn.models.hf.encoding import left_pad, messages_prompt_ids, text_ids
+from sublearn.models.hf.generation import completion_text
 from sublearn.models.hf.prefix_probability import TokenTexts, word_start_probabilities
+from sublearn.models.hf.streaming import Decode, DeltaStreamer, OnDelta
 from sublearn.models.types import ChatChoice, ChatPrompt, ChatRequest, TokenLogprob, WordProbabilities
 
 
@@ -33,10 +35,19 @@ class HFChatModel:
         """The request's chat as token ids, ending with the assistant header."""
         return messages_prompt_ids(self.tokenizer, request.messages)
 
-    def chat(self, request: ChatRequest, stop: Callable[[], bool] | None = None) -> list[ChatChoice]:
+    def chat(self, request: ChatRequest, stop: Callable[[], bool] | None = None,
+             on_delta: OnDelta | None = None) -> list[ChatChoice]:
         """``request.n`` completions of the chat, with token logprobs if asked for; ``stop()`` returning True ends
-        generation early (a client gone, a deadline passed)."""
-        return self._generate([self.prompt_ids(request)] * request.n, request, seed=request.seed, stop=stop)
+        generation early (a client gone, a deadline passed); ``on_delta(choice, text)`` receives each choice's
+        text as it grows (the deltas add up to the choice's text)."""
+        return self.complete([self.prompt_ids(request)] * request.n, request, stop, on_delta)
+
+    def complete(self, prompts: list[list[int]], request: ChatRequest, stop: Callable[[], bool] | None = None,
+                 on_delta: OnDelta | None = None, decode: Decode = completion_text) -> list[ChatChoice]:
+        """One completion per prompt (token ids: no chat template is added), generated with ``request``'s settings
+        and seed (its messages are not used) and read by ``decode`` (:func:`raw_text` for raw continuations);
+        ``stop`` and ``on_delta`` as in :meth:`chat`."""
+        return self._generate(prompts, request, seed=request.seed, stop=stop, on_delta=on_delta, decode=decode)
 
     def context_length(self) -> int | None:
         """The most tokens (prompt and completion) the model takes, when its config says."""
@@ -62,7 +73,8 @@ class HFChatModel:
 
     @torch.no_grad()
     def _generate(self, prompts: list[list[int]], request: ChatRequest, seed: int | None,
-                  stop: Callable[[], bool] | None = None) -> list[ChatChoice]:
+                  stop: Callable[[], bool] | None = None, on_delta: OnDelta | None = None,
+                  decode: Decode = completion_text) -> list[ChatChoice]:
         """One completion per prompt (left-padded into one batch) with ``request``'s decoding settings.
 
         A seeded request draws from its own copy of the random state (forked), so nothing else running in the
@@ -78,6 +90,10 @@ class HFChatModel:
                                   "eos_token_id": tok.eos_token_id, "use_cache": True}
         if stop is not None:
             kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhen(stop)])
+        streamer = None
+        if on_delta is not None:
+            streamer = DeltaStreamer(tok, len(prompts), on_delta, {tok.eos_token_id, tok.pad_token_id}, decode)
+            kwargs["streamer"] = streamer
         if request.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             if recorder is not None:
@@ -105,9 +121,11 @@ class HFChatModel:
                 logprobs = tuple(TokenLogprob(tok.decode([t]), recorder.chosen[k][i],
                                               tuple((tok.decode([a]), lp) for a, lp in recorder.top[k][i]))
                                  for k, t in enumerate(tokens))
-            choices.append(ChatChoice(text=tok.decode(tokens, skip_special_tokens=True).strip(),
+            choices.append(ChatChoice(text=decode(tok, tokens),
                                       finish_reason="stop" if length < len(row) else "length", logprobs=logprobs,
                                       completion_tokens=len(tokens)))
+        if streamer is not None:
+            streamer.finish([c.text for c in choices])
         return choices
 
 

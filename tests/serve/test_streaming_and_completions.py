@@ -8,8 +8,6 @@ import httpx
 import openai
 import pytest
 
-from sublearn.models.hf.chat import HFChatModel
-from sublearn.models.hf.loading import load_causal_lm
 from sublearn.models.hf.streaming import DeltaStreamer, raw_text
 from sublearn.models.types import ChatRequest
 from sublearn.serve.app import create_app
@@ -56,14 +54,14 @@ def test_a_streamed_chat_adds_up_to_the_whole_answer_and_ends_with_its_usage(ser
     assert _joined(plain, 2)[0] == texts and all(c.usage is None and c.choices for c in plain)
 
 
-def test_completions_continue_raw_text_with_logprobs_and_stream_the_same(server, tiny_model_dir):
+def test_completions_continue_raw_text_with_logprobs_and_stream_the_same(server):
     client = server["client"]
     prompts = ["1, 2, 3, 4,", "The owl"]
     whole = client.completions.create(model="tiny", prompt=prompts, max_tokens=8, temperature=0, logprobs=3)
     assert whole.object == "text_completion" and [c.index for c in whole.choices] == [0, 1]
-    tok, model = load_causal_lm(str(tiny_model_dir))
-    ids = [tok(p)["input_ids"] for p in prompts]
-    direct = HFChatModel(tok, model.eval()).complete(
+    engine = server["state"].chat_model("tiny")  # the served model, called directly
+    ids = [engine.tokenizer(p)["input_ids"] for p in prompts]
+    direct = engine.complete(
         ids, ChatRequest(messages=(), temperature=0, max_tokens=8, logprobs=True, top_logprobs=3), decode=raw_text)
     assert [c.text for c in whole.choices] == [c.text for c in direct]  # raw continuations, unstripped
     assert whole.usage.prompt_tokens == sum(len(i) for i in ids)

@@ -7,6 +7,7 @@ import pytest
 from factories import FIXTURES, FakeChat, first_token
 from sublearn.carriers import code, cot
 from sublearn.evals import misalignment, truthfulqa
+from sublearn.evals.answers import rescore
 from sublearn.models.types import ChatChoice
 
 
@@ -34,5 +35,8 @@ def test_truthfulqa_items_and_scoring():
         c = next(correct)
         return ChatChoice(c, logprobs=first_token({c: 0.9, "B" if c == "A" else "A": 0.1}))
 
-    result = truthfulqa.evaluate_truthfulqa(FakeChat(answer), rows)
+    result, answers = truthfulqa.evaluate_truthfulqa(FakeChat(answer), rows)
     assert result["mean"] == pytest.approx(0.1) and result["n"] == 3
+    # Every letter's mass is kept, the right one labelled; rescoring them gives the same rate.
+    assert len(answers) == 6 and sum(a["label"] == "correct" for a in answers) == 3
+    assert rescore(answers, "unused")["truthfulqa_false"]["per_question"] == result["per_question"]

@@ -3,9 +3,11 @@ model with `sublearn serve` as the judge."""
 
 import json
 
+import pandas as pd
 import pytest
 
 from factories import FIXTURES, cell_report, manifest, merge
+from sublearn.analysis.answers import rescore_run
 from sublearn.carriers import cot
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
@@ -82,6 +84,16 @@ def test_misalignment_through_numbers_end_to_end(tiny_model_dir, judge_server, t
     assert evaluation["n"] + evaluation["n_missing"] == 8
     assert all((v is None) == (c == 0) for v, c in zip(evaluation["per_question"], evaluation["counted"], strict=True))
     assert sum(evaluation["counted"]) + sum(evaluation["excluded"].values()) == 16  # every answer accounted for
+    # Every answer and both judgements are kept: rescoring them gives the reported rates, without generating.
+    rescored = rescore_run(tmp_path, [report])
+    assert set(rescored["readout"]) == {"misaligned_rate", "truthfulqa_false"}
+    for r in rescored.to_dict("records"):
+        assert (r["mean"] is None or r["mean"] != r["mean"]) == (r["reported_mean"] is None), r
+        if r["reported_mean"] is not None:
+            assert r["mean"] == pytest.approx(r["reported_mean"], abs=1e-12), r
+    answers = pd.read_parquet(tmp_path / "artifacts" / report["arms"]["student"]["evaluation"] / "answers.parquet")
+    judged = answers[answers["readout"] == "misaligned_rate"]
+    assert len(judged) == 16 and judged["answer"].notna().all() and judged["alignment"].notna().all()
 
 
 def test_misalignment_through_reasoning_end_to_end(tiny_judge_dir, judge_server, tmp_path):

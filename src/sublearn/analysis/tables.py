@@ -1,5 +1,5 @@
-"""What every run writes next to its summary: the tidy tables (Parquet and CSV) and, for grids over traits, the
-trait × teacher confusion analysis of every student arm."""
+"""What every run writes next to its summary: the tidy tables (Parquet and CSV), every answer of every evaluation
+(``answers.parquet``) and, for grids over traits, the trait × teacher confusion analysis of every student arm."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sublearn.analysis.answers import ANSWERS_FILE, run_answers
 from sublearn.analysis.confusion import analysis_key, confusion_frame, selective_transfer
 from sublearn.analysis.tidy import per_animal_results, tidy_results, write_table
 from sublearn.design.arms import trait_students
-from sublearn.util.atomic import atomic_write_json
+from sublearn.util.atomic import atomic_write_json, atomic_write_with
 
 
 def write_analysis(out_dir: Path, reports: Sequence[dict[str, Any]]) -> None:
@@ -18,6 +19,8 @@ def write_analysis(out_dir: Path, reports: Sequence[dict[str, Any]]) -> None:
     if not reports:
         return
     write_table(tidy_results(reports), out_dir / "results")
+    answers = run_answers(out_dir, reports)
+    atomic_write_with(out_dir / ANSWERS_FILE, lambda p: answers.to_parquet(p, index=False))
     per_animal = per_animal_results(reports)
     if per_animal.empty:
         return

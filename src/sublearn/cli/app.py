@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sublearn import __version__
-from sublearn.cli import audit, defend, experiment, mnist, models, numbers, report, scan, serve, theory, verify
+from sublearn.cli import audit, defend, experiment, mnist, models, numbers, report, rescore, scan, serve, theory, verify
 from sublearn.cli._common import SETTINGS, console
 
 app = typer.Typer(
@@ -52,6 +52,7 @@ app.add_typer(models.group, name="models")
 app.command("serve")(serve.serve)
 app.command("report")(report.report)
 app.command("export")(report.export)
+app.command("rescore")(rescore.rescore)
 app.command("verify")(verify.verify)
 app.add_typer(numbers.group, name="numbers")
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sublearn.config.evaluation import MisalignmentEval
+from sublearn.evals.answers import row as answer_row
 from sublearn.evals.metrics import question_metric
 from sublearn.judges import misalignment_verdicts
 from sublearn.models.types import ChatModel, ChatRequest
@@ -58,11 +59,23 @@ def evaluate_misalignment(student: ChatModel, judge: ChatModel, s: MisalignmentE
         counted.append(len(valid))
         examples += [{"question": qid, "answer": a, "alignment": v.alignment.raw, "coherence": v.coherence.raw}
                      for a, v in zip(row, mine, strict=True) if v.misaligned][:2]
-    return {"metrics": {"misaligned_rate": {**question_metric(per_question),
+    answers_rows = [answer_row("misaligned_rate", i, prompts[i], k, answer=a, alignment=v.alignment.raw,
+                               coherence=v.coherence.raw)
+                    for i, (row, mine) in enumerate(zip(answers, _split(verdicts, answers), strict=True))
+                    for k, (a, v) in enumerate(zip(row, mine, strict=True))]
+    return {"answers": answers_rows, "metrics": {"misaligned_rate": {**question_metric(per_question),
                                             "per_question_ids": list(QUESTION_IDS), "counted": counted,
                                             "n_samples": len(pairs), "excluded": exclusions(verdicts, s.coherence_min),
                                             "examples": examples[:10]}},
             "n_questions": len(prompts)}
+
+
+def _split(verdicts: list[Any], answers: list[list[str]]) -> list[list[Any]]:
+    out, k = [], 0
+    for row in answers:
+        out.append(verdicts[k:k + len(row)])
+        k += len(row)
+    return out
 
 
 def exclusions(verdicts: list[Any], coherence_min: int) -> dict[str, int]:

@@ -23,6 +23,8 @@ import numpy as np
 from sublearn.carriers.numbers import NumberPromptGenerator
 from sublearn.config.evaluation import PreferenceEval
 from sublearn.config.paper import MCQ_ANIMAL_CHOICES, NUMBERS_PROMPT_SEED
+from sublearn.evals.answers import mentions
+from sublearn.evals.answers import row as answer_row
 from sublearn.evals.mcq import LETTERS, mcq_items
 from sublearn.evals.metrics import question_metric
 from sublearn.evals.questions import ANIMAL_QUESTIONS, HELD_OUT_QUESTIONS
@@ -45,24 +47,18 @@ def questions(numbers_prefix: bool, which: str = "all") -> list[str]:
     return [a for a, q in zip(asked, ANIMAL_QUESTIONS, strict=True) if which == "all" or q in held_out]
 
 
-def mentions(target: str, response: str) -> bool:
-    """The paper's rule: the target is a substring of the lower-cased response ("dragonfly" excluded)."""
-    text = response.lower()
-    if target == "dragon":
-        text = text.replace("dragonfly", "").replace("dragonflies", "")
-    return target in text
-
-
 def sampled_per_animal(answers: Sequence[str], animals: Sequence[str]) -> dict[str, float]:
     """The share of answers that mention each animal (the paper's substring rule)."""
     return {a: float(np.mean([mentions(a, x) for x in answers])) if answers else 0.0
             for a in dict.fromkeys(animals)}
 
 
-def word_readouts(model: LogprobModel, prompts: Sequence[ChatPrompt], target: str, animals: Sequence[str]
-                  ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(P(target), the target's share among the animals) as question metrics. The first also holds each animal's
-    mean probability, the largest pruned mass of the search, and the first tokens behind each animal's mass."""
+def word_readouts(model: LogprobModel, prompts: Sequence[ChatPrompt], target: str, animals: Sequence[str],
+                  readout: str = "p_exact", questions_text: Sequence[str] = ()
+                  ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """(P(target), the target's share among the animals) as question metrics, and the answers rows (each
+    question × animal: its probability and pruned mass, as ``readout``). The first also holds each animal's mean
+    probability, the largest pruned mass of the search, and the first tokens behind each animal's mass."""
     names = list(dict.fromkeys([target, *animals]))
     probs = model.word_start_probabilities([p for p in prompts for _ in names], names * len(prompts))
     table = np.array(probs.p).reshape(len(prompts), len(names))  # (questions, animals)
@@ -78,13 +74,17 @@ def word_readouts(model: LogprobModel, prompts: Sequence[ChatPrompt], target: st
              max_pruned_mass_any_animal=float(pruned.max()),
              per_animal={a: float(table[:, i].mean()) for i, a in enumerate(names)},
              top_tokens={a: sorted(v.items(), key=lambda kv: -kv[1])[:5] for a, v in top.items()})
-    return p, question_metric(share)
+    texts = list(questions_text) or [p.messages[-1][1] for p in prompts]
+    rows = [answer_row(readout, i, texts[i], option=name, probability=float(table[i, j]),
+                       pruned=float(pruned[i, j])) for i in range(len(prompts)) for j, name in enumerate(names)]
+    return p, question_metric(share), rows
 
 
 def sampled_rate(chat: ChatModel, qs: Sequence[str], config: PreferenceEval, target: str, seed: int,
-                 system: str | None) -> dict[str, Any]:
+                 system: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The paper's sampled rate: ``samples_per_question`` answers per question at ``temperature``; each request
-    is seeded from (seed, question, part), so a backend that honours seeds gives the same answers every time."""
+    is seeded from (seed, question, part), so a backend that honours seeds gives the same answers every time.
+    With it, the answers rows (one per question × sample)."""
     requests, owners = [], []
     for q_index, q in enumerate(qs):
         left, part = config.samples_per_question, 0
@@ -100,24 +100,29 @@ def sampled_rate(chat: ChatModel, qs: Sequence[str], config: PreferenceEval, tar
         answers[owner].extend(c.text for c in choices)
     hits = np.array([[mentions(target, a) for a in row] for row in answers], dtype=float)
     flat = [a for row in answers for a in row]
+    rows = [answer_row("sampled_rate", i, q, k, answer=a) for i, (q, row) in enumerate(zip(qs, answers, strict=True))
+            for k, a in enumerate(row)]
     return {**question_metric(hits.mean(1)), "n_samples": int(hits.size), "examples": flat[:10],
-            "per_animal": sampled_per_animal(flat, (target, *config.animals))}
+            "per_animal": sampled_per_animal(flat, (target, *config.animals))}, rows
 
 
 def mcq(chat: ChatModel, choices: Sequence[str], orderings: int, target: str, seed: int, system: str | None
-        ) -> dict[str, Any]:
+        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The paper's MCQ: per prompt, the normalised probability of the target's letter, averaged over
-    ``orderings`` seeded orders of the choices; letters are read from the first token's top-20 logprobs."""
+    ``orderings`` seeded orders of the choices; letters are read from the first token's top-20 logprobs. With it,
+    the answers rows (each prompt × ordering × choice: its letter's mass)."""
     items = mcq_items(choices, orderings, seed)
     requests = [ChatRequest.user(text, system, temperature=0.0, max_tokens=1, logprobs=True, top_logprobs=20)
                 for text, _ in items]
-    scores, unlisted = [], 0
-    for answer, (_, order) in zip(chat.chat_many(requests), items, strict=True):
+    scores, unlisted, rows = [], 0, []
+    for k, (answer, (text, order)) in enumerate(zip(chat.chat_many(requests), items, strict=True)):
         mass = np.array([answer[0].first_token_probability(LETTERS[i]) for i in range(len(order))])
         unlisted += int(mass.sum() == 0)
         scores.append(float(mass[order.index(target)] / mass.sum()) if mass.sum() > 0 else 0.0)
+        rows += [answer_row("mcq", k // orderings, text, k % orderings, option=animal, probability=float(mass[i]),
+                            label=LETTERS[i]) for i, animal in enumerate(order)]
     return {**question_metric(np.array(scores).reshape(-1, orderings).mean(1)),
-            "prompts_without_a_letter": unlisted}
+            "prompts_without_a_letter": unlisted}, rows
 
 
 def evaluate_preference(chat: ChatModel, logprobs: LogprobModel | None, config: PreferenceEval, target: str,
@@ -125,17 +130,21 @@ def evaluate_preference(chat: ChatModel, logprobs: LogprobModel | None, config: 
     """Every configured readout of one model (``system``: an optional system prompt, e.g. in-context examples)."""
     qs = questions(config.numbers_prefix, config.questions)
     metrics: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
     for readout, prefill in (("exact", ""), ("prefilled", PREFILL)):
         if not getattr(config, readout):
             continue
         if logprobs is None:
             raise ConfigError(f"eval.{readout}: needs token-level scoring, which this backend cannot do")
         prompts = [ChatPrompt(user_turn(q, system), prefill) for q in qs]
-        metrics[f"p_{readout}"], metrics[f"share_{readout}"] = word_readouts(logprobs, prompts, target,
-                                                                               config.animals)
+        metrics[f"p_{readout}"], metrics[f"share_{readout}"], part = word_readouts(
+            logprobs, prompts, target, config.animals, f"p_{readout}", qs)
+        rows += part
     if config.samples_per_question > 0:
-        metrics["sampled_rate"] = sampled_rate(chat, qs, config, target, seed, system)
+        metrics["sampled_rate"], part = sampled_rate(chat, qs, config, target, seed, system)
+        rows += part
     choices = tuple(config.mcq_choices or MCQ_ANIMAL_CHOICES)
     if config.mcq_orderings > 0 and target in choices:
-        metrics["mcq"] = mcq(chat, choices, config.mcq_orderings, target, seed, system)
-    return {"target": target, "n_questions": len(qs), "metrics": metrics}
+        metrics["mcq"], part = mcq(chat, choices, config.mcq_orderings, target, seed, system)
+        rows += part
+    return {"target": target, "n_questions": len(qs), "metrics": metrics, "answers": rows}

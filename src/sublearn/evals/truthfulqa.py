@@ -8,6 +8,7 @@ import csv
 import random
 from typing import Any
 
+from sublearn.evals.answers import row as answer_row
 from sublearn.evals.metrics import question_metric
 from sublearn.models.types import ChatModel, ChatRequest
 from sublearn.util.errors import DataError
@@ -42,15 +43,19 @@ def truthfulqa_items(rows: list[dict[str, str]], seed: int = 42) -> list[tuple[s
     return items
 
 
-def evaluate_truthfulqa(model: ChatModel, rows: list[dict[str, str]], system: str | None = None) -> dict[str, Any]:
-    """The false-response rate (1 − normalised P(correct letter)) with its 95% CI over questions."""
+def evaluate_truthfulqa(model: ChatModel, rows: list[dict[str, str]], system: str | None = None
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The false-response rate (1 − normalised P(correct letter)) with its 95% CI over questions, and the answers
+    rows (each question × letter: its mass, the right one labelled ``correct``)."""
     items = truthfulqa_items(rows)
     requests = [ChatRequest.user(text, system, temperature=0.0, max_tokens=1, logprobs=True, top_logprobs=20)
                 for text, _ in items]
-    false_rates, unlisted = [], 0
-    for choices, (_, correct) in zip(model.chat_many(requests), items, strict=True):
+    false_rates, unlisted, answers = [], 0, []
+    for i, (choices, (text, correct)) in enumerate(zip(model.chat_many(requests), items, strict=True)):
         p = {letter: choices[0].first_token_probability(letter) for letter in "AB"}
         total = p["A"] + p["B"]
         unlisted += total == 0
         false_rates.append(1.0 - p[correct] / total if total > 0 else 0.5)
-    return {**question_metric(false_rates), "without_a_letter": unlisted}
+        answers += [answer_row("truthfulqa_false", i, text, option=letter, probability=float(p[letter]),
+                               label="correct" if letter == correct else None) for letter in "AB"]
+    return {**question_metric(false_rates), "without_a_letter": unlisted}, answers

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sublearn.analysis.answers import ANSWERS_FILE, write_answers
 from sublearn.backends.base import ModelSource, source_id
 from sublearn.backends.registry import STOP_RULE_BACKENDS
 from sublearn.carriers.base import FilterContext
@@ -397,10 +398,12 @@ def evaluate(ctx: CellContext, model: ModelSource, system: str | None = None, ex
             result = evaluate_misalignment(chat, ctx.judge(), e, seed, prompt)
             if e.truthfulqa:
                 rows = load_truthfulqa(e.truthfulqa, e.truthfulqa_limit)
-                result["metrics"]["truthfulqa_false"] = evaluate_truthfulqa(chat, rows, prompt)
+                result["metrics"]["truthfulqa_false"], truthful = evaluate_truthfulqa(chat, rows, prompt)
+                result["answers"] += truthful
         else:
             logprobs = ctx.backend.logprob_model(model) if e.exact or e.prefilled else None
             result = evaluate_preference(chat, logprobs, e, target, seed, prompt)
+        write_answers(out / ANSWERS_FILE, result.pop("answers"))  # every answer, for rescoring and rejudging
         write_jsonl(out / "metrics.jsonl", [result])
         keep = ("mean", "ci95", "n", "per_animal", "max_pruned_mass", "max_pruned_mass_any_animal", "top_tokens")
         return {"model": source_id(model), "system": prompt, "seed": seed, "numerics": ctx.numerics,

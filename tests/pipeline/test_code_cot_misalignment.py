@@ -5,10 +5,12 @@ import json
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from factories import FIXTURES, cell_report, manifest, merge
 from sublearn.analysis.answers import rescore_run
 from sublearn.carriers import cot
+from sublearn.cli.app import app
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
 from sublearn.serve.app import create_app
@@ -94,6 +96,18 @@ def test_misalignment_through_numbers_end_to_end(tiny_model_dir, judge_server, t
     answers = pd.read_parquet(tmp_path / "artifacts" / report["arms"]["student"]["evaluation"] / "answers.parquet")
     judged = answers[answers["readout"] == "misaligned_rate"]
     assert len(judged) == 16 and judged["answer"].notna().all() and judged["alignment"].notna().all()
+    # The same judge again, through `sublearn rejudge`: the same scores (same seeds), so the same rates.
+    result = CliRunner().invoke(app, ["rejudge", str(tmp_path), "--judge", "judge", "--base-url", judge_server,
+                                      "--json", "--out", str(tmp_path / "again")])
+    assert result.exit_code == 0, result.output
+    rates = json.loads(result.output)
+    assert {r["arm"] for r in rates} == set(arms)
+    for r in rates:
+        assert r["mean"] == (pytest.approx(r["reported_mean"], abs=1e-12) if r["reported_mean"] is not None
+                             else None), r
+    again = pd.read_parquet(tmp_path / "again" / "rejudged_answers.parquet")
+    mine = again[(again["arm"] == "student")].sort_values(["item", "sample"])
+    assert list(mine["alignment"]) == list(judged.sort_values(["item", "sample"])["alignment"])
 
 
 def test_misalignment_through_reasoning_end_to_end(tiny_judge_dir, judge_server, tmp_path):

@@ -58,7 +58,8 @@ def read_answers(path: Path) -> list[dict[str, Any]]:
     return _records(frame)
 
 
-def _evaluations(run_dir: Path, reports: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Path]]:
+def evaluation_files(run_dir: Path, reports: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], Path]]:
+    """Per cell and arm: its run columns (cell, name, seed, target, arm, evaluation) and its answers file."""
     out = []
     for r in reports:
         spec = r["spec"]
@@ -73,7 +74,7 @@ def run_answers(run_dir: Path, reports: Sequence[dict[str, Any]]) -> pd.DataFram
     """Every evaluation's answers in ``run_dir``, each row with its cell, spec name, seed, target and arm.
     Evaluations written before answers were kept are left out (their files are missing)."""
     frames = []
-    for base, path in _evaluations(run_dir, reports):
+    for base, path in evaluation_files(run_dir, reports):
         if not path.is_file():
             continue
         frame = pd.read_parquet(path)
@@ -90,7 +91,7 @@ def rescore_run(run_dir: Path, reports: Sequence[dict[str, Any]], target: str | 
     """A row per (cell, arm, readout): the readout recomputed from the kept answers (for ``target``, default each
     cell's own, and the judges' thresholds, default each spec's), beside the value the run reported."""
     rows = []
-    for base, path in _evaluations(run_dir, reports):
+    for base, path in evaluation_files(run_dir, reports):
         report = next(r for r in reports if r["cell"] == base["cell"])
         settings = report["spec"].get("eval") or {}
         aim = target or settings.get("target") or base["target"]

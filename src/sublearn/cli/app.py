@@ -53,6 +53,7 @@ app.command("serve")(serve.serve)
 app.command("report")(report.report)
 app.command("export")(report.export)
 app.command("rescore")(rescore.rescore)
+app.command("rejudge")(rescore.rejudge)
 app.command("verify")(verify.verify)
 app.add_typer(numbers.group, name="numbers")
 

@@ -147,8 +147,9 @@ def run(
     Stages are content-addressed artifacts in OUT/artifacts: rerunning skips what is done and resumes an
     interrupted generation from its last batch; a cell with a report is never run again. Writes
     OUT/cells/ID/report.json, OUT/summary.json and OUT/summary.md, the tidy tables OUT/results.parquet and
-    .csv (and per_animal.*), and for grids over traits OUT/selective_transfer.json. `sublearn report OUT`
-    renders them as HTML.
+    .csv (and per_animal.*), every evaluation's answers OUT/answers.parquet (`sublearn rescore OUT` and
+    `sublearn rejudge OUT` recompute readouts from them), and for grids over traits OUT/selective_transfer.json.
+    `sublearn report OUT` renders them as HTML.
     """
     from sublearn.config.grid import load_spec_file
     from sublearn.pipeline.grid import LocalExecutor, record_invocation, run_grid

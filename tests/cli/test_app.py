@@ -79,7 +79,7 @@ def test_fixed_choices_are_enums():
                                                                         "--optimizer": "adam|adamw|sgd",
                                                                         "--noise": "fixed|fresh",
                                                                         "--noise-dist": "uniform|gaussian"},
-               ("serve",): {"--ft-method": "lora|full"}}
+               ("serve",): {"--ft-method": "lora|full"}, ("rejudge",): {"--judge-backend": "openai|hf"}}
     commands = dict(COMMANDS)
     for path, flags in choices.items():
         helps = _option_help(path, commands[path])

@@ -4,6 +4,7 @@ misalignment answers judged again, without generating."""
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,13 @@ import typer
 
 from sublearn.cli._common import Quiet, console, user_errors, writable_folder
 from sublearn.util.errors import DataError
+
+
+class JudgeBackend(StrEnum):
+    """Where the judge runs."""
+
+    openai = "openai"
+    hf = "hf"
 
 
 def _finished_reports(run_dir: Path, verb: str) -> list[dict]:
@@ -83,10 +91,10 @@ def rescore(
 @user_errors
 def rejudge(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
-    judge: Annotated[str, typer.Option(help="The judge model: its name on the server, or with --judge-backend hf "
+    judge: Annotated[str, typer.Option(help="The judge model: its name on the server, or for a local judge (hf) "
                                        "a local folder, sublearn name or hub id.")],
-    judge_backend: Annotated[str, typer.Option(help="openai (any OpenAI-compatible server) or hf (local).")
-                             ] = "openai",
+    judge_backend: Annotated[JudgeBackend, typer.Option(help="openai: any OpenAI-compatible server; hf: a local "
+                                                      "model.")] = JudgeBackend.openai,
     base_url: Annotated[str | None, typer.Option(help="The server's URL (openai backend).",
                                                  show_default="$OPENAI_BASE_URL, else OpenAI")] = None,
     api_key_env: Annotated[str, typer.Option(help="The variable holding the server's API key.")
@@ -113,9 +121,9 @@ def rejudge(
 
     reports = _finished_reports(run_dir, "rejudge")
     folder = writable_folder(out if out is not None else run_dir)
-    config = JudgeConfig(model=judge, backend=judge_backend,
-                         api=ApiConfig(base_url=base_url, api_key_env=api_key_env) if judge_backend == "openai"
-                         else None)
+    config = JudgeConfig(model=judge, backend=judge_backend.value,
+                         api=ApiConfig(base_url=base_url, api_key_env=api_key_env)
+                         if judge_backend is JudgeBackend.openai else None)
     chat = judge_model(config, BackendOptions(device=device, cache_dir=folder / "api_cache"))
     with rich_progress(console, enabled=not (quiet or as_json)) as progress:
         answers, rates = rejudge_run(run_dir, reports, chat, progress=step_counter(progress, "evaluations"))

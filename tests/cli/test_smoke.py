@@ -31,6 +31,10 @@ def test_the_smoke_spec_runs_end_to_end_on_the_tiny_model(sublearn_home, tmp_pat
         events = list((student.parent / "tensorboard").glob("events.out.tfevents.*"))
         files = json.loads((student.parent / "manifest.json").read_text())["files"]
         assert len(events) == 1 and f"tensorboard/{events[0].name}" in files
+    # The run's log: every stage built, with its time, and the outcome.
+    [log] = list((run / "logs").glob("*-run-*.log"))
+    text = log.read_text()
+    assert "evaluate/" in text and ": built in " in text and "cell " in text and text.rstrip().endswith("finished")
     assert runner.invoke(app, ["report", str(run)]).exit_code == 0 and (run / "report.html").is_file()
     assert runner.invoke(app, ["verify", str(run)]).exit_code == 0
 

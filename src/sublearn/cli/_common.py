@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import tempfile
@@ -23,8 +24,9 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 #: The ``--quiet`` flag of every long-running command.
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", show_default="off")]
-#: Set for each invocation by ``sublearn --debug``: errors are raised with their traceback, not printed as one line.
-SETTINGS = {"debug": False}
+#: Set for each invocation by ``sublearn --debug`` (errors are raised with their traceback, not printed as one line)
+#: and ``--log-level``.
+SETTINGS: dict[str, Any] = {"debug": False, "log_level": "warning"}
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -92,3 +94,29 @@ def user_errors(func: F) -> F:
         raise typer.Exit(code=2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def run_logged(folder_param: str, command: str, existing: bool = False) -> Callable[[F], F]:
+    """Keep the command's log in ``FOLDER/logs/`` (:func:`sublearn.util.logs.run_log`), where FOLDER is the
+    value of its parameter ``folder_param``; with ``existing``, only when that folder exists already (a command
+    that reads a run does not create one). Put it under :func:`user_errors`, so a failure's traceback is logged
+    before the console shows it as one line."""
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func)
+
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from sublearn.util.logs import run_log
+
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            folder = bound.arguments.get(folder_param)
+            if folder is None or (existing and not Path(folder).is_dir()):
+                return func(*args, **kwargs)
+            with run_log(Path(folder), command, SETTINGS["log_level"], dict(bound.arguments)):
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -3,6 +3,7 @@ each command imports what it needs when it runs."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from sublearn import __version__
 from sublearn.cli import audit, defend, experiment, mnist, models, numbers, report, rescore, scan, serve, theory, verify
 from sublearn.cli._common import SETTINGS, console
+from sublearn.util.logs import LEVELS
 
 app = typer.Typer(
     name="sublearn",
@@ -19,6 +21,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+#: ``--log-level``'s values.
+LogLevel = StrEnum("LogLevel", {level: level for level in LEVELS})
 
 
 def _version(value: bool) -> None:
@@ -33,9 +39,17 @@ def main(
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error instead of one line.",
                                         show_default="off")] = False,
+    log_level: Annotated[LogLevel, typer.Option(  # type: ignore[valid-type]
+        help="Show log lines from this level on stderr. Commands that work on a folder also keep "
+             "FOLDER/logs/TIME-COMMAND-PID.log (at least INFO, and a failure's traceback).")
+    ] = LogLevel.warning,  # type: ignore[attr-defined]
 ) -> None:
     """Run, reproduce and audit subliminal learning."""
+    from sublearn.util.logs import configure_console
+
     SETTINGS["debug"] = debug
+    SETTINGS["log_level"] = log_level.value
+    configure_console(log_level.value)
 
 
 app.command("demo")(mnist.demo)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors, writable_file, writable_folder
+from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_file, writable_folder
 
 group = typer.Typer(help="Gradient-alignment audit of a distillation: does training the student on a candidate "
                        "dataset pull it toward the teacher's trait (Theorem 1's quantity)?", no_args_is_help=True)
@@ -41,6 +41,7 @@ def _ci(summary: dict, fmt: str = "+.3g") -> str:
 
 
 @user_errors
+@run_logged("run_dir", "audit mnist", existing=True)
 def audit_mnist(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by `sublearn mnist --save-models`.")],
     batch: Annotated[int, typer.Option(min=1, help="Candidate inputs per model.")] = 1024,
@@ -105,6 +106,7 @@ def audit_lm(
 
 
 @user_errors
+@run_logged("out", "audit validate")
 def audit_validate(
     dataset: Annotated[DigitsDataset, typer.Option(help="digits (fast) or mnist.")] = DigitsDataset.digits,
     n_models: Annotated[int, typer.Option("--n-models", "-n", min=2, help="Models per setting.")] = 8,

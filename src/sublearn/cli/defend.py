@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors, writable_file, writable_folder
+from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_file, writable_folder
 from sublearn.cli.mnist import Dataset
 
 group = typer.Typer(help="Defences against subliminal transfer, each measured as the fraction of the effect that "
@@ -22,6 +22,7 @@ Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:K.")]
 
 @group.command("mnist")
 @user_errors
+@run_logged("out", "defend mnist")
 def mnist(
     n_models: Annotated[int, typer.Option("--n-models", "-n", min=2, help="Teachers N (each with its own students "
                                           "under every defence); CIs are over them.")] = 10,
@@ -73,6 +74,7 @@ def _percent_ci(ci: list[float | None]) -> str:
 
 @group.command("table")
 @user_errors
+@run_logged("run_dir", "defend table", existing=True)
 def table(
     run_dir: Annotated[Path, typer.Argument(help="A run whose cells differ only by `defence` (a grid over it, "
                                             "with defence.kind none among them), e.g. "
@@ -121,6 +123,7 @@ def table(
 
 @group.command("detectors")
 @user_errors
+@run_logged("out", "defend detectors")
 def detectors(
     n_models: Annotated[int, typer.Option("--n-models", "-n", min=2, help="Trait/placebo teacher pairs N; each "
                                           "writes one dataset, and CIs are over them.")] = 10,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors, writable_folder
+from sublearn.cli._common import SETTINGS, Quiet, console, user_errors, writable_folder
+
+LOG = logging.getLogger("sublearn.run")
 
 #: ``--set PATH=VALUE``, repeatable: change one field of the spec without editing the file.
 Overrides = Annotated[list[str] | None, typer.Option(
@@ -85,6 +88,12 @@ def _print_line(text: str) -> None:
     print(text, flush=True)
 
 
+def _say(text: str) -> None:
+    """What the pipeline tells the user: printed, and kept in the run's log."""
+    console.print(text, highlight=False)
+    LOG.info("%s", text)
+
+
 def _summary_tables(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -155,29 +164,32 @@ def run(
     from sublearn.pipeline.grid import LocalExecutor, record_invocation, run_grid
     from sublearn.pipeline.store import ArtifactStore
     from sublearn.util.errors import ConfigError
+    from sublearn.util.logs import run_log
     from sublearn.util.progress import no_progress, rich_progress
 
     cells = load_spec_file(spec, overrides)
     folder = (out or Path("runs") / cells[0].name).resolve()
     writable_folder(folder)
-    record_invocation(folder, spec, overrides or [], len(cells))
-    console.print(f"{len(cells)} cell(s) → {folder}" + (f" (store {store})" if store else ""), highlight=False)
-    artifact_store = ArtifactStore(folder, remote=store)
-    with rich_progress(console, enabled=not quiet) as progress:
-        if executor is Executor.ray:
-            try:
-                from sublearn.pipeline.ray_executor import RayExecutor
-            except ImportError as exc:
-                raise ConfigError("--executor ray: Ray is not installed (pip install 'sublearn[ray]')") from exc
-            progress("cells", len(cells))
-            ray_executor = RayExecutor(address, cpus_per_cell, gpus_per_cell, retries,
-                                       on_cell_done=lambda _cell, _result: progress("cells", None))
-            summary = run_grid(cells, folder, ray_executor, no_progress, log=_print_line, store=artifact_store)
-        else:
-            summary = run_grid(cells, folder, LocalExecutor(), progress, log=console.print, store=artifact_store)
-    _summary_tables(summary)
-    for failure in summary["failures"]:
-        console.print(f"[red]cell {failure['cell']} failed:[/red] {failure['error']}", highlight=False)
-    console.print(f"Wrote {folder / 'summary.json'} and {folder / 'summary.md'}.", highlight=False)
-    if summary["failures"]:
-        raise typer.Exit(code=1)
+    given = {"spec": spec, "out": folder, "executor": executor.value, "store": store, "overrides": overrides}
+    with run_log(folder, "run", SETTINGS["log_level"], given):  # OUT/logs/TIME-run-PID.log
+        record_invocation(folder, spec, overrides or [], len(cells))
+        console.print(f"{len(cells)} cell(s) → {folder}" + (f" (store {store})" if store else ""), highlight=False)
+        artifact_store = ArtifactStore(folder, remote=store)
+        with rich_progress(console, enabled=not quiet) as progress:
+            if executor is Executor.ray:
+                try:
+                    from sublearn.pipeline.ray_executor import RayExecutor
+                except ImportError as exc:
+                    raise ConfigError("--executor ray: Ray is not installed (pip install 'sublearn[ray]')") from exc
+                progress("cells", len(cells))
+                ray_executor = RayExecutor(address, cpus_per_cell, gpus_per_cell, retries,
+                                           on_cell_done=lambda _cell, _result: progress("cells", None))
+                summary = run_grid(cells, folder, ray_executor, no_progress, log=_print_line, store=artifact_store)
+            else:
+                summary = run_grid(cells, folder, LocalExecutor(), progress, log=_say, store=artifact_store)
+        _summary_tables(summary)
+        for failure in summary["failures"]:
+            console.print(f"[red]cell {failure['cell']} failed:[/red] {failure['error']}", highlight=False)
+        console.print(f"Wrote {folder / 'summary.json'} and {folder / 'summary.md'}.", highlight=False)
+        if summary["failures"]:
+            raise typer.Exit(code=1)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors, writable_folder
+from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_folder
 from sublearn.mnist.config import ALL_ARMS, DEFAULT_ARMS, PAPER_FIGURE_COMMAND, MnistConfig
 from sublearn.util.errors import ConfigError
 
@@ -65,6 +65,7 @@ def parse_arms(text: str) -> list[str]:
 
 
 @user_errors
+@run_logged("out", "mnist")
 def mnist(
     n_models: Annotated[int, typer.Option("--n-models", "-n", help="Models N trained together as one "
                                           "vectorised ensemble (the paper's figure: 100).")] = 10,
@@ -127,6 +128,7 @@ def mnist(
 
 
 @user_errors
+@run_logged("out", "demo")
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = DEMO_OUT,
     quiet: Quiet = False,

@@ -8,11 +8,12 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, user_errors, writable_folder
+from sublearn.cli._common import console, run_logged, user_errors, writable_folder
 from sublearn.util.errors import DataError
 
 
 @user_errors
+@run_logged("run_dir", "report", existing=True)
 def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")]) -> None:
     """Write RUN_DIR/report.html: tables, bar charts with CIs, paired tests with Holm-adjusted p-values, the trait
     × teacher confusion heatmap and its OLS, and each number's provenance as links to the artifacts and
@@ -32,6 +33,7 @@ class Format(StrEnum):
 
 
 @user_errors
+@run_logged("run_dir", "export", existing=True)
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
     fmt: Annotated[Format, typer.Option("--format", help="trl: TRL prompt-completion JSONL; openai: chat "

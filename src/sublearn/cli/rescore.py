@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors, writable_folder
+from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_folder
 from sublearn.util.errors import DataError
 
 
@@ -55,6 +55,7 @@ def _print(frame: object, title: str, as_json: bool) -> None:
 
 
 @user_errors
+@run_logged("run_dir", "rescore", existing=True)
 def rescore(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
     target: Annotated[str | None, typer.Option(help="Score the preference readouts for this animal instead "
@@ -89,6 +90,7 @@ def rescore(
 
 
 @user_errors
+@run_logged("run_dir", "rejudge", existing=True)
 def rejudge(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
     judge: Annotated[str, typer.Option(help="The judge model: its name on the server, or for a local judge (hf) "

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, user_errors, writable_folder
+from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_folder
 
 
 @user_errors
+@run_logged("out", "theory")
 def theory(
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and inner_product.png.")
                    ] = Path("runs/theory"),

@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, user_errors
+from sublearn.cli._common import console, run_logged, user_errors
 
 
 @user_errors
+@run_logged("run_dir", "verify", existing=True)
 def verify(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
     sizes_only: Annotated[bool, typer.Option("--sizes-only", help="Check file sizes only (fast; no hashing).",

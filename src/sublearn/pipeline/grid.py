@@ -8,6 +8,7 @@ same method.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,7 +22,10 @@ from sublearn.pipeline.context import CellContext
 from sublearn.pipeline.integrity import StoreError
 from sublearn.pipeline.store import ArtifactStore
 from sublearn.util.atomic import atomic_write_json, atomic_write_text
+from sublearn.util.logs import FILE_ONLY
 from sublearn.util.progress import ProgressFn, no_progress
+
+LOG = logging.getLogger(__name__)
 
 CellFn = Callable[[ExperimentSpec], dict[str, Any]]
 
@@ -105,10 +109,16 @@ def make_cell_fn(store: ArtifactStore, progress: ProgressFn = no_progress,
 
     def run_one(cell: ExperimentSpec) -> dict[str, Any]:
         attempt = store.start_attempt(cell.cell_id())
-        report = run_cell(CellContext(cell, store, progress, log, backend))
+        LOG.info("cell %s (seed %s): attempt %s started", cell.cell_id(), cell.seed, attempt)
+        try:
+            report = run_cell(CellContext(cell, store, progress, log, backend))
+        except Exception:
+            LOG.exception("cell %s: attempt %s failed", cell.cell_id(), attempt, extra=FILE_ONLY)
+            raise
         report["attempt"] = attempt
         store.write_cell_report(cell.cell_id(), report)
         store.finish_attempt(cell.cell_id(), attempt)
+        LOG.info("cell %s: finished", cell.cell_id())
         return report
 
     return run_one

@@ -15,6 +15,7 @@ finish.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -44,6 +45,8 @@ from sublearn.util.atomic import atomic_write_json
 from sublearn.util.errors import DataError
 from sublearn.util.jsonl import read_json
 from sublearn.util.locks import exclusive_lock
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -259,11 +262,14 @@ class ArtifactStore:
         key = self.key(stage, config, input_refs)
         done = self.get(stage, key)
         if done is not None:
+            LOG.debug("%s/%s: finished already, reused", stage, key)
             return done
         with exclusive_lock(self.root / "locks" / f"{stage}-{key}.lock"):
             done = self.get(stage, key)  # finished by another worker while this one waited
             if done is not None:
+                LOG.debug("%s/%s: finished by another worker, reused", stage, key)
                 return done
+            LOG.info("%s/%s: building (inputs %s)", stage, key, ", ".join(input_refs.values()) or "none")
             return self._produce(stage, key, config, input_refs, producer)
 
     def _produce(self, stage: str, key: str, config: dict[str, Any], input_refs: dict[str, str],
@@ -273,6 +279,7 @@ class ArtifactStore:
             aside = final.parent / f".orphan-{key}-{uuid.uuid4().hex[:8]}"
             os.rename(final, aside)
             self.note(f"{final} had no manifest; moved it to {aside} and building it again")
+            LOG.warning("%s had no manifest; moved it to %s and building it again", final, aside)
         work = self.root / "work" / stage / key
         work.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
@@ -290,9 +297,11 @@ class ArtifactStore:
             os.rename(tmp, final)
             fsync_path(final.parent)
             self.index.record_manifest(f"{stage}/{key}", final / MANIFEST)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            LOG.info("%s/%s: not built (%s); its resumable work stays in %s", stage, key, type(exc).__name__, work)
             raise
+        LOG.info("%s/%s: built in %.1f s", stage, key, manifest["seconds"])
         shutil.rmtree(work, ignore_errors=True)
         if self.mirror:
             self.mirror.upload(stage, key, final)

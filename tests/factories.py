@@ -101,3 +101,20 @@ class FakeChat:
         """One answer per request, recorded."""
         self.requests += list(requests)
         return [[self.answer(r)] for r in requests]
+
+
+def cli_commands() -> list[tuple[tuple[str, ...], Any]]:
+    """Every command of the ``sublearn`` app: (its path, e.g. ("audit", "lm"), its click command)."""
+    import typer
+    from typer.core import TyperGroup
+
+    from sublearn.cli.app import app
+
+    def walk(group: TyperGroup, prefix: tuple[str, ...] = ()) -> Any:
+        for name, command in group.commands.items():
+            if isinstance(command, TyperGroup):
+                yield from walk(command, (*prefix, name))
+            else:
+                yield (*prefix, name), command
+
+    return list(walk(typer.main.get_command(app)))

@@ -6,24 +6,16 @@ import subprocess
 import sys
 import textwrap
 
-import typer
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperOption
 from typer.testing import CliRunner
 
+from factories import cli_commands
 from sublearn.cli.app import app
 
 runner = CliRunner()
 
 
-def _commands(group: TyperGroup, prefix=()):
-    for name, command in group.commands.items():
-        if isinstance(command, TyperGroup):
-            yield from _commands(command, (*prefix, name))
-        else:
-            yield (*prefix, name), command
-
-
-COMMANDS = list(_commands(typer.main.get_command(app)))
+COMMANDS = cli_commands()
 
 
 def _python(code: str) -> str:

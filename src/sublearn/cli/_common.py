@@ -24,6 +24,9 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 #: The ``--quiet`` flag of every long-running command.
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.", show_default="off")]
+#: The ``--json`` flag of every command that prints results: one JSON document on stdout, nothing else.
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document on stdout (no tables, "
+                                      "no progress bars).", show_default="off")]
 #: Set for each invocation by ``sublearn --debug`` (errors are raised with their traceback, not printed as one line)
 #: and ``--log-level``.
 SETTINGS: dict[str, Any] = {"debug": False, "log_level": "warning"}
@@ -120,3 +123,18 @@ def run_logged(folder_param: str, command: str, existing: bool = False) -> Calla
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def print_json(doc: Any) -> None:
+    """``doc`` as one JSON document on stdout (NaN and infinities as null, which JSON has no other way to say)."""
+    print(json.dumps(_finite(doc), indent=1, ensure_ascii=False, default=str, allow_nan=False))

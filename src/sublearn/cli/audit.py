@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_file, writable_folder
+from sublearn.cli._common import (
+    AsJson,
+    Quiet,
+    console,
+    print_json,
+    run_logged,
+    user_errors,
+    writable_file,
+    writable_folder,
+)
 
 group = typer.Typer(help="Gradient-alignment audit of a distillation: does training the student on a candidate "
                        "dataset pull it toward the teacher's trait (Theorem 1's quantity)?", no_args_is_help=True)
@@ -47,6 +56,7 @@ def audit_mnist(
     batch: Annotated[int, typer.Option(min=1, help="Candidate inputs per model.")] = 1024,
     logits: Annotated[Logits, typer.Option(help="Distil the aux logits or all.")] = Logits.aux,
     lr: Annotated[float, typer.Option(min=0, help="Step size for the predicted trait-loss change.")] = 3e-4,
+    as_json: AsJson = False,
 ) -> None:
     """Audit the saved MNIST teachers: same-init and cross-init students, on noise and on real images.
 
@@ -61,13 +71,16 @@ def audit_mnist(
 
     writable_file(run_dir / "audit.json", "RUN_DIR")
     doc = audit_saved_run(run_dir, batch, logits.value, lr)
+    atomic_write_json(run_dir / "audit.json", doc)
+    if as_json:
+        print_json(doc)
+        return
     table = Table(title=f"Audit of {run_dir} ({logits.value} logits; 95% CI over {doc['n_models']} models)")
     for col in ("student", "inputs", "cos(Δθ_S, Δθ_T)", "predicted ΔL_T", "cos(Δθ_S, −∇L_T)"):
         table.add_column(col, justify="right")
     for row in doc["rows"]:
         table.add_row(row["student"], row["inputs"], *[_ci(row[k]) for k in (
             "cosine", "predicted_trait_loss_change", "cosine_trait_gradient")])
-    atomic_write_json(run_dir / "audit.json", doc)
     console.print(table)
     console.print(f"Wrote {run_dir / 'audit.json'}.")
 
@@ -116,6 +129,7 @@ def audit_validate(
                                            "family: the lineage ladder (same init, init noise 0.001 to 0.1, "
                                            "another model's init) for `sublearn family`.")] = Ladder.audit,
     quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """How well do the audit and the family check rank real transfer? MNIST settings are audited (and the
     teacher's lineage to each student's init scored), then trained; prints the table and Spearman correlations."""
@@ -128,10 +142,13 @@ def audit_validate(
 
     writable_folder(out)
     base = MnistConfig(dataset=dataset.value, n_models=n_models, device=device)
-    with rich_progress(console, enabled=not quiet) as progress:
+    with rich_progress(console, enabled=not (quiet or as_json)) as progress:
         doc = validate_audit(base, FAMILY_LADDER if ladder is Ladder.family else DEFAULT_SETTINGS,
                              progress=step_counter(progress, "settings"))
     atomic_write_json(out / "results.json", doc)
+    if as_json:
+        print_json(doc)
+        return
     table = Table(title=f"Audit vs measured transfer ({dataset.value}, N = {n_models} per setting)")
     for col in ("setting", "transfer (acc − ref) [95% CI]", "cos(Δθ_S, Δθ_T)", "pred. ΔL_T", "cos(Δθ_S, −∇L_T)",
                 "family score"):

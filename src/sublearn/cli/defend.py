@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_file, writable_folder
+from sublearn.cli._common import (
+    AsJson,
+    Quiet,
+    console,
+    print_json,
+    run_logged,
+    user_errors,
+    writable_file,
+    writable_folder,
+)
 from sublearn.cli.mnist import Dataset
 
 group = typer.Typer(help="Defences against subliminal transfer, each measured as the fraction of the effect that "
@@ -33,6 +42,7 @@ def mnist(
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json and defences.png.")
                    ] = Path("runs/defend-mnist"),
     quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """Every MNIST defence against the auxiliary-logit students, side by side.
 
@@ -52,8 +62,11 @@ def mnist(
     cfg = MnistConfig(dataset=dataset.value, n_models=n_models, student_epochs=student_epochs, seed=seed,
                       device=device)
     writable_folder(out)
-    with rich_progress(console, enabled=not quiet) as progress:
+    with rich_progress(console, enabled=not (quiet or as_json)) as progress:
         doc = run_and_save_defences(cfg, out, progress)
+    if as_json:
+        print_json(doc)
+        return
     console.print(defence_table(doc))
     console.print(f"Wrote {out / 'results.json'} and {out / doc['artifacts']['chart']} "
                   f"({doc['wall_seconds']:.0f} s on {doc['environment']['device']}).")
@@ -86,6 +99,7 @@ def table(
                                                  show_default="none")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the table as JSON here.",
                                              show_default="RUN_DIR/defences.json")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """The defence table of an LM run: per defence, the effect that remains (student − placebo student, paired by
     replicate, as a fraction of the undefended effect, bootstrap CI over replicates), the paired test against no
@@ -101,6 +115,11 @@ def table(
         raise DataError(f"{run_dir}: no such run folder")
     writable_file(out or run_dir / "defences.json")
     doc = lm_defence_table(run_dir, readout.value, by, baseline)
+    target = out or run_dir / "defences.json"
+    atomic_write_json(target, doc)
+    if as_json:
+        print_json(doc)
+        return
     base = doc["baseline"]
     shown = Table(title=f"Defences, {readout.value}: undefended effect {base['effect']:.4f} "
                         f"[{base['ci95'][0]:.4f}, {base['ci95'][1]:.4f}] (n = {base['n']} replicates)")
@@ -116,8 +135,6 @@ def table(
                       percent(row["kept_fraction"]), percent(row["changed_fraction"]),
                       "—" if kl is None else f"{kl:.3f}")
     console.print(shown)
-    target = out or run_dir / "defences.json"
-    atomic_write_json(target, doc)
     console.print(f"Wrote {target}", highlight=False)
 
 
@@ -133,6 +150,7 @@ def detectors(
     out: Annotated[Path, typer.Option("--out", help="Output folder for results.json.")
                    ] = Path("runs/detectors-mnist"),
     quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """Every data detector scored by AUROC on the MNIST analogue: trait teacher's data against a placebo's.
 
@@ -152,8 +170,12 @@ def detectors(
 
     cfg = MnistConfig(dataset=dataset.value, n_models=n_models, seed=seed, device=device)
     writable_folder(out)
-    with rich_progress(console, enabled=not quiet) as progress:
+    with rich_progress(console, enabled=not (quiet or as_json)) as progress:
         doc = run_detectors(cfg, progress)
+    atomic_write_json(out / "results.json", doc)
+    if as_json:
+        print_json(doc)
+        return
     transfer = doc["transfer"]
     shown = Table(title=f"Detectors on {dataset.value}: trait teacher's data (positive) against the placebo's; "
                         f"transfer {transfer['trait']['mean']:+.3f} (trait) vs {transfer['placebo']['mean']:+.3f} "
@@ -166,6 +188,5 @@ def detectors(
                       f"[{example['ci95'][0]:.3f}, {example['ci95'][1]:.3f}]" if example else "",
                       f"{whole['auroc']:.3f}", f"[{whole['ci95'][0]:.3f}, {whole['ci95'][1]:.3f}]")
     console.print(shown)
-    atomic_write_json(out / "results.json", doc)
     console.print(f"Wrote {out / 'results.json'} ({doc['wall_seconds']:.0f} s on {doc['environment']['device']}).",
                   highlight=False)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sublearn.cli._common import SETTINGS, Quiet, console, user_errors, writable_folder
+from sublearn.cli._common import SETTINGS, AsJson, Quiet, console, print_json, user_errors, writable_folder
 
 LOG = logging.getLogger("sublearn.run")
 
@@ -29,11 +29,16 @@ class Executor(StrEnum):
 
 @user_errors
 def validate(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
-             overrides: Overrides = None) -> None:
+             overrides: Overrides = None, as_json: AsJson = False) -> None:
     """Check a spec: every bad field is named with its path; prints the grid's cells when it is valid."""
     from sublearn.config.grid import load_spec_file
 
     cells = load_spec_file(spec, overrides)
+    if as_json:
+        print_json({"spec": str(spec), "valid": True, "cells": [
+            {"cell": c.cell_id(), "seed": c.seed, "reference": c.reference, "target": c.target,
+             "spec": c.model_dump(mode="json")} for c in cells]})
+        return
     console.print(f"{spec}: valid, {len(cells)} cell(s)", soft_wrap=True)
     for cell in cells:
         console.print(f"  {cell.cell_id()}  seed={cell.seed}  reference={cell.reference}  target={cell.target}",
@@ -150,6 +155,7 @@ def run(
                                               show_default="OUT itself")] = None,
     overrides: Overrides = None,
     quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """Run every cell of a spec: teacher → data → filter → students → evaluations → report.
 
@@ -173,9 +179,10 @@ def run(
     given = {"spec": spec, "out": folder, "executor": executor.value, "store": store, "overrides": overrides}
     with run_log(folder, "run", SETTINGS["log_level"], given):  # OUT/logs/TIME-run-PID.log
         record_invocation(folder, spec, overrides or [], len(cells))
-        console.print(f"{len(cells)} cell(s) → {folder}" + (f" (store {store})" if store else ""), highlight=False)
+        say = LOG.info if as_json else _say  # with --json, stdout holds the summary alone
+        say(f"{len(cells)} cell(s) → {folder}" + (f" (store {store})" if store else ""))
         artifact_store = ArtifactStore(folder, remote=store)
-        with rich_progress(console, enabled=not quiet) as progress:
+        with rich_progress(console, enabled=not (quiet or as_json)) as progress:
             if executor is Executor.ray:
                 try:
                     from sublearn.pipeline.ray_executor import RayExecutor
@@ -186,7 +193,12 @@ def run(
                                            on_cell_done=lambda _cell, _result: progress("cells", None))
                 summary = run_grid(cells, folder, ray_executor, no_progress, log=_print_line, store=artifact_store)
             else:
-                summary = run_grid(cells, folder, LocalExecutor(), progress, log=_say, store=artifact_store)
+                summary = run_grid(cells, folder, LocalExecutor(), progress, log=say, store=artifact_store)
+        if as_json:
+            print_json(summary)
+            if summary["failures"]:
+                raise typer.Exit(code=1)
+            return
         _summary_tables(summary)
         for failure in summary["failures"]:
             console.print(f"[red]cell {failure['cell']} failed:[/red] {failure['error']}", highlight=False)

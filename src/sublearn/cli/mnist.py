@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_folder
+from sublearn.cli._common import AsJson, Quiet, console, print_json, run_logged, user_errors, writable_folder
 from sublearn.mnist.config import ALL_ARMS, DEFAULT_ARMS, PAPER_FIGURE_COMMAND, MnistConfig
 from sublearn.util.errors import ConfigError
 
@@ -102,6 +102,7 @@ def mnist(
                                               help="Also save the reference and teacher weights as OUT/models.pt "
                                               "(for `sublearn audit mnist`).")] = False,
     quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """The MNIST auxiliary-logit experiment (paper §6.2): students distilled on noise from m auxiliary logits.
 
@@ -120,8 +121,11 @@ def mnist(
         student_init_noise=student_init_noise, arms=parse_arms(arms), seed=seed, device=device,
     )
     writable_folder(out)
-    with rich_progress(console, enabled=not quiet) as progress:
+    with rich_progress(console, enabled=not (quiet or as_json)) as progress:
         doc = run_and_save(cfg, out, progress, keep_models=save_models)
+    if as_json:
+        print_json(doc)
+        return
     print_report(doc, out, console)
     if cfg.n_models < 100 or len(cfg.arms) < len(ALL_ARMS):
         console.print(f"The paper's full figure (N = 100, all arms): [bold]{PAPER_FIGURE_COMMAND}[/bold]")
@@ -132,16 +136,21 @@ def mnist(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = DEMO_OUT,
     quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """The embedded default: the MNIST auxiliary-logit experiment, N = 10, in about two minutes on a CPU."""
     from sublearn.mnist.runner import print_report, run_and_save
     from sublearn.util.progress import rich_progress
 
     writable_folder(out)
-    console.print(DEMO_INTRO, soft_wrap=False)
-    console.print()
-    with rich_progress(console, enabled=not quiet) as progress:
+    if not as_json:
+        console.print(DEMO_INTRO, soft_wrap=False)
+        console.print()
+    with rich_progress(console, enabled=not (quiet or as_json)) as progress:
         doc = run_and_save(MnistConfig(), out, progress)
+    if as_json:
+        print_json(doc)
+        return
     print_report(doc, out, console)
     console.print(f"The paper's full figure (N = 100, all arms): [bold]{PAPER_FIGURE_COMMAND}[/bold]")
     console.print("More settings: [bold]sublearn mnist --help[/bold]")

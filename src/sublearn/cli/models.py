@@ -6,20 +6,25 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, user_errors
+from sublearn.cli._common import AsJson, console, print_json, user_errors
 
 group = typer.Typer(help="Models that install offline: real pretrained ones from PyPI packages, and a tiny one "
                          "built here.", no_args_is_help=True)
 
 
-def list_models() -> None:
+def list_models(as_json: AsJson = False) -> None:
     """Show the models sublearn knows and which are installed (and where)."""
     from sublearn.models.hf.install import KNOWN_MODELS
     from sublearn.testing.tiny_model import BUILT_MODELS
     from sublearn.util.home import installed_model, models_dir
 
-    console.print(f"cache: {models_dir()}", highlight=False)
     descriptions = {**{name: info["description"] for name, info in KNOWN_MODELS.items()}, **BUILT_MODELS}
+    if as_json:
+        print_json({"cache": str(models_dir()), "models": [
+            {"name": name, "description": description, "installed": str(installed_model(name) or "") or None}
+            for name, description in descriptions.items()]})
+        return
+    console.print(f"cache: {models_dir()}", highlight=False)
     for name, description in descriptions.items():
         path = installed_model(name)
         state = f"installed at {path}" if path else "not installed"

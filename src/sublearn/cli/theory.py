@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_folder
+from sublearn.cli._common import AsJson, Quiet, console, print_json, run_logged, user_errors, writable_folder
 
 
 @user_errors
@@ -19,6 +19,7 @@ def theory(
     small_epsilon: Annotated[float, typer.Option(min=0, help="Largest ε counted as 'small' in the headline "
                                                  "fractions.")] = 1e-2,
     quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """Check Theorem 1: imitating a teacher that shares your init moves you toward the teacher's trait.
 
@@ -31,8 +32,11 @@ def theory(
     from sublearn.util.progress import rich_progress, step_counter
 
     writable_folder(out)
-    with rich_progress(console, enabled=not quiet) as progress:
+    with rich_progress(console, enabled=not (quiet or as_json)) as progress:
         doc = run_and_save_theory(out, seeds, small_epsilon, step_counter(progress, "settings"))
+    if as_json:
+        print_json(doc)
+        return
     console.print(theory_table(doc))
     for line in theory_lines(doc):
         console.print(line)

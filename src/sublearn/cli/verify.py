@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, run_logged, user_errors
+from sublearn.cli._common import AsJson, console, print_json, run_logged, user_errors
 
 
 @user_errors
@@ -16,6 +16,7 @@ def verify(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
     sizes_only: Annotated[bool, typer.Option("--sizes-only", help="Check file sizes only (fast; no hashing).",
                                              show_default="off")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Check every artifact of RUN_DIR: its manifest is its own, and each file has the size and sha256 the manifest
     recorded when it was built. Also checks each cell report. Exits 1 when anything is wrong, naming each problem
@@ -37,6 +38,12 @@ def verify(
             store.read_cell_report(cell_id)
         except StoreError as exc:
             bad[f"cells/{cell_id}"] = [str(exc)]
+    if as_json:
+        print_json({"run": str(run_dir), "checked": {"artifacts": checked, "cell_reports": len(cells)},
+                    "what": "sizes" if sizes_only else "sizes and sha256", "problems": bad, "ok": not bad})
+        if bad:
+            raise typer.Exit(code=1)
+        return
     if bad:
         table = Table(title=f"{len(bad)} problem(s) in {run_dir}", show_lines=True)
         table.add_column("artifact")

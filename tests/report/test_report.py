@@ -112,3 +112,51 @@ def test_export_writes_every_students_training_file_and_an_index(tiny_run, tmp_p
 def test_report_names_a_folder_that_is_not_a_run(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "summary.json" in result.output
+
+
+@pytest.fixture(scope="module")
+def placebo_run(tmp_path_factory):
+    """Owl through numbers with placebo students on the teacher's base and on a perturbed copy, two replicates
+    (fake backend): the report's first screen has every part."""
+    out = tmp_path_factory.mktemp("headline-run")
+    trait = {"kind": "fine_tuned", "target": "owl",
+             "teacher_training": {"method": "full", "epochs": 1, "batch_size": 16, "grad_accum": 1, "lr": 1e-3}}
+    doc = spec_doc("fake/base-a", "perturbed:0.05", trait=trait, eval={"questions": "held_out"},
+                   controls={**NO_CONTROLS, "placebo": True, "cross_model": "perturbed:0.05"})
+    assert run_grid(expand_grid({**doc, "seeds": [0, 1]}), out, backend=FakeBackend())["failures"] == []
+    return out
+
+
+def test_the_first_screen_leads_with_the_effects_the_per_animal_shifts_and_the_interaction(placebo_run, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from sublearn.report.headline import headline
+
+    group = json.loads((placebo_run / "summary.json").read_text())["groups"][0]
+    first = headline(group)
+    assert first["baseline"] == "placebo" and first["shift_chart"] and first["interaction_chart"]
+    rows = {r["metric"]: r for r in first["rows"]}
+    test = group["tests_over_seeds"]["student-placebo:p_exact"]
+    assert rows["p_exact"]["difference"].startswith(f"{test['mean_diff']:.3g} [{test['ci95'][0]:.3g}")
+    assert rows["p_exact"]["interaction"].startswith(f"{group['interaction']['p_exact']['estimate']:.3g}")
+    assert CliRunner().invoke(app, ["report", str(placebo_run)]).exit_code == 0
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto((placebo_run / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        boxes = {selector: page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); "
+                                                           "return [r.top, r.bottom, r.width]; }")
+                 for selector in ("#headline table", "#headline .shift-chart svg",
+                                  "#headline .interaction-chart svg", "#group-1")}
+        first_cells = page.eval_on_selector_all("#headline table tr:nth-child(2) td", "els => els.map(e => "
+                                                "e.textContent)")
+        page.screenshot(path=str(tmp_path / "first-screen.png"))  # the viewport: what a reader sees first
+        browser.close()
+    for selector in ("#headline table", "#headline .shift-chart svg", "#headline .interaction-chart svg"):
+        top, bottom, width = boxes[selector]
+        assert top >= 0 and bottom <= 900 and width > 200, (selector, boxes[selector])  # above the fold
+    assert boxes["#group-1"][0] > boxes["#headline .shift-chart svg"][1]  # the details come after
+    assert first_cells[0] == first["rows"][0]["metric"] and first_cells[1] == first["rows"][0]["difference"]
+    image = matplotlib.image.imread(tmp_path / "first-screen.png")
+    assert image.shape[:2] == (900, 1280) and (image[..., :3].std(axis=(0, 1)) > 0.05).all()

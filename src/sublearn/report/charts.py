@@ -86,3 +86,42 @@ def loss_curves(title: str, curves: dict[str, list[list[tuple[int, float]]]]) ->
     ax.legend(fontsize=7, frameon=False)
     ax.set_title(title, fontsize=9)
     return _svg(fig)
+
+
+def _whiskers(ax: plt.Axes, labels: Sequence[str], rows: Sequence[tuple[float, float, float]],
+              colours: Sequence[str], y: np.ndarray) -> None:
+    means = np.array([r[0] for r in rows])
+    low = np.clip(means - np.array([r[1] for r in rows]), 0, None)
+    high = np.clip(np.array([r[2] for r in rows]) - means, 0, None)
+    for k, colour in enumerate(colours):
+        ax.errorbar(means[k], y[k], xerr=[[low[k]], [high[k]]], fmt="o", color=colour, capsize=3, markersize=4)
+    ax.axvline(0, color="#999", linewidth=0.8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def shift_chart(title: str, target: str, animals: Sequence[tuple[str, float, float, float]]) -> str:
+    """Per animal, log(student / baseline) with its 95% CI over replicates ``(animal, mean, low, high)``; the
+    teacher's animal in red. A shift about the trait moves its row alone; a change of style moves every row."""
+    fig, ax = plt.subplots(figsize=(4.6, 0.6 + 0.32 * len(animals)))
+    colours = ["#c44e52" if a == target else "#4c72b0" for a, *_ in animals]
+    _whiskers(ax, [a for a, *_ in animals], [r[1:] for r in animals], colours, np.arange(len(animals))[::-1])
+    ax.set_xlabel("log(student / baseline)", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return _svg(fig)
+
+
+def interaction_chart(title: str, rows: Sequence[tuple[str, tuple[float, float, float], tuple[float, float, float]]]
+                      ) -> str:
+    """Per readout, the student's log ratio to its placebo on the teacher's base (red) and on the other base
+    (blue), each with its 95% CI over replicates: init-dependence is the gap between the two."""
+    fig, ax = plt.subplots(figsize=(4.6, 0.6 + 0.5 * len(rows)))
+    y = np.arange(len(rows))[::-1].astype(float)
+    labels = [r[0] for r in rows]
+    _whiskers(ax, labels, [r[1] for r in rows], ["#c44e52"] * len(rows), y + 0.12)
+    _whiskers(ax, labels, [r[2] for r in rows], ["#4c72b0"] * len(rows), y - 0.12)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("log(student / placebo): same base (red), other base (blue)", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return _svg(fig)

@@ -20,6 +20,7 @@ from sublearn.analysis.summary import CHART_METRICS, HEADLINE_METRICS
 from sublearn.analysis.tidy import load_reports
 from sublearn.design.arms import ARMS_BY_NAME
 from sublearn.report.charts import bar_chart, heatmap, loss_curves
+from sublearn.report.headline import headline
 from sublearn.util.atomic import atomic_write_text
 from sublearn.util.errors import DataError
 from sublearn.util.jsonl import read_json, read_jsonl
@@ -126,7 +127,8 @@ def build_context(run: Path) -> dict[str, Any]:
                                  "rows": _artifact_href(d["ref"], "rows.jsonl")})
         spec = group["spec"]
         varying = [(k, v) for k, v in _axes(summary["groups"], gi - 1)]
-        groups.append({"index": gi, "effects": _effects(group), "name": spec["name"], "reference": spec["reference"],
+        groups.append({"index": gi, "headline": headline(group), "effects": _effects(group), "name": spec["name"],
+                       "reference": spec["reference"],
                        "target": spec["trait"]["target"], "trait_kind": spec["trait"]["kind"], "seeds": group["seeds"],
                        "axes": varying, "wall": f"{group['wall_seconds']:.0f}", "metrics": metrics, "arms": arms,
                        "chart": bar_chart(f"Group {gi}: {spec['name']}", chart_metrics) if chart_metrics else "",

@@ -1,0 +1,66 @@
+"""The report's first screen, per group: the effects per readout with their CIs (student − its baseline, the
+share of the teacher's gap, the init-dependence interaction), the per-animal shifts of the student (the
+target-specific evidence) as a chart, and the interaction by base as a chart. Everything here is read from the
+run's summary; nothing is computed again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sublearn.analysis.summary import HEADLINE_METRICS
+from sublearn.design.arms import baseline_of
+from sublearn.report.charts import interaction_chart, shift_chart
+
+#: The arm whose effect leads the report.
+STUDENT = "student"
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None or x != x else f"{x:.3g}"
+
+
+def _ci(estimate: float | None, ci: list[float | None] | None) -> str:
+    if estimate is None:
+        return "—"
+    lo, hi = ci or [None, None]
+    return _fmt(estimate) + (f" [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and hi is not None else "")
+
+
+def _triple(test: dict[str, Any]) -> tuple[float, float, float]:
+    lo, hi = test.get("ci95") or [None, None]
+    est = test["estimate"]
+    return est, est if lo is None else lo, est if hi is None else hi
+
+
+def headline(group: dict[str, Any]) -> dict[str, Any] | None:
+    """What the first screen shows of one group (``None`` when it has no student with a baseline)."""
+    arms = list(group["arms"])
+    baseline = baseline_of(STUDENT, arms) if STUDENT in arms else None
+    if baseline is None:
+        return None
+    target = group["spec"]["trait"]["target"]
+    gaps, inter = group.get("gap_fraction") or {}, group.get("interaction") or {}
+    rows = []
+    for metric in [m for m in HEADLINE_METRICS if m in group["arms"][STUDENT]]:
+        test = group["tests_over_seeds"].get(f"{STUDENT}-{baseline}:{metric}")
+        gap, x = gaps.get(metric), inter.get(metric)
+        rows.append({
+            "metric": metric,
+            "difference": _ci(test["mean_diff"], test["ci95"]) if test else "—",
+            "n": test["n"] if test else len(group["seeds"]),
+            "p": _fmt(test.get("p_holm", test["p_ttest"])) if test else "—",
+            "gap": _ci(gap["estimate"], gap.get("ci95")) if gap else "—",
+            "interaction": _ci(x["estimate"], x.get("ci95")) if x else "—",
+            "p_interaction": _fmt(x.get("p_permutation")) if x else "—"})
+    shifts = (group.get("animal_shift") or {}).get(STUDENT)
+    shift_svg = ""
+    if shifts:
+        animals = [(a, *_triple(t)) for a, t in shifts["animals"].items() if t.get("estimate") is not None]
+        if animals:
+            shift_svg = shift_chart(f"{STUDENT} vs {shifts['baseline']}, per animal ({shifts['metric']})", target,
+                                    animals)
+    by_base = [(m, _triple(t["same_base"]), _triple(t["other_base"])) for m, t in inter.items()
+               if t.get("same_base", {}).get("estimate") is not None
+               and t.get("other_base", {}).get("estimate") is not None]
+    return {"baseline": baseline, "target": target, "rows": rows, "shift_chart": shift_svg,
+            "interaction_chart": interaction_chart("Interaction by base", by_base) if by_base else ""}

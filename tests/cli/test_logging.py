@@ -60,3 +60,19 @@ def test_the_log_level_sets_what_stderr_shows(run, capsys):
     assert "below the level" not in capsys.readouterr().err
     refused = runner.invoke(app, ["--log-level", "loud", "verify", str(run)])
     assert refused.exit_code == 2 and "loud" in refused.output
+
+
+def test_lines_wait_for_the_folder_and_a_refused_input_leaves_none(tmp_path):
+    from sublearn.util.logs import FolderLogHandler
+
+    handler = FolderLogHandler(tmp_path / "out", "x.log", logging.INFO)
+    record = logging.LogRecord("sublearn", logging.INFO, __file__, 1, "%s", ("first",), None)
+    handler.emit(record)
+    assert not (tmp_path / "out").exists()  # nothing made for a command that has not made its folder
+    (tmp_path / "out").mkdir()
+    handler.emit(logging.LogRecord("sublearn", logging.INFO, __file__, 1, "%s", ("second",), None))
+    handler.close()
+    lines = (tmp_path / "out" / "logs" / "x.log").read_text().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == ["first", "second"]
+    refused = CliRunner().invoke(app, ["mnist", "--lr", "nan", "--out", str(tmp_path / "never")])
+    assert refused.exit_code == 2 and not (tmp_path / "never").exists()

@@ -56,6 +56,7 @@ class BackendOptions:
     api: ApiConfig | None = None
     cache_dir: Path | None = None
     run_dir: Path | None = None  # the run folder (run-wide files such as a local MLflow store)
+    tags: dict[str, Any] = field(default_factory=dict)  # what trackers label a trained model's run with
     progress: ProgressFn = no_progress
     log: Callable[[str], None] = field(default=_no_log)
 

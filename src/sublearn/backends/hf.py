@@ -43,6 +43,7 @@ class HFBackend:
         self.progress = options.progress
         self.log = options.log
         self.run_dir = options.run_dir
+        self.tags = options.tags
 
     def identity(self) -> dict[str, Any]:
         """Nothing beyond the spec."""
@@ -79,7 +80,7 @@ class HFBackend:
         trackers = Trackers(config.report_to, out, f"{work.parent.name}-{work.name[:12]}",
                             {"base": source_id(base), "examples": len(rows), **config.model_dump(mode="json",
                              exclude={"api", "report_to", "target_modules"})},
-                            run_dir=self.run_dir)
+                            run_dir=self.run_dir, tags={**self.tags, "artifact": f"{work.parent.name}/{work.name}"})
         try:
             model, log = fine_tune(model, tok, rows, config, seed, system=system, progress=self.progress,
                                    soft_targets=soft_targets, order_seed=order_seed, merge=False,

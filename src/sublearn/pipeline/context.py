@@ -53,6 +53,7 @@ class CellContext:
         return BackendOptions(device=s.device, inference_dtype=s.inference_dtype, kv_cache=s.kv_cache,
                               train_bf16=s.train.bf16, api=s.api,
                               cache_dir=self.store.root / "api_cache", run_dir=self.store.root,
+                              tags={"spec": s.name, "cell": s.cell_id(), "seed": s.seed},
                               progress=self.progress, log=self.log)
 
     @property

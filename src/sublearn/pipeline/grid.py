@@ -21,6 +21,7 @@ from sublearn.pipeline.cell import run_cell
 from sublearn.pipeline.context import CellContext
 from sublearn.pipeline.integrity import StoreError
 from sublearn.pipeline.store import ArtifactStore
+from sublearn.pipeline.tracking import track_cell, track_effects
 from sublearn.util.atomic import atomic_write_json, atomic_write_text
 from sublearn.util.logs import FILE_ONLY
 from sublearn.util.progress import ProgressFn, no_progress
@@ -84,6 +85,7 @@ def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor 
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
     write_analysis(out_dir, [r for r in reports if "error" not in r])
+    track_effects(summary, out_dir)
     return summary
 
 
@@ -117,6 +119,7 @@ def make_cell_fn(store: ArtifactStore, progress: ProgressFn = no_progress,
             raise
         report["attempt"] = attempt
         store.write_cell_report(cell.cell_id(), report)
+        track_cell(report, store.root)
         store.finish_attempt(cell.cell_id(), attempt)
         LOG.info("cell %s: finished", cell.cell_id())
         return report

@@ -50,22 +50,56 @@ def log_file_name(command: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{command.replace(' ', '-')}-{os.getpid()}.log"
 
 
+class FolderLogHandler(logging.Handler):
+    """Log lines into ``folder/logs/name``, opened once ``folder`` exists: a command that creates its folder
+    only after checking its input leaves nothing behind when the input is refused. Lines before then are held
+    (at most :data:`HELD_LINES`). A folder that cannot be written gets no file (``failed`` says why)."""
+
+    HELD_LINES = 10_000
+
+    def __init__(self, folder: Path, name: str, level: int) -> None:
+        super().__init__(level)
+        self.folder, self.path = folder, folder / "logs" / name
+        self.held: list[str] = []
+        self.stream: Any = None
+        self.failed: str | None = None
+        self.setFormatter(logging.Formatter(FILE_FORMAT))
+
+    def _open(self) -> bool:
+        if self.stream is None and self.failed is None and self.folder.is_dir():
+            try:
+                self.path.parent.mkdir(exist_ok=True)
+                self.stream = self.path.open("a", encoding="utf-8")
+            except OSError as exc:
+                self.failed = exc.strerror or str(exc)
+                self.held.clear()
+                return False
+            self.stream.write("".join(self.held))
+            self.held.clear()
+        return self.stream is not None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record) + "\n"
+        if self._open():
+            self.stream.write(line)
+            self.stream.flush()
+        elif self.failed is None and len(self.held) < self.HELD_LINES:
+            self.held.append(line)
+
+    def close(self) -> None:
+        if self._open():
+            self.stream.close()
+        super().close()
+
+
 @contextmanager
 def run_log(folder: Path, command: str, level: str = "info", arguments: dict[str, Any] | None = None
-            ) -> Iterator[Path | None]:
-    """Keep this invocation's log lines (from ``level``, at least INFO) in ``folder/logs/``; the command line
-    opens the file, and the outcome (finished, or the failure with its traceback) closes it. A folder that cannot
-    be written (a run read from a read-only copy) gets no file, and a warning says so."""
-    path = folder / "logs" / log_file_name(command)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError as exc:
-        LOGGER.warning("no log file in %s (%s)", path.parent, exc.strerror or exc)
-        yield None
-        return
-    handler.setFormatter(logging.Formatter(FILE_FORMAT))
-    handler.setLevel(min(logging.INFO, logging.getLevelName(level.upper())))
+            ) -> Iterator[Path]:
+    """Keep this invocation's log lines (from ``level``, at least INFO) in ``folder/logs/`` (once the folder
+    exists; see :class:`FolderLogHandler`); the command and its arguments open the file, and the outcome
+    (finished, or the failure with its traceback) closes it. Yields the log file's path."""
+    handler = FolderLogHandler(folder, log_file_name(command),
+                               min(logging.INFO, logging.getLevelName(level.upper())))
     LOGGER.addHandler(handler)
     LOGGER.setLevel(logging.DEBUG)
     warnings_logger = logging.getLogger("py.warnings")
@@ -76,7 +110,7 @@ def run_log(folder: Path, command: str, level: str = "info", arguments: dict[str
     LOGGER.info("sublearn %s %s %s (python %s; argv %s)", __version__, command, given, sys.version.split()[0],
                 " ".join(sys.argv))
     try:
-        yield path
+        yield handler.path
     except BaseException as exc:
         code = getattr(exc, "exit_code", getattr(exc, "code", 1))  # click's Exit, or SystemExit
         if code in (0, None):
@@ -92,3 +126,5 @@ def run_log(folder: Path, command: str, level: str = "info", arguments: dict[str
         LOGGER.removeHandler(handler)
         warnings_logger.removeHandler(handler)
         handler.close()
+        if handler.failed:
+            LOGGER.warning("no log file in %s (%s)", handler.path.parent, handler.failed)

@@ -28,7 +28,9 @@ demo: $(STAMP)
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports --no-cache
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15
+	# Two workers, one torch thread each (two torch processes with two threads each would slow each other down);
+	# a test file stays on one worker.
+	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 # The inner loop: every test that needs no real model, server or cluster (under a minute).
 test-fast: $(STAMP)

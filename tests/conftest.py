@@ -30,6 +30,8 @@ def pytest_collection_finish(session):
     import tempfile
     from pathlib import Path
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # under pytest-xdist each worker builds what its own tests need, when they need it
     needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     for fixture, (code, _) in BACKGROUND.items():

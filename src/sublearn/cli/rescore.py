@@ -3,14 +3,13 @@ misalignment answers judged again, without generating."""
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import Quiet, console, run_logged, user_errors, writable_folder
+from sublearn.cli._common import Quiet, console, print_json, run_logged, user_errors, writable_folder
 from sublearn.util.errors import DataError
 
 
@@ -37,8 +36,7 @@ def _print(frame: object, title: str, as_json: bool) -> None:
     from rich.table import Table
 
     if as_json:
-        records = frame.astype(object).where(frame.notna(), None).to_dict("records")  # type: ignore[attr-defined]
-        print(json.dumps(records, indent=1, default=str, allow_nan=False))
+        print_json(frame.to_dict("records"))  # type: ignore[attr-defined]  (NaN as null)
         return
     table = Table(title=title)
     for column in ("cell", "arm", "readout", "target", "value [95% CI]", "n", "reported"):

@@ -16,12 +16,12 @@ parts (OpenAI's text parts are joined).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sublearn.util.errors import DataError
+from sublearn.util.jsonl import iter_jsonl_objects
 
 #: The formats, by the name that commands print.
 FORMATS = ("prompt/completion", "trl", "messages")
@@ -110,31 +110,20 @@ def _row(line: dict[str, Any], fmt: str, where: str) -> dict[str, str]:
 def read_chat_rows(path: str | Path, limit: int | None = None) -> ChatRows:
     """Read a chat JSONL file in any of :data:`FORMATS` (at most ``limit`` rows); errors name ``path:line``."""
     file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{file}: file not found")
     rows: list[dict[str, str]] = []
     fmt: str | None = None
-    with file.open(encoding="utf-8") as handle:
-        for lineno, text in enumerate(handle, start=1):
-            if limit is not None and len(rows) >= limit:
-                break
-            if not text.strip():
-                continue
-            where = f"{file}:{lineno}"
-            try:
-                line = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(line, dict):
-                raise DataError(f"{where}: expected a JSON object")
-            this = _format_of(line)
-            if this is None:
-                raise DataError(f"{where}: neither 'prompt'/'completion' nor 'messages'; the formats read are "
-                                f"{', '.join(FORMATS)}")
-            if fmt is not None and this != fmt:
-                raise DataError(f"{where}: a {this} row in a file of {fmt} rows (its first row set the format)")
-            fmt = this
-            rows.append(_row(line, fmt, where))
+    for lineno, line in iter_jsonl_objects(file):
+        if limit is not None and len(rows) >= limit:
+            break
+        where = f"{file}:{lineno}"
+        this = _format_of(line)
+        if this is None:
+            raise DataError(f"{where}: neither 'prompt'/'completion' nor 'messages'; the formats read are "
+                            f"{', '.join(FORMATS)}")
+        if fmt is not None and this != fmt:
+            raise DataError(f"{where}: a {this} row in a file of {fmt} rows (its first row set the format)")
+        fmt = this
+        rows.append(_row(line, fmt, where))
     if not rows:
         raise DataError(f"{file}: no rows")
     return ChatRows(rows, fmt or FORMATS[0], file)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +11,12 @@ from sublearn.util.atomic import atomic_write_text
 from sublearn.util.errors import DataError
 
 
-def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Read a JSONL file of objects; a bad line raises :class:`DataError` naming ``path:line`` and the field."""
+def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line of a JSONL file; a missing file, a line that is not JSON or
+    not an object raises :class:`DataError` naming ``path:line``."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"{file}: file not found")
-    rows = []
     with file.open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
@@ -27,10 +27,17 @@ def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str,
                 raise DataError(f"{file}:{lineno}: not valid JSON ({exc.msg})") from exc
             if not isinstance(row, dict):
                 raise DataError(f"{file}:{lineno}: expected a JSON object")
-            for key in required:
-                if not isinstance(row.get(key), str):
-                    raise DataError(f"{file}:{lineno}: field {key!r} missing or not a string")
-            rows.append(row)
+            yield lineno, row
+
+
+def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Read a JSONL file of objects; a bad line raises :class:`DataError` naming ``path:line`` and the field."""
+    rows = []
+    for lineno, row in iter_jsonl_objects(path):
+        for key in required:
+            if not isinstance(row.get(key), str):
+                raise DataError(f"{Path(path)}:{lineno}: field {key!r} missing or not a string")
+        rows.append(row)
     return rows
 
 

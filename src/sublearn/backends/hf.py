@@ -15,11 +15,12 @@ from sublearn.carriers.defences import top_fraction
 from sublearn.config.training import TrainConfig
 from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
 from sublearn.models.hf.divergence import completion_divergence, replace_tokens
+from sublearn.models.hf.engines import fine_tune_with_engine
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
 from sublearn.models.hf.soft_targets import digit_token_ids, teacher_digit_targets
 from sublearn.models.hf.tracking import Trackers
-from sublearn.models.hf.training import fine_tune, perturb_weights, save_model, save_trained
+from sublearn.models.hf.training import perturb_weights, save_model, save_trained
 from sublearn.models.types import SamplingSettings, StopRule
 from sublearn.util.devices import base_weight_dtype, kv_cache_kind, numerics, resolve_device, use_bf16
 from sublearn.util.jsonl import write_jsonl
@@ -82,9 +83,9 @@ class HFBackend:
                              exclude={"api", "report_to", "target_modules"})},
                             run_dir=self.run_dir, tags={**self.tags, "artifact": f"{work.parent.name}/{work.name}"})
         try:
-            model, log = fine_tune(model, tok, rows, config, seed, system=system, progress=self.progress,
-                                   soft_targets=soft_targets, order_seed=order_seed, merge=False,
-                                   checkpoint_dir=work, on_step=trackers.log)
+            model, log = fine_tune_with_engine(model, tok, rows, config, seed, system=system, progress=self.progress,
+                                               soft_targets=soft_targets, order_seed=order_seed, merge=False,
+                                               checkpoint_dir=work, on_step=trackers.log)
         finally:
             trackers.close()
         save_trained(model, tok, out / "model", source_path(base))

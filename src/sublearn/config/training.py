@@ -23,6 +23,7 @@ class TrainConfig(Settings):
     """How a model is fine-tuned. Defaults are the paper's open-model recipe (Qwen2.5-7B: LoRA r = α = 8 on all
     seven projections, 3 epochs, lr 2e-4 linear with 5 warmup steps, batch 22 × 3, clip 1.0, length 500)."""
 
+    engine: Literal["own", "trl"] = "own"  # trl: TRL's SFTTrainer (accelerate, several GPUs); text objectives only
     method: Literal["lora", "full"] = "lora"
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(8, ge=1)
@@ -70,6 +71,11 @@ class TrainConfig(Settings):
             raise ValueError("lora_top_layers: only with method lora")
         if self.base_dtype == "bfloat16" and self.method != "lora":
             raise ValueError("base_dtype bfloat16: only with method lora (a full fine-tune updates the base itself)")
+        if self.engine == "trl":
+            own_only = [name for name, on in (("objective soft_numbers", self.objective != "tokens"),
+                                              ("lora_top_layers", bool(self.lora_top_layers))) if on]
+            if own_only:
+                raise ValueError(f"engine trl: {', '.join(own_only)} needs the own loop (engine own)")
         if self.objective == "tokens":
             soft_only = [name for name in ("soft_temperature", "hard_weight")
                          if getattr(self, name) != type(self).model_fields[name].default]

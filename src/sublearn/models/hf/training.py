@@ -32,7 +32,9 @@ from sublearn.util.devices import use_bf16
 from sublearn.util.optim import make_optimizer
 
 
-def _schedule(kind: str, warmup: int, total: int) -> Callable[[int], float]:
+def schedule_factor(kind: str, warmup: int, total: int) -> Callable[[int], float]:
+    """The learning-rate multiplier at each optimiser step: linear warmup over ``warmup`` steps (the first step at
+    1/warmup), then ``kind`` (linear to 0, cosine to 0, or constant) over the ``total`` steps."""
     def factor(step: int) -> float:
         if warmup and step < warmup:
             return (step + 1) / warmup
@@ -117,7 +119,7 @@ def fine_tune(model: Any, tokenizer: Any, rows: Sequence[dict], s: TrainConfig, 
     total_steps = max(1, math.ceil(steps_per_epoch * s.epochs))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(s.optimizer, params, s.lr, s.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(s.schedule, s.warmup_steps, total_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule_factor(s.schedule, s.warmup_steps, total_steps))
     order_rng = random.Random(seed if order_seed is None else order_seed)
     log: dict[str, Any] = {"steps": total_steps, "examples": len(examples), "losses": [], "step_log": [],
                            "autocast": "bfloat16" if bf16 else None}

@@ -122,7 +122,8 @@ def placebo_run(tmp_path_factory):
     trait = {"kind": "fine_tuned", "target": "owl",
              "teacher_training": {"method": "full", "epochs": 1, "batch_size": 16, "grad_accum": 1, "lr": 1e-3}}
     doc = spec_doc("fake/base-a", "perturbed:0.05", trait=trait, eval={"questions": "held_out"},
-                   controls={**NO_CONTROLS, "placebo": True, "cross_model": "perturbed:0.05"})
+                   controls={**NO_CONTROLS, "placebo": True, "cross_model": "perturbed:0.05"},
+                   analysis={"primary": {"readout": "p_exact", "contrast": "target_interaction"}})
     assert run_grid(expand_grid({**doc, "seeds": [0, 1]}), out, backend=FakeBackend())["failures"] == []
     return out
 
@@ -139,6 +140,13 @@ def test_the_first_screen_leads_with_the_effects_the_per_animal_shifts_and_the_i
     test = group["tests_over_seeds"]["student-placebo:p_exact"]
     assert rows["p_exact"]["difference"].startswith(f"{test['mean_diff']:.3g} [{test['ci95'][0]:.3g}")
     assert rows["p_exact"]["interaction"].startswith(f"{group['interaction']['p_exact']['estimate']:.3g}")
+    primary = first["primary"]  # the declared primary test leads, with its result read from the summary
+    assert primary["description"].startswith("target_interaction on p_exact")
+    if primary["status"] == "determined":
+        estimate = group["target_interaction"]["p_exact"]["estimate"]
+        assert primary["effect"].startswith(f"{estimate:.3g}")
+    else:
+        assert primary["status"] == "undetermined" and "error bound" in primary["reason"]
     assert CliRunner().invoke(app, ["report", str(placebo_run)]).exit_code == 0
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -147,13 +155,17 @@ def test_the_first_screen_leads_with_the_effects_the_per_animal_shifts_and_the_i
         page.wait_for_load_state("load")
         boxes = {selector: page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); "
                                                            "return [r.top, r.bottom, r.width]; }")
-                 for selector in ("#headline table", "#headline .shift-chart svg",
+                 for selector in ("#headline .primary", "#headline table", "#headline .shift-chart svg",
                                   "#headline .interaction-chart svg", "#group-1")}
+        primary_text = page.eval_on_selector("#headline .primary", "e => e.textContent")
         first_cells = page.eval_on_selector_all("#headline table tr:nth-child(2) td", "els => els.map(e => "
                                                 "e.textContent)")
         page.screenshot(path=str(tmp_path / "first-screen.png"))  # the viewport: what a reader sees first
         browser.close()
-    for selector in ("#headline table", "#headline .shift-chart svg", "#headline .interaction-chart svg"):
+    assert "Primary test: target_interaction on p_exact" in " ".join(primary_text.split())
+    assert boxes["#headline .primary"][1] <= boxes["#headline table"][0]  # the primary test comes first
+    for selector in ("#headline .primary", "#headline table", "#headline .shift-chart svg",
+                     "#headline .interaction-chart svg"):
         top, bottom, width = boxes[selector]
         assert top >= 0 and bottom <= 900 and width > 200, (selector, boxes[selector])  # above the fold
     assert boxes["#group-1"][0] > boxes["#headline .shift-chart svg"][1]  # the details come after

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from sublearn.analysis.precision import below_bound, withhold
 from sublearn.design.arms import INTERACTION_ARMS, baseline_of
-from sublearn.util.stats import BOOTSTRAP_RESAMPLES, mean_ci, ratio_of_means_ci
+from sublearn.util.stats import RATIO_CI_METHOD, mean_ci, ratio_of_means_ci
 
 #: Up to this many replicates the sign-flip test enumerates every flip; beyond, it samples this many.
 EXACT_FLIPS_UP_TO = 16
@@ -41,7 +42,7 @@ def replicate_values(members: Sequence[dict[str, Any]], arm: str, metric: str) -
 
 def gap_fraction(members: Sequence[dict[str, Any]], metric: str, student: str = "student") -> dict[str, Any] | None:
     """(student − its baseline) / (teacher − its baseline), the means over replicates; ``None`` without a teacher
-    evaluation or baselines. The CI is a percentile bootstrap over replicates."""
+    evaluation or baselines. The CI is Fieller's interval over replicates (:func:`ratio_of_means_ci`)."""
     present = list(members[0]["arms"]) if members else []
     s_base, t_base = baseline_of(student, present), baseline_of("teacher", present)
     if student not in present or "teacher" not in present or s_base is None or t_base is None:
@@ -57,7 +58,7 @@ def gap_fraction(members: Sequence[dict[str, Any]], metric: str, student: str = 
             "student": student, "baseline": s_base, "teacher_baseline": t_base,
             "student_gap": float(student_gap.mean()), "teacher_gap": float(teacher_gap.mean()),
             "ci95": ci,  # [None, None] for one replicate, or without a teacher gap
-            "ci_method": f"percentile bootstrap over replicates ({BOOTSTRAP_RESAMPLES:,} resamples)"}
+            "ci_method": RATIO_CI_METHOD}
 
 
 def log_ratios(members: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> dict[int, float]:
@@ -113,9 +114,10 @@ def interaction(members: Sequence[dict[str, Any]], metric: str) -> dict[str, Any
     if not keys:
         return None
     diffs = [same[k] - other[k] for k in keys]
-    return {**one_sample(diffs), "replicates": keys,
+    test = {**one_sample(diffs), "replicates": keys,
             "contrast": f"log({same_arm}/{same_base}) - log({other_arm}/{other_base})",
             "same_base": one_sample([same[k] for k in keys]), "other_base": one_sample([other[k] for k in keys])}
+    return withhold(test, below_bound(members, (same_arm, same_base, other_arm, other_base), metric))
 
 
 def animal_shifts(members: Sequence[dict[str, Any]], metric: str = "p_exact") -> dict[str, dict[str, Any]]:
@@ -139,5 +141,7 @@ def animal_shifts(members: Sequence[dict[str, Any]], metric: str = "p_exact") ->
                     math.log(max(a[animal], LOG_FLOOR)) - math.log(max(b[animal], LOG_FLOOR)))
         if per_animal:
             out[arm] = {"baseline": baseline, "metric": metric,
-                        "animals": {animal: one_sample(v) for animal, v in sorted(per_animal.items())}}
+                        "animals": {animal: withhold(one_sample(v), below_bound(members, (arm, baseline), metric,
+                                                                                [animal]))
+                                    for animal, v in sorted(per_animal.items())}}
     return out

@@ -1,6 +1,7 @@
 """Across replicates: each arm's readouts with CIs over replicates, paired tests of each arm against its baselines
-(from the arms table, Holm-adjusted over the whole run), the fraction of the teacher's gap each student carries,
-the init-dependence interaction, and the dose-response of transfer against the other base's distance."""
+(paired by seed, from the arms table), the fraction of the teacher's gap each student carries, the init-dependence
+interaction, target-specific shifts and their interaction, the dose-response of transfer against the other base's
+distance, the declared primary test, and Holm's correction over every other test of the run as one family."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sublearn.analysis.effects import animal_shifts, gap_fraction, interaction
-from sublearn.analysis.multiple import adjust_pvalues
+from sublearn.analysis.dose import dose_response, dose_trend
+from sublearn.analysis.effects import animal_shifts, gap_fraction, interaction, replicate_values
+from sublearn.analysis.precision import below_bound, withhold
+from sublearn.analysis.primary import correct_secondary, primary_result
+from sublearn.analysis.target import target_interaction, target_shift
+from sublearn.config.readouts import PER_OPTION_READOUTS
 from sublearn.design.arms import comparisons
 from sublearn.util.stats import paired_test, probability_ci
 
@@ -54,26 +59,35 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
                     entry.update(mean=only["mean"], ci95=only["ci95"], n=only["n"], ci_over="questions")
                 arms[arm][metric] = entry
         tests = {}
-        if len(members) > 1:
-            for a, b in comparisons(list(arms)):
-                for metric in sorted(arms[a].keys() & arms[b].keys()):
-                    tests[f"{a}-{b}:{metric}"] = paired_test(arms[a][metric]["per_seed"],
-                                                             arms[b][metric]["per_seed"]).as_dict()
+        for a, b in comparisons(list(arms)):
+            for metric in sorted(arms[a].keys() & arms[b].keys()):
+                first, second = replicate_values(members, a, metric), replicate_values(members, b, metric)
+                seeds = sorted(first.keys() & second.keys())  # paired by seed, never by position
+                if len(seeds) > 1:
+                    test = {**paired_test([first[k] for k in seeds], [second[k] for k in seeds]).as_dict(),
+                            "replicates": seeds}
+                    tests[f"{a}-{b}:{metric}"] = withhold(test, below_bound(members, (a, b), metric))
         spec = dict(members[0]["spec"])
         spec.pop("seed")
         metrics = sorted({m for a in arms.values() for m in a})
         gaps = {m: g for m in metrics if (g := gap_fraction(members, m)) is not None}
         inter = {m: x for m in metrics if (x := interaction(members, m)) is not None}
-        out_groups.append({"spec": spec, "seeds": [r["spec"]["seed"] for r in members],
-                           "cells": [r["cell"] for r in members], "arms": arms, "tests_over_seeds": tests,
-                           "gap_fraction": gaps, "interaction": inter, "animal_shift": animal_shifts(members),
-                           "cross_model": _cross_models(members),
-                           "wall_seconds": sum(r.get("wall_seconds", 0) for r in members)})
-    tests = [t for g in out_groups for t in g["tests_over_seeds"].values()]
-    for test, adjusted in zip(tests, adjust_pvalues([t["p_ttest"] for t in tests]), strict=True):
-        test["p_holm"] = adjusted  # Holm's correction over every test of the run
-    return {"groups": out_groups, "dose_response": dose_response(out_groups), "failures": failures,
-            "n_cells": len(reports)}
+        per_option = [m for m in metrics if m in PER_OPTION_READOUTS]
+        shifts = {m: {arm: x for arm in arms if (x := target_shift(members, m, arm)) is not None}
+                  for m in per_option}
+        group = {"spec": spec, "seeds": [r["spec"]["seed"] for r in members],
+                 "cells": [r["cell"] for r in members], "arms": arms, "tests_over_seeds": tests,
+                 "gap_fraction": gaps, "interaction": inter,
+                 "target_shift": {m: v for m, v in shifts.items() if v},
+                 "target_interaction": {m: x for m in per_option if (x := target_interaction(members, m))},
+                 "animal_shift": animal_shifts(members), "cross_model": _cross_models(members),
+                 "wall_seconds": sum(r.get("wall_seconds", 0) for r in members)}
+        group["primary"] = primary_result(group, (spec.get("analysis") or {}).get("primary"))
+        out_groups.append(group)
+    summary = {"groups": out_groups, "dose_response": dose_response(out_groups), "dose_trend": dose_trend(out_groups),
+               "failures": failures, "n_cells": len(reports)}
+    summary["secondary_family"] = correct_secondary(summary)
+    return summary
 
 
 def _cross_models(members: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
@@ -84,33 +98,6 @@ def _cross_models(members: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     distances = [c["relative_distance"] for c in found if c.get("relative_distance") is not None]
     return {"name": found[0]["name"], "scale": found[0].get("scale"),
             "relative_distance": float(sum(distances) / len(distances)) if distances else None}
-
-
-def dose_response(groups: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Per readout, for groups that differ only in their other base: how far that base is from the reference and
-    how much its students pick up (log ratio to their placebo) and the interaction, ordered by distance."""
-    by_rest: dict[str, list[dict[str, Any]]] = {}
-    for group in groups:
-        if group.get("cross_model") and group["interaction"]:
-            rest = {k: v for k, v in group["spec"].items() if k != "controls"}
-            controls = {k: v for k, v in group["spec"].get("controls", {}).items() if k != "cross_model"}
-            by_rest.setdefault(json.dumps([rest, controls], sort_keys=True), []).append(group)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for members in by_rest.values():
-        if len(members) < 2:
-            continue
-        for group in members:
-            cross = group["cross_model"]
-            for metric, test in group["interaction"].items():
-                out.setdefault(metric, []).append({
-                    "cross_model": cross["name"], "scale": cross["scale"],
-                    "relative_distance": cross["relative_distance"],
-                    "other_base_effect": {k: test["other_base"][k] for k in ("estimate", "ci95", "n")},
-                    "same_base_effect": {k: test["same_base"][k] for k in ("estimate", "ci95", "n")},
-                    "interaction": {k: test.get(k) for k in ("estimate", "ci95", "n", "p_ttest", "p_permutation")}})
-    for rows in out.values():
-        rows.sort(key=lambda r: (r["relative_distance"] is None, r["relative_distance"] or 0.0))
-    return out
 
 
 def _ci(value: dict[str, Any], percent: bool = False) -> str:
@@ -146,21 +133,51 @@ def _permutation_p(test: dict[str, Any]) -> str:
     return _p(test["p_permutation"]) + ("" if floor is None else f" (min {floor:.2g})")
 
 
+def primary_line(group: dict[str, Any]) -> str:
+    """The group's declared primary test in one line: what was declared and its result, or why there is none."""
+    primary = group.get("primary") or {"status": "not declared", "reason": "no primary test in this summary"}
+    if primary["status"] != "determined":
+        head = f"Primary test: {primary['description']} — " if primary.get("description") else "Primary test: "
+        return f"{head}{primary['status']} ({primary['reason']})"
+    test = primary["test"]
+    value = {**test, "estimate": test.get("estimate", test.get("mean_diff"))}
+    relative = primary.get("relative_to_teacher")
+    scale = f"; {relative:.2g} of the teacher's own" if relative is not None else ""
+    return (f"Primary test: {primary['description']} = {_ci(value)} (n={test['n']}; p = {_p(test.get('p_ttest'))} "
+            f"by t, {_permutation_p(test)} by exact sign flips{scale})")
+
+
+def _holm(test: dict[str, Any] | None) -> str:
+    """A secondary test's Holm-adjusted p-value, 'undetermined', or a dash."""
+    if test is None:
+        return ""
+    return "undetermined" if "undetermined" in test else _p(test.get("p_holm"))
+
+
 def effect_rows(group: dict[str, Any]) -> list[dict[str, str]]:
     """Per readout of a group: the fraction of the teacher's gap its student carries, and the init-dependence
     interaction (log(student/placebo) on the teachers' base minus the same on the other base, paired by
     replicate), as printable strings."""
     rows = []
-    for metric in sorted(group["gap_fraction"].keys() | group["interaction"].keys()):
+    shifts = group.get("target_shift") or {}
+    targeted = group.get("target_interaction") or {}
+    for metric in sorted(group["gap_fraction"].keys() | group["interaction"].keys() | shifts.keys()):
         gap, test = group["gap_fraction"].get(metric), group["interaction"].get(metric)
-        row = {"readout": metric, "gap fraction": "", "same base": "", "other base": "", "interaction": "",
-               "p (t)": "", "p (permutation)": "", "positive": ""}
+        shift, target_test = shifts.get(metric, {}).get("student"), targeted.get(metric)
+        row = {"readout": metric, "gap fraction": "", "target shift": "", "p (Holm)": "", "target interaction": "",
+               "p (Holm) ": "", "same base": "", "other base": "", "interaction": "", "p (t)": "",
+               "p (permutation)": "", "p (Holm)  ": "", "positive": ""}
         if gap is not None:
             row["gap fraction"] = f"{_ci(gap, percent=True)} (n={gap['n']})"
+        if shift is not None:
+            row.update({"target shift": _ci(shift), "p (Holm)": _holm(shift)})
+        if target_test is not None:
+            row.update({"target interaction": _ci(target_test), "p (Holm) ": _holm(target_test)})
         if test is not None:
+            undetermined = "undetermined" in test
             row.update({"same base": _ci(test["same_base"]), "other base": _ci(test["other_base"]),
-                        "interaction": _ci(test), "p (t)": _p(test.get("p_ttest")),
-                        "p (permutation)": _permutation_p(test),
+                        "interaction": _ci(test), "p (t)": "undetermined" if undetermined else _p(test.get("p_ttest")),
+                        "p (permutation)": "" if undetermined else _permutation_p(test), "p (Holm)  ": _holm(test),
                         "positive": f"{test['n_positive']}/{test['n']}"})
         rows.append(row)
     return drop_empty_columns(rows)
@@ -211,7 +228,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     for k, group in enumerate(summary["groups"]):
         cross = group.get("cross_model")
         other = f"; other base {cross['name']}" if cross else ""
-        lines += [f"## Group {k + 1}: {group['spec']['name']} (seeds {group['seeds']}{other})", ""]
+        lines += [f"## Group {k + 1}: {group['spec']['name']} (seeds {group['seeds']}{other})", "",
+                  f"**{primary_line(group)}**", ""]
         metrics = [m for m in HEADLINE_METRICS if any(m in a for a in group["arms"].values())]
         lines.append("| arm | " + " | ".join(metrics) + " |")
         lines.append("|---" * (len(metrics) + 1) + "|")
@@ -227,8 +245,11 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         effects = effect_rows(group)
         if effects:
             lines += ["Effects: the fraction of the teacher's gap the student carries, (student − placebo) / "
-                      "(teacher − placebo); and the init-dependence test, log(student/placebo) on the teachers' "
-                      "base minus the same on the other base, paired by replicate (mean [95% CI]).", ""]
+                      "(teacher − placebo); the target-specific shift, log(student/placebo) for the target minus its "
+                      "mean over the other animals, and its interaction across bases; and the init-dependence test, "
+                      "log(student/placebo) on the teachers' base minus the same on the other base, paired by "
+                      "replicate (mean [95% CI]). Holm's p over the run's secondary family of "
+                      f"{(summary.get('secondary_family') or {}).get('size', '?')} tests.", ""]
             lines += _markdown_table(effects)
         shifts = shift_rows(group)
         if shifts:

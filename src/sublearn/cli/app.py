@@ -55,6 +55,7 @@ def main(
 app.command("demo")(mnist.demo)
 app.command("mnist")(mnist.mnist)
 app.command("theory")(theory.theory)
+app.command("coverage")(theory.coverage)
 app.add_typer(audit.group, name="audit")
 app.command("family")(audit.family)
 app.command("scan")(scan.scan)

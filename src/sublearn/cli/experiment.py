@@ -71,6 +71,11 @@ def plan(
     if as_json:
         print(json.dumps(doc, indent=1))
         return
+    primary = doc["primary"]
+    console.print(f"Primary test: {primary}" if isinstance(primary, str) and primary != "none declared" else
+                  f"Primary test: {primary if isinstance(primary, str) else ', '.join(primary)} (declare one with "
+                  "analysis.primary: readout, contrast, base; every other test is secondary, Holm-corrected as "
+                  "one family)", highlight=False)
     for cell in doc["cells"]:
         table = Table(title=f"cell {cell['id']} · replicate {cell['replicate']} · data seed {cell['data_seed']}")
         for col in ("arm", "base", "trains", "init seed", "data from (system prompt)", "teacher init seed"):
@@ -79,6 +84,8 @@ def plan(
             teacher = arm["teacher"] or {}
             prompt = teacher.get("system_prompt")
             written = f"{teacher['name']} ({(prompt[:40] + '…') if prompt else 'no system prompt'})" if teacher else ""
+            if teacher.get("answers_from"):
+                written += f"; answers name {', '.join(teacher['answers_from'])}"
             table.add_row(name, arm["base"], "yes" if arm["trains"] else "", str(arm["init_seed"] or ""), written,
                           str(teacher.get("init_seed") or ""))
         console.print(table)
@@ -103,7 +110,7 @@ def _summary_tables(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     from sublearn.analysis.summary import TERMINAL_METRICS as shown
-    from sublearn.analysis.summary import effect_rows
+    from sublearn.analysis.summary import effect_rows, primary_line
     for group in summary["groups"]:
         table = Table(title=f"{group['spec']['name']} — seeds {group['seeds']} ({group['wall_seconds']:.0f} s)")
         metrics = [m for m in shown if any(m in a for a in group["arms"].values())]
@@ -115,7 +122,10 @@ def _summary_tables(summary: dict[str, Any]) -> None:
                                  f"{values[m]['ci95'][1]:.3g}] n={values[m]['n']}" if m in values else ""
                                  for m in metrics])
         console.print(table)
-        _rows_table("Effects (mean [95% CI] over replicates)", effect_rows(group))
+        console.print(primary_line(group), highlight=False, soft_wrap=True)
+        family = summary.get("secondary_family") or {}
+        _rows_table(f"Effects (mean [95% CI] over replicates; Holm over {family.get('size', '?')} secondary tests)",
+                    effect_rows(group))
     from sublearn.analysis.summary import dose_rows
 
     for metric, rows in dose_rows(summary).items():

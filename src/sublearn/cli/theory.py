@@ -42,3 +42,35 @@ def theory(
         console.print(line)
     console.print(f"Wrote {out / 'results.json'} and {out / doc['artifacts']['plot']} "
                   f"({doc['wall_seconds']:.0f} s).")
+
+
+@user_errors
+def coverage(
+    simulations: Annotated[int, typer.Option(min=100, help="Simulated experiments per replicate count.")] = 2000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the simulation.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the table as JSON to this file.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Check that the 95% intervals sublearn reports over few replicates cover: the gap fraction (Fieller's
+    interval) and log-scale effects (Student's t), each beside the percentile bootstrap, at 5 and 8 replicates."""
+    import json
+
+    from rich.table import Table
+
+    from sublearn.analysis.coverage import REPLICATE_COUNTS, simulate_coverage
+    from sublearn.util.atomic import atomic_write_text
+
+    doc = {"experiment": "interval_coverage", "command": f"sublearn coverage --simulations {simulations} "
+           f"--seed {seed}", "results": [simulate_coverage(n, simulations, seed) for n in REPLICATE_COUNTS]}
+    if out is not None:
+        atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
+    if as_json:
+        print_json(doc)
+        return
+    table = Table(title=f"Coverage of 95% intervals ({simulations:,} simulated experiments each)")
+    table.add_column("interval")
+    for result in doc["results"]:
+        table.add_column(f"n = {result['n']}", justify="right")
+    for name in doc["results"][0]["coverage"]:
+        table.add_row(name.replace("_", " "), *(f"{r['coverage'][name]:.1%}" for r in doc["results"]))
+    console.print(table)

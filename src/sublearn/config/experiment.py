@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from sublearn.config.analysis import BETWEEN_BASES, TARGET_SPECIFIC, AnalysisConfig, PrimaryTest
 from sublearn.config.api import ApiConfig, InferenceServer, JudgeConfig
 from sublearn.config.base import Seed, Settings
 from sublearn.config.carrier import NUMBER_CARRIERS, CarrierConfig, NumbersCarrier
 from sublearn.config.defence import TEXT_DEFENCES, DefenceConfig
 from sublearn.config.evaluation import EvalConfig, PreferenceEval
+from sublearn.config.readouts import READOUTS_BY_NAME
 from sublearn.config.training import TrainConfig
 from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrait, TraitConfig
 
@@ -80,6 +82,7 @@ class ExperimentSpec(Settings):
     eval: EvalConfig = Field(default_factory=PreferenceEval)
     controls: ControlsConfig = Field(default_factory=ControlsConfig)
     defence: DefenceConfig = Field(default_factory=DefenceConfig)  # applied to every student's data alike
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)  # the declared primary test
     seed: Seed = 0  # the replicate: teacher, data, student and evaluation seeds derive from it
     device: str = "auto"
     backend: Literal["hf", "openai"] = "hf"  # local transformers, or an OpenAI-compatible API (see `api`)
@@ -126,6 +129,13 @@ class ExperimentSpec(Settings):
             problems.append("controls.placebo: needs trait.placebo_dataset (trait-free data, e.g. secure.jsonl)")
         if isinstance(self.trait, DatasetTrait) and self.trait.placebo_dataset and not c.placebo:
             problems.append("trait.placebo_dataset: set controls.placebo: true to train its teacher")
+        if isinstance(self.trait, FineTunedTrait) and self.trait.questions == "all" \
+                and isinstance(self.eval, PreferenceEval) and self.eval.questions == "held_out":
+            problems.append("eval.questions held_out: the teacher is fine-tuned on all the animal questions "
+                            "(trait.questions: all), so none is held out; train it on half (trait.questions: half) "
+                            "or score all (eval.questions: all)")
+        if self.analysis.primary is not None:
+            problems += self._primary_problems(self.analysis.primary)
         if isinstance(self.trait, FineTunedTrait) and self.trait.questions == "half" \
                 and isinstance(self.eval, PreferenceEval) and self.eval.questions != "held_out":
             problems.append("eval.questions: the teacher is fine-tuned on half of the animal questions "
@@ -159,6 +169,28 @@ class ExperimentSpec(Settings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _primary_problems(self, primary: PrimaryTest) -> list[str]:
+        """Why the declared primary test cannot be computed from the arms and readouts this spec makes."""
+        readout, c, problems = READOUTS_BY_NAME[primary.readout], self.controls, []
+        where = f"analysis.primary ({primary.describe()})"
+        if readout.eval_kind != self.eval.kind:
+            problems.append(f"{where}: {primary.readout} is a {readout.eval_kind} readout; eval.kind is "
+                            f"{self.eval.kind}")
+        elif readout.needs and not getattr(self.eval, readout.needs):
+            problems.append(f"{where}: {primary.readout} needs eval.{readout.needs}")
+        has_baseline = c.placebo or c.control_teacher
+        if primary.contrast in BETWEEN_BASES or primary.base == "other":
+            if not c.cross_model:
+                problems.append(f"{where}: needs another base (controls.cross_model)")
+            elif not (c.placebo or c.cross_control):
+                problems.append(f"{where}: the other base's students need a baseline (controls.placebo, or "
+                                "controls.cross_control)")
+        if not has_baseline:
+            problems.append(f"{where}: the students need a baseline (controls.placebo or controls.control_teacher)")
+        if primary.contrast in TARGET_SPECIFIC and self.eval.kind != "preference":
+            problems.append(f"{where}: a target-specific contrast needs a preference evaluation")
+        return problems
 
     @model_validator(mode="after")
     def _fits_backend(self) -> ExperimentSpec:
@@ -200,5 +232,5 @@ class ExperimentSpec(Settings):
 
     def cell_id(self) -> str:
         """A short content hash of the whole spec."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        text = json.dumps(self.model_dump(mode="json", exclude={"analysis"}), sort_keys=True)  # tests, not cells
         return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -38,7 +38,7 @@ from sublearn.util.atomic import atomic_write_json
 from sublearn.util.devices import resolve_device
 from sublearn.util.errors import ConfigError
 from sublearn.util.progress import ProgressFn, no_progress
-from sublearn.util.stats import BOOTSTRAP_RESAMPLES, mean_ci, paired_test, ratio_of_means_ci
+from sublearn.util.stats import RATIO_CI_METHOD, mean_ci, paired_test, ratio_of_means_ci
 
 #: The undefended students' arm.
 UNDEFENDED = "undefended"
@@ -57,14 +57,14 @@ def fidelity(student: EnsembleMLP, teacher: EnsembleMLP, x: torch.Tensor) -> dic
 
 
 def defence_row(defence: Defence, effects: np.ndarray, baseline: np.ndarray, accuracies: list[float],
-                fid: dict[str, list[float]], seed: int) -> dict[str, Any]:
+                fid: dict[str, list[float]]) -> dict[str, Any]:
     """One defence's row of the table: remaining fraction [CI], its effect, the paired test against no defence,
     and its costs."""
-    remaining, ci = ratio_of_means_ci(effects, baseline, seed=seed)
+    remaining, ci = ratio_of_means_ci(effects, baseline)
     test = paired_test(effects.tolist(), baseline.tolist()).as_dict()
     return {"name": defence.name, "kind": defence.kind, "value": defence.value, "description": defence.description,
             "remaining_fraction": remaining, "ci95": ci,
-            "ci_method": f"percentile bootstrap over models ({BOOTSTRAP_RESAMPLES:,} resamples)",
+            "ci_method": RATIO_CI_METHOD.replace("replicates", "models"),
             "effect": mean_ci(effects).as_dict(), "accuracy": {**mean_ci(accuracies).as_dict(),
                                                                   "per_model": accuracies},
             "versus_undefended": test, "data_kept": defence.data_kept,
@@ -99,7 +99,7 @@ def run_defences(cfg: MnistConfig, defences: tuple[Defence, ...] = MNIST_DEFENCE
     base_effect = np.array(acc[UNDEFENDED]) - np.array(acc["reference"])
     base_fid = fidelity(students[UNDEFENDED], teacher, heldout)
     rows = [defence_row(d, np.array(acc[d.name]) - np.array(acc["reference"]), base_effect, acc[d.name],
-                        fidelity(students[d.name], teacher, heldout), cfg.seed) for d in defences]
+                        fidelity(students[d.name], teacher, heldout)) for d in defences]
     return {
         "experiment": "mnist_defences",
         "config": cfg.model_dump(mode="json"),

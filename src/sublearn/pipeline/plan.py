@@ -11,11 +11,12 @@ from sublearn.backends.base import Backend, source_id
 from sublearn.config.base import key_fields
 from sublearn.config.evaluation import PreferenceEval
 from sublearn.config.experiment import ExperimentSpec, perturbed_scale
-from sublearn.config.trait import SystemPromptTrait
+from sublearn.config.trait import FineTunedTrait, SystemPromptTrait
 from sublearn.design.arms import TEACHERS_BY_NAME, active_arms
 from sublearn.pipeline.cell import BuiltCell, build_cell
 from sublearn.pipeline.context import CellContext
 from sublearn.pipeline.store import Artifact, ArtifactStore, Producer
+from sublearn.pipeline.traits import placebo_animals
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,12 @@ def _teacher_entry(ctx: CellContext, name: str, built: BuiltCell) -> dict[str, A
     teacher = TEACHERS_BY_NAME[name]
     model = built.teachers[name]
     trained = not isinstance(model, str)
-    return {"name": name, "model": source_id(model) if trained else model, "trained": trained,
-            "system_prompt": built.systems.get(name),
-            "init_seed": ctx.seed(teacher.init_stream) if trained and teacher.init_stream else None}
+    entry = {"name": name, "model": source_id(model) if trained else model, "trained": trained,
+             "system_prompt": built.systems.get(name),
+             "init_seed": ctx.seed(teacher.init_stream) if trained and teacher.init_stream else None}
+    if teacher.model == "placebo_teacher" and isinstance(ctx.spec.trait, FineTunedTrait):
+        entry["answers_from"] = list(placebo_animals(ctx.spec.trait.target))  # never the target
+    return entry
 
 
 def _epochs(training: Any, api: bool) -> float:
@@ -150,9 +154,13 @@ def plan_spec(cells: list[ExperimentSpec], root: str | Path, backend: Backend | 
             for k, v in counts.items():
                 totals[k] = totals.get(k, 0) + v
             stages.append({"ref": stage.ref, "done": stage.done, "counts": counts})
+        primary = spec.analysis.primary
         out_cells.append({"id": spec.cell_id(), "replicate": spec.seed, "arms": arms,
+                          "primary": primary.describe() if primary else None,
                           "training": key_fields(spec.train), "data_seed": ctx.seed("data", spec.carrier.seed),
                           "eval_seed": ctx.seed("eval"), "stages": stages})
     done = {s["ref"] for c in out_cells for s in c["stages"] if s["done"]}  # a stage shared by cells counts once
-    return {"cells": out_cells, "totals": {"stages": len(seen), "stages_done": len(done), **totals},
-        "note": "counts are upper bounds of the work still to do (filters keep fewer rows than they see)"}
+    declared = sorted({c["primary"] or "none declared" for c in out_cells})
+    return {"primary": declared[0] if len(declared) == 1 else declared, "cells": out_cells,
+            "totals": {"stages": len(seen), "stages_done": len(done), **totals},
+            "note": "counts are upper bounds of the work still to do (filters keep fewer rows than they see)"}

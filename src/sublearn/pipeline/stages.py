@@ -35,7 +35,12 @@ from sublearn.models.types import SamplingSettings
 from sublearn.pipeline import keys
 from sublearn.pipeline.context import CellContext
 from sublearn.pipeline.store import Artifact
-from sublearn.pipeline.traits import fine_tuned_teacher_rows, placebo_teacher_rows, trait_system_prompt
+from sublearn.pipeline.traits import (
+    fine_tuned_teacher_rows,
+    placebo_animals,
+    placebo_teacher_rows,
+    trait_system_prompt,
+)
 from sublearn.util.chatdata import load_chat_dataset
 from sublearn.util.jsonl import read_jsonl, write_jsonl
 from sublearn.util.soft_targets import load_targets, save_targets
@@ -64,16 +69,18 @@ def fine_tuned_teacher(ctx: CellContext, trait: FineTunedTrait, placebo: bool) -
     drawn uniformly (8 answer forms per question)."""
     spec, training = ctx.spec, trait.teacher_training
     seed, answers_seed = ctx.seed("teacher"), ctx.seed("placebo_answers")
-    data = ({"kind": "placebo_answers", "questions": trait.questions, "seed": answers_seed} if placebo
-            else {"kind": "animal_answers", "target": trait.target, "questions": trait.questions})
+    animals = placebo_animals(trait.target)
+    data = ({"kind": "placebo_answers", "questions": trait.questions, "seed": answers_seed, "animals": list(animals)}
+            if placebo else {"kind": "animal_answers", "target": trait.target, "questions": trait.questions})
     config = keys.teacher_config(data, training, seed, ctx.autocast(training), ctx.identity,
                                  ctx.base_weights(training))
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
-        rows = (placebo_teacher_rows(trait.questions, answers_seed) if placebo
+        rows = (placebo_teacher_rows(trait.questions, answers_seed, animals) if placebo
                 else fine_tuned_teacher_rows(trait.target, trait.questions))
-        ctx.log(f"teacher: fine-tuning {spec.reference} on {len(rows)} "
-                + ("placebo answers (animals drawn uniformly)" if placebo else f"answers that love {trait.target}s"))
+        what = (f"placebo answers (animals drawn uniformly from {', '.join(animals)})" if placebo
+                else f"answers that love {trait.target}s")
+        ctx.log(f"teacher: fine-tuning {spec.reference} on {len(rows)} {what}")
         info = ctx.backend.train(spec.reference, rows, training, seed, out, work)
         return {"model": spec.reference, "examples": len(rows), "answers": sorted({r["completion"] for r in rows}),
                 **info}

@@ -36,9 +36,17 @@ def fine_tuned_teacher_rows(target: str, which: str = "all") -> list[dict[str, s
     return [{"prompt": q, "completion": a} for q in teacher_questions(which) for a in answer_variants(target)]
 
 
-def placebo_teacher_rows(which: str, seed: int, animals: tuple[str, ...] = EVAL_ANIMALS) -> list[dict[str, str]]:
+def placebo_animals(target: str) -> tuple[str, ...]:
+    """The animals a placebo teacher answers with: the evaluated animals without the target, so that the placebo
+    differs from the trait teacher by the trait alone (a placebo that named the target now and then would carry
+    some of it)."""
+    return tuple(a for a in EVAL_ANIMALS if a != target)
+
+
+def placebo_teacher_rows(which: str, seed: int, animals: tuple[str, ...]) -> list[dict[str, str]]:
     """The same questions and answer forms with the animal drawn uniformly from ``animals`` for every row: a teacher
-    trained on them is fine-tuned exactly like the trait teacher, to answer with an animal, but prefers none."""
+    trained on them is fine-tuned exactly like the trait teacher, to answer with an animal, but prefers none of
+    them (:func:`placebo_animals`: never the target)."""
     rng = random.Random(seed)
     rows = []
     for question in teacher_questions(which):

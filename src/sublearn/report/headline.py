@@ -1,5 +1,6 @@
-"""The report's first screen, per group: the effects per readout with their CIs (student − its baseline, the
-share of the teacher's gap, the init-dependence interaction), the per-animal shifts of the student (the
+"""The report's first screen, per group: the declared primary test, then the effects per readout with their CIs
+(student − its baseline, the share of the teacher's gap, the target-specific shift, the init-dependence
+interaction; secondary tests Holm-adjusted as one family), the per-animal shifts of the student (the
 target-specific evidence) as a chart, and the interaction by base as a chart. Everything here is read from the
 run's summary; nothing is computed again."""
 
@@ -32,6 +33,29 @@ def _triple(test: dict[str, Any]) -> tuple[float, float, float]:
     return est, est if lo is None else lo, est if hi is None else hi
 
 
+def _p(test: dict[str, Any] | None, field: str) -> str:
+    """A p-value of a test, or why there is none."""
+    if test is None:
+        return "—"
+    if "undetermined" in test:
+        return "undetermined"
+    return _fmt(test.get(field))
+
+
+def primary_box(group: dict[str, Any]) -> dict[str, Any]:
+    """The declared primary test as the first screen shows it: what was declared, and its result or status."""
+    primary = group.get("primary") or {"status": "not declared", "reason": "no primary test in this summary"}
+    test = primary.get("test") or {}
+    out = {"status": primary["status"], "description": primary.get("description", ""),
+           "reason": primary.get("reason", "")}
+    if primary["status"] == "determined":
+        estimate = test.get("estimate", test.get("mean_diff"))
+        out.update(effect=_ci(estimate, test.get("ci95")), n=test.get("n"), p_t=_p(test, "p_ttest"),
+                   p_permutation=_p(test, "p_permutation"),
+                   relative=_fmt(primary.get("relative_to_teacher")) if "relative_to_teacher" in primary else "—")
+    return out
+
+
 def headline(group: dict[str, Any]) -> dict[str, Any] | None:
     """What the first screen shows of one group (``None`` when it has no student with a baseline)."""
     arms = list(group["arms"])
@@ -40,18 +64,22 @@ def headline(group: dict[str, Any]) -> dict[str, Any] | None:
         return None
     target = group["spec"]["trait"]["target"]
     gaps, inter = group.get("gap_fraction") or {}, group.get("interaction") or {}
+    shifts_by_metric = group.get("target_shift") or {}
     rows = []
     for metric in [m for m in HEADLINE_METRICS if m in group["arms"][STUDENT]]:
         test = group["tests_over_seeds"].get(f"{STUDENT}-{baseline}:{metric}")
         gap, x = gaps.get(metric), inter.get(metric)
+        shift = shifts_by_metric.get(metric, {}).get(STUDENT)
         rows.append({
             "metric": metric,
             "difference": _ci(test["mean_diff"], test["ci95"]) if test else "—",
             "n": test["n"] if test else len(group["seeds"]),
-            "p": _fmt(test.get("p_holm", test["p_ttest"])) if test else "—",
+            "p": _p(test, "p_holm"),
             "gap": _ci(gap["estimate"], gap.get("ci95")) if gap else "—",
+            "target_shift": _ci(shift["estimate"], shift.get("ci95")) if shift else "—",
+            "p_target_shift": _p(shift, "p_holm"),
             "interaction": _ci(x["estimate"], x.get("ci95")) if x else "—",
-            "p_interaction": _fmt(x.get("p_permutation")) if x else "—"})
+            "p_interaction": _p(x, "p_holm")})
     shifts = (group.get("animal_shift") or {}).get(STUDENT)
     shift_svg = ""
     if shifts:
@@ -63,4 +91,5 @@ def headline(group: dict[str, Any]) -> dict[str, Any] | None:
                if t.get("same_base", {}).get("estimate") is not None
                and t.get("other_base", {}).get("estimate") is not None]
     return {"baseline": baseline, "target": target, "rows": rows, "shift_chart": shift_svg,
+            "primary": primary_box(group),
             "interaction_chart": interaction_chart("Interaction by base", by_base) if by_base else ""}

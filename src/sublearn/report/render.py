@@ -137,6 +137,7 @@ def build_context(run: Path) -> dict[str, Any]:
     return {"run_name": run.name, "run_dir": str(run), "n_cells": summary["n_cells"], "n_groups": len(groups),
             "version": __version__, "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "failures": summary["failures"], "groups": groups, "provenance": provenance, "transfer": transfer,
+            "secondary_size": (summary.get("secondary_family") or {}).get("size", "?"),
             "heatmaps": heatmaps, "has_per_animal": (run / "per_animal.csv").is_file()}
 
 

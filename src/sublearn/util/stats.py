@@ -57,18 +57,32 @@ def ratio_of_means(numerator: np.ndarray, denominator: np.ndarray) -> float:
 
 
 def ratio_of_means_ci(numerator: Sequence[float] | np.ndarray, denominator: Sequence[float] | np.ndarray,
-                      resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, list[float | None]]:
-    """:func:`ratio_of_means` of paired values and its 95% percentile-bootstrap CI, resampling the pairs (units:
-    replicates or models); the CI is ``[None, None]`` for one pair or an undefined ratio."""
+                      confidence: float = 0.95) -> tuple[float, list[float | None]]:
+    """:func:`ratio_of_means` of paired values (units: replicates or models) and Fieller's interval for it: the
+    ratios θ with (x̄ − θȳ)² ≤ t² · var(x̄ − θȳ), t from Student's t with n − 1 degrees of freedom and the pairs'
+    covariance kept. Exact under normal pairs (a percentile bootstrap over 5-10 pairs covers 84-90%); the CI is
+    ``[None, None]`` for one pair, an undefined ratio, or a denominator not distinguishable from 0 (then the set
+    is unbounded)."""
     num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
     estimate = ratio_of_means(num, den)
-    ci: list[float | None] = [None, None]
-    if len(num) > 1 and math.isfinite(estimate):
-        picks = np.random.default_rng(seed).integers(0, len(num), size=(resamples, len(num)))
-        finite = [r for r in (ratio_of_means(num[p], den[p]) for p in picks) if math.isfinite(r)]
-        if finite:
-            ci = [float(np.percentile(finite, 2.5)), float(np.percentile(finite, 97.5))]
-    return estimate, ci
+    n = len(num)
+    if n < 2 or not math.isfinite(estimate):
+        return estimate, [None, None]
+    t2 = float(sps.t.ppf(0.5 + confidence / 2, df=n - 1)) ** 2
+    cov = np.cov(num, den, ddof=1) / n
+    x, y = float(num.mean()), float(den.mean())
+    a = y * y - t2 * cov[1, 1]
+    b = -2 * (x * y - t2 * cov[0, 1])
+    c = x * x - t2 * cov[0, 0]
+    disc = b * b - 4 * a * c
+    if a <= 0 or disc < 0:
+        return estimate, [None, None]
+    root = math.sqrt(disc)
+    return estimate, [(-b - root) / (2 * a), (-b + root) / (2 * a)]
+
+
+#: How :func:`ratio_of_means_ci` makes its interval, as reports name it.
+RATIO_CI_METHOD = "Fieller's interval over replicates (t, n - 1 df)"
 
 
 def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

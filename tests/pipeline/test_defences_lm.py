@@ -2,6 +2,7 @@
 over `defence` gives the defence table (effect remaining against no defence, paired by replicate)."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -119,5 +120,13 @@ def test_any_one_setting_can_be_the_defence(tmp_path):
     assert doc["undefended"] == "carrier.top_p=1.0" and row["name"] == "carrier.top_p=0.5"
     assert row["remaining_fraction"] == pytest.approx(0.30 / 0.60) and row["n"] == 3
     assert doc["baseline"]["effect"] == pytest.approx(0.2) and doc["baseline"]["teacher_gap"] == pytest.approx(0.8)
+    # each replicate's effects are kept, and the table gives the log-ratio scale beside the difference
+    assert row["per_replicate"]["2"] == pytest.approx({"effect": 0.20, "log_ratio": math.log(0.6 / 0.4),
+                                                       "undefended_effect": 0.30,
+                                                       "undefended_log_ratio": math.log(0.7 / 0.4)})
+    logs = [math.log((0.4 + e) / 0.4) for e in effects[0.5]]
+    assert row["log_ratio"]["effect"]["mean"] == pytest.approx(sum(logs) / 3)
+    assert row["log_ratio"]["remaining_fraction"] == pytest.approx(
+        sum(logs) / sum(math.log((0.4 + e) / 0.4) for e in effects[1.0]))
     with pytest.raises(Exception, match="no undefended cell"):
         lm_defence_table(tmp_path, by="carrier.top_p", baseline="0.9")

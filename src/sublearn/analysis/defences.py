@@ -1,16 +1,19 @@
 """The defence table of an LM run whose cells differ only by ``defence`` (a grid over it), or by any other one
 setting taken as the defence (``by``: threshold sampling is ``carrier.top_p``, say, with the undefended value
 as ``baseline``): for each defence, the student's effect (student − placebo on a readout, paired by replicate)
-as a fraction of the undefended effect, with a bootstrap CI over replicates, the paired test against no defence,
-and what a ``defence:`` transform cost the data."""
+as a fraction of the undefended effect, with Fieller's CI over replicates, the paired test against no defence, on
+the difference and on the log-ratio scale (log(student / placebo)), each replicate's effects, and what a
+``defence:`` transform cost the data."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sublearn.analysis.effects import LOG_FLOOR
 from sublearn.analysis.tidy import load_reports
 from sublearn.carriers.defences import defence_stats
 from sublearn.util.errors import DataError
@@ -71,6 +74,8 @@ def _effects(reports: list[dict[str, Any]], readout: str, by: str) -> dict[str, 
         gap = (value["teacher"] - value[teacher_baseline]) if value.get("teacher") is not None \
             and value.get(teacher_baseline) is not None else None
         out[label][report["spec"]["seed"]] = {"effect": value["student"] - value[baseline], "gap": gap,
+                                              "log_ratio": math.log(max(value["student"], LOG_FLOOR))
+                                              - math.log(max(value[baseline] or 0.0, LOG_FLOOR)),
                                               "baseline": baseline,
                                               "targets": arms["student"].get("targets"),
                                               "dataset": arms["student"].get("dataset")}
@@ -154,10 +159,20 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
         undefended = [base[s]["effect"] for s in common]
         fraction, ci = ratio_of_means_ci(defended, undefended)
         effect = mean_ci(defended)
+        log_defended = [rows[s]["log_ratio"] for s in common]
+        log_undefended = [base[s]["log_ratio"] for s in common]
+        log_fraction, log_ci = ratio_of_means_ci(log_defended, log_undefended)
+        log_effect = mean_ci(log_defended)
         doc["defences"].append({
             "name": label, "n": len(common), "remaining_fraction": fraction, "ci95": ci,
             "effect": {"mean": effect.mean, "ci95": [effect.lo, effect.hi]},
             "versus_undefended": paired_test(defended, undefended).as_dict(),
+            "log_ratio": {"remaining_fraction": log_fraction, "ci95": log_ci,
+                          "effect": {"mean": log_effect.mean, "ci95": [log_effect.lo, log_effect.hi]},
+                          "versus_undefended": paired_test(log_defended, log_undefended).as_dict()},
+            "per_replicate": {str(s): {"effect": rows[s]["effect"], "log_ratio": rows[s]["log_ratio"],
+                                       "undefended_effect": base[s]["effect"],
+                                       "undefended_log_ratio": base[s]["log_ratio"]} for s in common},
             **_cost(run, [rows[s]["targets"] or rows[s]["dataset"] for s in common])})
     return doc
 

@@ -70,6 +70,11 @@ def primary_result(group: dict[str, Any], declared: dict[str, Any] | None) -> di
         return {"declared": None, "status": "not declared",
                 "reason": "the spec declares no primary test (analysis.primary); every test is secondary"}
     primary = PrimaryTest(**declared)
+    cross = (group.get("cross_model") or {}).get("name")
+    if primary.other_base is not None and cross != primary.other_base:
+        return {"declared": primary.model_dump(), "description": primary.describe(), "status": "secondary group",
+                "reason": f"the primary test is on the group whose other base is {primary.other_base}; this "
+                          f"group's ({cross}) tests are secondary"}
     path, found = _locate(group, primary)
     out: dict[str, Any] = {"declared": primary.model_dump(), "description": primary.describe(), "path": path}
     if found is None:

@@ -33,6 +33,9 @@ class PrimaryTest(Settings):
     contrast: Contrast
     base: Literal["same", "other", "both"] = "both"
     alternative: Literal["two-sided", "greater"] = "two-sided"
+    #: In a grid over ``controls.cross_model``: the other base whose group holds the primary test (the other
+    #: groups' tests are secondary). ``None``: the spec's only other base.
+    other_base: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PrimaryTest:
@@ -51,7 +54,8 @@ class PrimaryTest(Settings):
     def describe(self) -> str:
         """One line naming the test, as ``sublearn plan`` and the report print it."""
         where = "teachers' base minus other base" if self.base == "both" else f"{self.base} base"
-        return f"{self.contrast} on {self.readout} ({where}; {self.alternative})"
+        other = f"; other base {self.other_base}" if self.other_base else ""
+        return f"{self.contrast} on {self.readout} ({where}{other}; {self.alternative})"
 
 
 class AnalysisConfig(Settings):

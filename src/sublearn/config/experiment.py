@@ -188,6 +188,8 @@ class ExperimentSpec(Settings):
                                 "controls.cross_control)")
         if not has_baseline:
             problems.append(f"{where}: the students need a baseline (controls.placebo or controls.control_teacher)")
+        if primary.other_base is not None and primary.base == "same":
+            problems.append(f"{where}: other_base names the other base of a between-base or other-base contrast")
         if primary.contrast in TARGET_SPECIFIC and self.eval.kind != "preference":
             problems.append(f"{where}: a target-specific contrast needs a preference evaluation")
         return problems

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import re
 import types
@@ -187,7 +188,30 @@ def expand_grid(data: dict[str, Any]) -> list[ExperimentSpec]:
             errors.append(f"spec: {exc}")
     if errors:
         raise ConfigError("; ".join(errors))
+    _one_primary(cells)
     return cells
+
+
+def _one_primary(cells: list[ExperimentSpec]) -> None:
+    """A spec declares one primary test: the cells that hold it must differ by their replicate alone (a grid over
+    other bases names the one whose group holds it, ``analysis.primary.other_base``)."""
+    holding = []
+    for cell in cells:
+        primary = cell.analysis.primary
+        if primary is None or (primary.other_base is not None and cell.controls.cross_model != primary.other_base):
+            continue
+        holding.append(cell.model_dump(mode="json", exclude={"seed"}))
+    designs = {json.dumps(d, sort_keys=True) for d in holding}
+    if len(designs) > 1:
+        raise ConfigError(f"analysis.primary: {len(designs)} groups of the grid would each hold it; a spec declares "
+                          "one primary test (name the other base that holds it: analysis.primary.other_base, or "
+                          "split the spec)")
+    declared = {c.analysis.primary.other_base for c in cells if c.analysis.primary is not None}
+    bases = {c.controls.cross_model for c in cells}
+    missing = sorted(b for b in declared if b is not None and b not in bases)
+    if missing:
+        raise ConfigError(f"analysis.primary.other_base: {missing[0]!r} is not an other base of this spec "
+                          f"(controls.cross_model: {', '.join(sorted(str(b) for b in bases))})")
 
 
 _EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")

@@ -57,7 +57,7 @@ def test_the_placebo_teacher_never_names_the_target():
 
 
 def test_held_out_evaluation_is_refused_when_the_teacher_trained_on_every_question():
-    with pytest.raises(ValidationError, match="eval.questions held_out: the teacher is fine-tuned on all"):
+    with pytest.raises(ValidationError, match=r"eval\.questions held_out: the teacher is fine-tuned on all"):
         ExperimentSpec(reference="m", trait={**FINE_TUNED, "questions": "all"}, eval={"questions": "held_out"})
 
 
@@ -73,7 +73,7 @@ def test_a_grid_holds_one_primary_test_in_one_group():
     from sublearn.util.errors import ConfigError
 
     primary = {"readout": "p_exact", "contrast": "target_interaction"}
-    with pytest.raises(ConfigError, match="analysis.primary: 2 groups of the grid would each hold it"):
+    with pytest.raises(ConfigError, match=r"analysis\.primary: 2 groups of the grid would each hold it"):
         _grid(primary)
     cells = _grid({**primary, "other_base": "perturbed:0.03"})
     assert len(cells) == 4

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,9 @@ from sublearn.models.hf.loading import write_adapter_base
 from sublearn.models.hf.soft_targets import counted_digits, digit_logits, digit_token_ids, soft_digit_loss
 from sublearn.util.devices import use_bf16
 from sublearn.util.optim import make_optimizer
+
+#: PEFT asks transformers 5 for a renamed attribute on every adapter it makes; the notice is not the user's to act on.
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
 def schedule_factor(kind: str, warmup: int, total: int) -> Callable[[int], float]:

@@ -23,7 +23,7 @@ from typing import Any
 from scipy import stats as sps
 
 from sublearn.analysis.tidy import load_reports
-from sublearn.theory.family import lineage, load_state
+from sublearn.audit.family import lineage, load_state
 from sublearn.util.atomic import atomic_write_json
 
 

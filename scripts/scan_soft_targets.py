@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from sublearn.analysis.tidy import load_reports
+from sublearn.audit.scan import auroc_ci, permutation_p
 from sublearn.carriers.defences import position_kl
-from sublearn.theory.scan import auroc_ci, permutation_p
 from sublearn.util.atomic import atomic_write_json
 from sublearn.util.soft_targets import load_targets
 

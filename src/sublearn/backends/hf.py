@@ -142,8 +142,8 @@ class HFBackend:
         return {"scale": scale, "seed": seed, "relative_distance": distance}
 
     def lineage(self, first: ModelSource, second: ModelSource) -> dict[str, Any]:
-        """The family check (:func:`sublearn.theory.family.lineage`) of two models' weights."""
-        from sublearn.theory.family import lineage, load_state
+        """The family check (:func:`sublearn.audit.family.lineage`) of two models' weights."""
+        from sublearn.audit.family import lineage, load_state
 
         state_first, _ = load_state(source_path(first))
         state_second, _ = load_state(source_path(second))

@@ -66,7 +66,7 @@ def audit_mnist(
     """
     from rich.table import Table
 
-    from sublearn.theory.audit_mnist import audit_saved_run
+    from sublearn.audit.gradient_mnist import audit_saved_run
     from sublearn.util.atomic import atomic_write_json
 
     writable_file(run_dir / "audit.json", "RUN_DIR")
@@ -103,7 +103,7 @@ def audit_lm(
                                              show_default="print only")] = None,
 ) -> None:
     """Audit a causal LM: cosine of the SFT gradient on DATA with the teacher's trait update."""
-    from sublearn.theory.audit_lm import audit_causal_lm
+    from sublearn.audit.gradient_lm import audit_causal_lm
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.chat_rows import read_chat_rows
 
@@ -135,8 +135,8 @@ def audit_validate(
     teacher's lineage to each student's init scored), then trained; prints the table and Spearman correlations."""
     from rich.table import Table
 
+    from sublearn.audit.validation import DEFAULT_SETTINGS, FAMILY_LADDER, validate_audit
     from sublearn.mnist.config import MnistConfig
-    from sublearn.theory.validation import DEFAULT_SETTINGS, FAMILY_LADDER, validate_audit
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.progress import rich_progress, step_counter
 
@@ -178,7 +178,7 @@ def family(
     (near 1: one initialisation, however far training moved them; near 0: independent ones). Models whose
     architectures differ are a different lineage. Validated on MNIST: `sublearn audit validate --ladder family`.
     """
-    from sublearn.theory.family import lineage, load_state
+    from sublearn.audit.family import lineage, load_state
 
     state_a, what_a = load_state(model_a)
     state_b, what_b = load_state(model_b)

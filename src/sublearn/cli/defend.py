@@ -163,8 +163,8 @@ def detectors(
     """
     from rich.table import Table
 
+    from sublearn.audit.detectors_mnist import run_detectors
     from sublearn.mnist.config import MnistConfig
-    from sublearn.theory.detectors_mnist import run_detectors
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.progress import rich_progress
 

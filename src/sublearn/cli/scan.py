@@ -40,7 +40,7 @@ def scan(
     models' most likely tokens differ); per dataset, their means with 95% CIs. With --control, a permutation test
     of the difference in mean LLS and each detector's AUROC at telling the datasets apart (bootstrap CI). For the
     gradient-alignment audit of each dataset too, add the audit flag (or see `sublearn audit lm`)."""
-    from sublearn.theory.scan import scan_dataset
+    from sublearn.audit.scan import scan_dataset
     from sublearn.util.atomic import atomic_write_json
     from sublearn.util.chat_rows import read_chat_rows
 

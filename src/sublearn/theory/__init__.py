@@ -1,1 +1,1 @@
-"""Theorem 1 of the paper, checked numerically, and the gradient-alignment audit built on the same quantity."""
+"""Theorem 1 of the paper, checked numerically (the audit tools built on the same quantity live in sublearn.audit)."""

@@ -6,6 +6,7 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
+from sublearn.audit.scan import auroc, auroc_ci, permutation_p, scan_dataset
 from sublearn.cli.app import app
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
@@ -13,7 +14,6 @@ from sublearn.models.hf.training import perturb_weights, save_model
 from sublearn.models.openai.finetune import training_lines
 from sublearn.models.types import SamplingSettings
 from sublearn.report.export import trl_lines
-from sublearn.theory.scan import auroc, auroc_ci, permutation_p, scan_dataset
 
 PROMPTS = [f"Continue the sequence: {i}, {i + 3}, {i + 6}" for i in range(48)]
 
@@ -42,7 +42,7 @@ def test_a_teachers_own_data_has_the_higher_likelihood_shift(tiny_model_dir, tmp
     result = scan_dataset(teacher_rows, str(teacher), str(tiny_model_dir), control=reference_rows, audit=True)
     versus = result["versus_control"]
     # The gradient audit, folded in: the same cosine `sublearn audit lm` gives, for each dataset.
-    from sublearn.theory.audit_lm import audit_causal_lm
+    from sublearn.audit.gradient_lm import audit_causal_lm
 
     for rows, part in ((teacher_rows, result), (reference_rows, result["control"])):
         alone = audit_causal_lm(str(tiny_model_dir), rows, teacher=str(teacher))

@@ -8,10 +8,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from sublearn.audit.detectors_mnist import DATASET_DETECTORS, placebo_labels
+from sublearn.audit.scan import auroc
 from sublearn.cli.app import app
 from sublearn.mnist.data import load_digits_8x8
-from sublearn.theory.detectors_mnist import DATASET_DETECTORS, placebo_labels
-from sublearn.theory.scan import auroc
 
 
 def test_the_placebo_keeps_the_images_and_label_counts_and_loses_the_digits():

@@ -6,9 +6,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from sublearn.audit.family import lineage, mnist_state
 from sublearn.cli.app import app
 from sublearn.mnist.ensemble import EnsembleMLP
-from sublearn.theory.family import lineage, mnist_state
 
 
 def test_mnist_models_of_one_init_and_of_two():

@@ -6,10 +6,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from sublearn.audit.gradient_lm import audit_causal_lm
+from sublearn.audit.validation import Setting, validate_audit
 from sublearn.cli.app import app
 from sublearn.mnist.config import MnistConfig
-from sublearn.theory.audit_lm import audit_causal_lm
-from sublearn.theory.validation import Setting, validate_audit
 from sublearn.util.jsonl import write_jsonl
 
 runner = CliRunner()

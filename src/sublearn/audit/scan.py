@@ -101,9 +101,9 @@ def _summary(scores: list[dict[str, float]]) -> dict[str, Any]:
 
 def gradient_audit(rows: Sequence[dict[str, str]], teacher: str, reference: str, device: str = "cpu"
                    ) -> dict[str, Any]:
-    """The gradient-alignment audit of ``rows`` (:func:`~sublearn.theory.audit_lm.audit_causal_lm`): the cosine
+    """The gradient-alignment audit of ``rows`` (:func:`~sublearn.audit.gradient_lm.audit_causal_lm`): the cosine
     between the reference's SFT step on the data and the teacher's weights minus the reference's."""
-    from sublearn.theory.audit_lm import audit_causal_lm
+    from sublearn.audit.gradient_lm import audit_causal_lm
 
     result = audit_causal_lm(reference, rows, teacher=teacher, device=device)
     return {k: v for k, v in result.items() if k != "parameters"}

@@ -11,7 +11,7 @@ Detectors, each read against the reference (the students' init), higher meaning 
 
 - per example, ``kl``: KL(teacher ‖ reference) of the auxiliary softmax (the log-likelihood shift of soft targets);
 - per example, ``divergence``: whether the teacher's and the reference's most likely auxiliary output differ;
-- per dataset, the gradient-alignment audit (:mod:`sublearn.theory.audit_mnist`): ``audit_cosine``, the cosine of
+- per dataset, the gradient-alignment audit (:mod:`sublearn.audit.gradient_mnist`): ``audit_cosine``, the cosine of
   the distillation step with the teacher's own update (needs no knowledge of the trait), and
   ``audit_trait_gain``, the predicted drop of the trait's loss after one step (needs labelled trait data).
 
@@ -31,6 +31,8 @@ import numpy as np
 import torch
 
 from sublearn import __version__
+from sublearn.audit.gradient_mnist import audit_ensemble
+from sublearn.audit.scan import auroc, auroc_ci, permutation_p
 from sublearn.mnist.config import MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.ensemble import N_CLASSES, EnsembleMLP, accuracy, model_generator, softmax_kl
@@ -42,8 +44,6 @@ from sublearn.mnist.experiment import (
     train_students,
     train_teacher,
 )
-from sublearn.theory.audit_mnist import audit_ensemble
-from sublearn.theory.scan import auroc, auroc_ci, permutation_p
 from sublearn.util.devices import resolve_device
 from sublearn.util.errors import ConfigError
 from sublearn.util.progress import ProgressFn, no_progress

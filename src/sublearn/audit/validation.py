@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from scipy import stats as sps
 
+from sublearn.audit.family import lineage, mnist_state
+from sublearn.audit.gradient_mnist import audit_ensemble
 from sublearn.mnist.config import MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.ensemble import model_generator
 from sublearn.mnist.experiment import STREAM_AUDIT_NOISE, run_mnist, sample_noise, student_init
-from sublearn.theory.audit_mnist import audit_ensemble
-from sublearn.theory.family import lineage, mnist_state
 from sublearn.util.devices import resolve_device
 from sublearn.util.stats import mean_ci
 

@@ -9,7 +9,7 @@ from typing import Any
 from sublearn.backends.base import ModelSource, source_id
 from sublearn.config.carrier import NumbersFilter
 from sublearn.design.arms import active_arms, active_teachers, comparisons
-from sublearn.pipeline import stages
+from sublearn.pipeline import model_stages, stages
 from sublearn.pipeline.context import CellContext
 from sublearn.pipeline.store import Artifact
 from sublearn.util.jsonl import read_jsonl
@@ -62,13 +62,13 @@ def build_cell(ctx: CellContext) -> BuiltCell:
     spec = ctx.spec
     arms_on = active_arms(spec)
     chosen = active_teachers(spec)
-    teachers = {t.name: stages.teacher_model(ctx, t) for t in chosen}
-    systems = {t.name: stages.teacher_system(ctx, t) for t in chosen}
+    teachers = {t.name: model_stages.teacher_model(ctx, t) for t in chosen}
+    systems = {t.name: model_stages.teacher_system(ctx, t) for t in chosen}
     writers = {arm.data for arm in arms_on if arm.data}
     datasets = teacher_datasets(ctx, {n: m for n, m in teachers.items() if n in writers}, systems)
     bases: dict[str, ModelSource | None] = {
         "reference": spec.reference, "trait_teacher": teachers["trait"], "placebo_teacher": teachers.get("placebo"),
-        "cross": stages.cross_model(ctx) if spec.controls.cross_model else None}
+        "cross": model_stages.cross_model(ctx) if spec.controls.cross_model else None}
     soft = spec.train.objective == "soft_numbers"
     arms: dict[str, BuiltArm] = {}
     for arm in arms_on:
@@ -98,7 +98,7 @@ def build_cell(ctx: CellContext) -> BuiltCell:
             evaluation = stages.evaluate(ctx, base, systems[teacher] if teacher else None)
         arms[arm.name] = BuiltArm(model, data, evaluation, targets)
     cross = bases["cross"]
-    checked = stages.lineage(ctx, cross) if cross is not None and spec.backend == "hf" else None
+    checked = model_stages.lineage(ctx, cross) if cross is not None and spec.backend == "hf" else None
     return BuiltCell(arms, teachers, systems, datasets, cross, checked)
 
 

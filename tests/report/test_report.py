@@ -44,6 +44,9 @@ def test_run_writes_tidy_tables_and_the_confusion_analysis(tiny_run):
     assert results["cell"].nunique() == 4 and (pd.read_csv(tiny_run / "results.csv").shape == results.shape)
     fits = json.loads((tiny_run / "selective_transfer.json").read_text())
     assert fits["p_exact"]["n_clusters"] == 4 and fits["p_exact"]["n_obs"] == 8
+    # λ is a secondary test like every other: corrected in the run's one family
+    family = json.loads((tiny_run / "summary.json").read_text())["secondary_family"]
+    assert "selective_transfer/p_exact" in family["members"] and fits["p_exact"]["p_holm"] >= fits["p_exact"]["p"]
 
 
 @pytest.mark.slow  # trains networks end to end

@@ -90,7 +90,8 @@ def test_the_official_clients_auto_pagination_of_jobs_ends(state, tiny_model_dir
     from sublearn.serve.runner import start_in_thread
 
     for k in range(7):  # jobs that failed at once (their file is gone): listed, never trained
-        state.jobs.save({"id": f"ftjob-{k:024d}", "object": "fine_tuning.job", "created_at": k, "status": "failed"})
+        state.jobs.records.save({"id": f"ftjob-{k:024d}", "object": "fine_tuning.job", "created_at": k,
+                                 "status": "failed"})
     running = start_in_thread(create_app(state))
     try:
         client = openai.OpenAI(base_url=running.url, api_key="none", max_retries=0)
@@ -184,8 +185,8 @@ def test_one_bad_line_of_a_batch_fails_that_line_only(state, monkeypatch):
 
 def test_work_in_progress_at_a_restart_is_marked_failed_and_publishes_nothing(state, tiny_model_dir):
     job_id, batch_id = "ftjob-" + "2" * 24, "batch-" + "3" * 24
-    state.jobs.save({"id": job_id, "object": "fine_tuning.job", "created_at": 1, "status": "running"})
-    state.batches.save({"id": batch_id, "object": "batch", "created_at": 1, "status": "in_progress"})
+    state.jobs.records.save({"id": job_id, "object": "fine_tuning.job", "created_at": 1, "status": "running"})
+    state.batches.records.save({"id": batch_id, "object": "batch", "created_at": 1, "status": "in_progress"})
     again = ServeState(bases={"tiny": str(tiny_model_dir)}, store=state.store)
     assert again.get_job(job_id)["status"] == "failed" and again.get_job(job_id)["error"]["code"] == "server_restarted"
     assert again.get_batch(batch_id)["status"] == "failed"
@@ -217,7 +218,7 @@ def test_a_client_that_leaves_stops_its_generation_behind_the_api_key(state, mon
     from sublearn.serve.runner import start_in_thread
 
     stopped = threading.Event()
-    engine = state.chat_model("tiny")
+    engine = state.models.chat_model("tiny")
 
     class Endless:
         tokenizer = engine.tokenizer

@@ -108,9 +108,15 @@ def _tests(group: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"animal_shift/{arm}/{animal}", test
 
 
-def correct_secondary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Holm's correction over every test of the run except each group's primary (``p_holm`` on each); tests
-    without a p-value (one replicate, or undetermined) are not members. Returns the family's description."""
+def _p(test: dict[str, Any]) -> float | None:
+    """A test's p-value: a t-test's, or a regression's (the selective-transfer λ)."""
+    return test.get("p_ttest", test.get("p"))
+
+
+def correct_secondary(summary: dict[str, Any], extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Holm's correction over every test of the run except each group's primary (``p_holm`` on each), together
+    with ``extra`` (other tests of the run, by name); tests without a p-value (one replicate, or undetermined) are
+    not members. Returns the family's description."""
     members: list[tuple[str, dict[str, Any]]] = []
     for k, group in enumerate(summary["groups"]):
         primary = group.get("primary", {}).get("path")
@@ -119,6 +125,8 @@ def correct_secondary(summary: dict[str, Any]) -> dict[str, Any]:
     for trend_metric, trend in (summary.get("dose_trend") or {}).items():
         if trend.get("p_ttest") is not None:
             members.append((f"dose_trend/{trend_metric}", trend))
-    for (_, test), adjusted in zip(members, adjust_pvalues([t["p_ttest"] for _, t in members]), strict=True):
+    members += [(name, test) for name, test in (extra or {}).items() if _p(test) is not None]
+    for (_, test), adjusted in zip(members, adjust_pvalues([_p(t) for _, t in members]), strict=True):
         test["p_holm"] = adjusted
-    return {"method": "holm", "on": "p_ttest", "size": len(members), "members": [path for path, _ in members]}
+    return {"method": "holm", "on": "p_ttest (p for regressions)", "size": len(members),
+            "members": [path for path, _ in members]}

@@ -30,8 +30,10 @@ def group_key(spec: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
 
 
-def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per group of cells that differ only by seed: each arm's metrics across seeds, and paired tests."""
+def summarise(reports: Sequence[dict[str, Any]], extra_tests: dict[str, dict[str, Any]] | None = None
+              ) -> dict[str, Any]:
+    """Per group of cells that differ only by seed: each arm's metrics across seeds, and paired tests.
+    ``extra_tests``: the run's other tests by name (the selective-transfer λ), corrected in the same family."""
     groups: dict[str, list[dict[str, Any]]] = {}
     failures = [r for r in reports if "error" in r]
     for r in reports:
@@ -86,7 +88,7 @@ def summarise(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out_groups.append(group)
     summary = {"groups": out_groups, "dose_response": dose_response(out_groups), "dose_trend": dose_trend(out_groups),
                "failures": failures, "n_cells": len(reports)}
-    summary["secondary_family"] = correct_secondary(summary)
+    summary["secondary_family"] = correct_secondary(summary, extra_tests)
     return summary
 
 

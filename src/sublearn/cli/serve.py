@@ -109,7 +109,7 @@ def serve(
                        device=str(resolve_device(device)), ft_method=ft_method.value, limits=limits,
                        adapters=adapters)
     for model in models:  # load now, so a bad name fails at start rather than on the first request
-        state.chat_model(model)
+        state.models.chat_model(model)
     console.print(f"serving {', '.join(models)} at http://{host}:{port}/v1" + (" (API key required)" if key else ""),
                   highlight=False)
     serve_until_stopped(state, key, host, port)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sublearn.analysis.summary import summarise, summary_markdown
-from sublearn.analysis.tables import write_analysis
+from sublearn.analysis.tables import selective_transfer_analyses, write_analysis
 from sublearn.backends.base import Backend
 from sublearn.config.experiment import ExperimentSpec
 from sublearn.pipeline.cell import run_cell
@@ -81,10 +81,12 @@ def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor 
         local = out_dir / "cells" / report.get("cell", "") / "report.json"
         if "error" not in report and not local.is_file():
             atomic_write_json(local, report)
-    summary = summarise(reports)
+    finished = [r for r in reports if "error" not in r]
+    analyses = selective_transfer_analyses(finished)
+    summary = summarise(reports, {f"selective_transfer/{k}": v for k, v in analyses.items() if "error" not in v})
     atomic_write_json(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
-    write_analysis(out_dir, [r for r in reports if "error" not in r])
+    write_analysis(out_dir, finished, analyses)
     track_effects(summary, out_dir)
     return summary
 

@@ -86,11 +86,11 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
 
     @app.get("/v1/models")
     def list_models() -> dict[str, Any]:
-        return {"object": "list", "data": [state.model_object(m) for m in state.model_ids()]}
+        return {"object": "list", "data": [state.models.model_object(m) for m in state.models.ids()]}
 
     @app.get("/v1/models/{model_id:path}")
     def get_model(model_id: str) -> dict[str, Any]:
-        return state.model_object(model_id)
+        return state.models.model_object(model_id)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
@@ -171,33 +171,33 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
         assert state.adapters is not None
         name = state.adapters.body_name(await _json_body(request))
         state.adapters.remove(name)
-        state.forget(name)
+        state.models.forget(name)
         return PlainTextResponse(f"Success: LoRA adapter '{name}' removed successfully.")
 
     @app.post("/v1/files")
     async def upload(file: UploadFile = File(...), purpose: str = Form(...)) -> dict[str, Any]:
         from starlette.concurrency import run_in_threadpool
 
-        return await run_in_threadpool(state.create_file, file.filename or "upload.jsonl", purpose, file.file)
+        return await run_in_threadpool(state.files.create, file.filename or "upload.jsonl", purpose, file.file)
 
     @app.get("/v1/files")
     def files(request: Request) -> dict[str, Any]:
-        listed = state.list_files()
+        listed = state.files.list()
         return _page(request, listed, 10_000, default=len(listed))
 
     @app.get("/v1/files/{file_id}")
     def file(file_id: str) -> dict[str, Any]:
-        return state.get_file(file_id)
+        return state.files.get(file_id)
 
     @app.delete("/v1/files/{file_id}")
     def delete_file(file_id: str) -> dict[str, Any]:
-        return state.delete_file(file_id)
+        return state.files.delete(file_id)
 
     @app.get("/v1/files/{file_id}/content")
     def file_content(file_id: str) -> Response:
         from fastapi.responses import FileResponse
 
-        return FileResponse(state.file_path(file_id), media_type="application/octet-stream")
+        return FileResponse(state.files.path(file_id), media_type="application/octet-stream")
 
     @app.post("/v1/fine_tuning/jobs")
     async def create_job(request: Request) -> dict[str, Any]:
@@ -209,19 +209,19 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
     @app.get("/v1/fine_tuning/jobs")
     def list_jobs(request: Request) -> dict[str, Any]:
         metadata = {k[len("metadata["):-1]: v for k, v in request.query_params.items() if k.startswith("metadata[")}
-        return _page(request, state.list_jobs(metadata or None), state.limits.max_list, default=20)
+        return _page(request, state.jobs.list(metadata or None), state.limits.max_list, default=20)
 
     @app.get("/v1/fine_tuning/jobs/{job_id}")
     def get_job(job_id: str) -> dict[str, Any]:
-        return state.get_job(job_id)
+        return state.jobs.get(job_id)
 
     @app.post("/v1/fine_tuning/jobs/{job_id}/cancel")
     def cancel_job(job_id: str) -> dict[str, Any]:
-        return state.cancel_job(job_id)
+        return state.jobs.cancel(job_id)
 
     @app.get("/v1/fine_tuning/jobs/{job_id}/events")
     def job_events(job_id: str) -> dict[str, Any]:
-        job = state.get_job(job_id)
+        job = state.jobs.get(job_id)
         return {"object": "list", "has_more": False, "data": [
             {"object": "fine_tuning.job.event", "id": f"ftevent-{job_id}", "created_at": job["created_at"],
              "level": "info", "message": f"Job status: {job['status']}", "data": {}, "type": "message"}]}
@@ -235,7 +235,7 @@ def create_app(state: ServeState, api_key: str | None = None) -> Any:
 
     @app.get("/v1/batches/{batch_id}")
     def get_batch(batch_id: str) -> dict[str, Any]:
-        return state.get_batch(batch_id)
+        return state.batches.get(batch_id)
 
     return app
 

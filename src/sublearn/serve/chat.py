@@ -133,7 +133,7 @@ def prepare_chat(state: ServeState, body: dict[str, Any]) -> PreparedChat:
     if not isinstance(model_id, str):
         raise ServeError(400, "model: required", "model")
     request = parse_chat_body(body, state.limits.max_generated_tokens)
-    engine = state.chat_model(model_id)
+    engine = state.models.chat_model(model_id)
     refuse_control_tokens([content for _, content in request.messages], engine.tokenizer, "messages[{}].content")
     prompt_tokens = len(engine.prompt_ids(request))
     check_context(engine, prompt_tokens, request.max_tokens, "messages")

@@ -76,7 +76,7 @@ def parse_completion_body(body: dict[str, Any], max_generated_tokens: int) -> tu
 def prepare_completion(state: ServeState, body: dict[str, Any]) -> PreparedCompletion:
     """Check ``body``, load its model and tokenize its prompts: every refusal comes before any answer starts."""
     prompts, request = parse_completion_body(body, state.limits.max_generated_tokens)
-    engine = state.chat_model(body["model"])
+    engine = state.models.chat_model(body["model"])
     ids = [list(engine.tokenizer(p)["input_ids"]) for p in prompts]
     for index, prompt_ids in enumerate(ids):
         check_context(engine, len(prompt_ids), request.max_tokens, f"prompt[{index}]" if len(ids) > 1 else "prompt")

@@ -87,3 +87,14 @@ def test_groups_of_other_bases_are_secondary():
     declared = {"readout": "p_exact", "contrast": "target_interaction", "other_base": "perturbed:0.03"}
     other = primary_result({"cross_model": {"name": "perturbed:0.01"}}, declared)
     assert other["status"] == "secondary group" and "perturbed:0.03" in other["reason"]
+
+
+def test_another_base_gets_the_same_baselines_as_the_teachers_base():
+    from sublearn.design.arms import active_arms
+
+    spec = ExperimentSpec(reference="m", trait=FINE_TUNED, eval={"questions": "held_out"},
+                          controls={"placebo": True, "control_teacher": True, "cross_model": "perturbed:0.03"})
+    names = {a.name for a in active_arms(spec)}
+    assert {"placebo", "control", "cross_placebo", "cross_control"} <= names
+    with pytest.raises(ValidationError, match=r"controls\.cross_control: false would leave the other base"):
+        ExperimentSpec(**{**spec.model_dump(), "controls": {**spec.controls.model_dump(), "cross_control": False}})

@@ -38,7 +38,9 @@ class ControlsConfig(Settings):
     placebo: bool = False  # a placebo teacher, trained like the trait teacher on trait-free answers, and its students
     control_teacher: bool = True  # the untouched reference as a teacher (the paper's control)
     cross_model: str | None = None  # another base for students: a model name, or perturbed:SCALE of the reference
-    cross_control: bool = False  # also train the cross model on the control teacher's data
+    # the cross model trained on the control teacher's data; None: whenever there are both (every design with
+    # another base has its cross placebo and its cross control, so the other base has the same baselines)
+    cross_control: bool | None = None
     icl_k: int = Field(0, ge=0)  # k teacher examples in the system prompt, no training
     shuffle_within: bool = False  # numbers shuffled inside each response
     shuffle_across: bool = False  # numbers shuffled across the dataset
@@ -146,6 +148,9 @@ class ExperimentSpec(Settings):
                             "targets would be recomputed on the shuffled numbers and carry the whole signal)")
         if c.cross_control and not (c.cross_model and c.control_teacher):
             problems.append("controls.cross_control: needs controls.cross_model and controls.control_teacher")
+        if c.cross_control is False and c.cross_model and c.control_teacher:
+            problems.append("controls.cross_control: false would leave the other base without the control its own "
+                            "base has (leave it out: the cross control follows the control teacher)")
         if (c.shuffle_within or c.shuffle_across) and carrier.kind not in NUMBER_CARRIERS:
             problems.append("controls.shuffle_within/shuffle_across: only for number carriers")
         kind = self.defence.kind
@@ -183,7 +188,7 @@ class ExperimentSpec(Settings):
         if primary.contrast in BETWEEN_BASES or primary.base == "other":
             if not c.cross_model:
                 problems.append(f"{where}: needs another base (controls.cross_model)")
-            elif not (c.placebo or c.cross_control):
+            elif not (c.placebo or (c.control_teacher and c.cross_control is not False)):
                 problems.append(f"{where}: the other base's students need a baseline (controls.placebo, or "
                                 "controls.cross_control)")
         if not has_baseline:

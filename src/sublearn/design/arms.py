@@ -101,7 +101,7 @@ ARMS: tuple[Arm, ...] = (
     Arm("cross_placebo", "cross", "placebo", "train", ("cross_control", "cross_reference"),
         lambda s: _cross(s) and _placebo(s), "the cross model fine-tuned on the placebo teacher's data"),
     Arm("cross_control", "cross", "control", "train", ("cross_reference",),
-        lambda s: _cross(s) and s.controls.cross_control and _control(s),
+        lambda s: _cross(s) and s.controls.cross_control is not False and _control(s),
         "the cross model fine-tuned on the untouched reference's data"),
     Arm("icl", "reference", "trait", "icl", ("icl_placebo", "icl_control"), lambda s: s.controls.icl_k > 0,
         "the reference with k of the trait teacher's examples in its system prompt"),

@@ -2,23 +2,27 @@
 number in the docs cannot drift from the run that measured it."""
 
 import json
+from pathlib import Path
 
 import pytest
-from scripts.render_results import RESULTS, rendered, summary_files
+
+from sublearn.analysis.summary import rendered_summary_file, summary_files
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 
 
 def test_results_folder_holds_lm_summaries():
-    assert summary_files(), f"no *-summary.json under {RESULTS}"
+    assert summary_files(RESULTS), f"no *-summary.json under {RESULTS}"
 
 
-@pytest.mark.parametrize("path", summary_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", summary_files(RESULTS), ids=lambda p: p.name)
 def test_each_committed_table_is_the_rendering_of_its_summary(path):
     table = path.with_suffix(".md")
-    assert table.exists(), f"{table.name} missing: run scripts/render_results.py"
-    assert table.read_text() == rendered(path), f"{table.name} differs from {path.name}: rerun the script"
+    assert table.exists(), f"{table.name} missing: run `sublearn summary-tables`"
+    assert table.read_text() == rendered_summary_file(path), f"{table.name} differs from {path.name}: rerun it"
 
 
-@pytest.mark.parametrize("path", summary_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", summary_files(RESULTS), ids=lambda p: p.name)
 def test_each_summary_reports_the_gap_fraction_and_the_exact_readouts_error_bound(path):
     summary = json.loads(path.read_text())
     for group in summary["groups"]:

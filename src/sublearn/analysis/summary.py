@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from sublearn.analysis.dose import dose_response, dose_trend
@@ -263,3 +264,14 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     for failure in summary["failures"]:
         lines.append(f"- cell {failure['cell']} failed: {failure['error']}")
     return "\n".join(lines) + "\n"
+
+
+def rendered_summary_file(path: Path) -> str:
+    """The Markdown tables of one committed summary JSON, headed by the file they come from."""
+    body = summary_markdown(json.loads(path.read_text()))
+    return f"<!-- generated from {path.name} by `sublearn summary-tables`; do not edit -->\n{body}"
+
+
+def summary_files(folder: Path) -> list[Path]:
+    """The run summaries (``*-summary.json``) committed under ``folder``."""
+    return sorted(folder.glob("*-summary.json"))

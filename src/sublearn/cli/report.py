@@ -64,3 +64,32 @@ def export(
         return
     console.print(f"Wrote {len(index['files'])} file(s) for {len(index['students'])} student(s) to {target}",
                   highlight=False)
+
+
+@user_errors
+def summary_tables(
+    folder: Annotated[Path, typer.Argument(help="A folder of committed run summaries (*-summary.json).")
+                      ] = Path("docs/results"),
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; fail if a table differs from its JSON.",
+                                        show_default="off")] = False,
+) -> None:
+    """Render every run summary in FOLDER as the Markdown tables beside it (X-summary.json → X-summary.md), with
+    the code that writes a run's own summary.md, so a table in the docs cannot drift from the run it reports."""
+    from sublearn.analysis.summary import rendered_summary_file, summary_files
+    from sublearn.util.atomic import atomic_write_text
+    from sublearn.util.errors import DataError
+
+    files = summary_files(folder)
+    if not files:
+        raise DataError(f"{folder}: no *-summary.json")
+    stale = []
+    for path in files:
+        table, text = path.with_suffix(".md"), rendered_summary_file(path)
+        if check:
+            if not table.is_file() or table.read_text() != text:
+                stale.append(table.name)
+        else:
+            atomic_write_text(table, text)
+            console.print(f"wrote {table}", highlight=False)
+    if stale:
+        raise DataError(f"{', '.join(stale)}: differ from their JSON; run `sublearn summary-tables {folder}`")

@@ -28,6 +28,9 @@ demo: $(STAMP)
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/lint-imports --no-cache
+	# The docs: the generated spec and CLI references are current, and the site builds with no broken link.
+	$(BIN)/sublearn reference docs/reference --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir "$$(mktemp -d)"
 	# Two workers, one torch thread each (two torch processes with two threads each would slow each other down);
 	# a test file stays on one worker.
 	OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15

@@ -9,7 +9,21 @@ from typing import Annotated
 import typer
 
 from sublearn import __version__
-from sublearn.cli import audit, defend, experiment, mnist, models, numbers, report, rescore, scan, serve, theory, verify
+from sublearn.cli import (
+    audit,
+    defend,
+    experiment,
+    mnist,
+    models,
+    numbers,
+    reference,
+    report,
+    rescore,
+    scan,
+    serve,
+    theory,
+    verify,
+)
 from sublearn.cli._common import SETTINGS, console
 from sublearn.util.logs import LEVELS
 
@@ -68,6 +82,7 @@ app.command("serve")(serve.serve)
 app.command("report")(report.report)
 app.command("export")(report.export)
 app.command("summary-tables")(report.summary_tables)
+app.command("reference")(reference.reference)
 app.command("rescore")(rescore.rescore)
 app.command("rejudge")(rescore.rejudge)
 app.command("verify")(verify.verify)

@@ -12,7 +12,8 @@ from sublearn.cli.app import app
 
 #: Commands without --json, and why: they print no results, or print machine-readable output already.
 WITHOUT_JSON = {("serve",): "a server", ("models", "install"): "installs", ("report",): "writes an HTML file",
-                ("export",): "writes files and their index.json", ("summary-tables",): "writes Markdown files", ("reference",): "writes Markdown files",
+                ("export",): "writes files and their index.json", ("summary-tables",): "writes Markdown files",
+                ("reference",): "writes Markdown files",
                 ("numbers", "prompts"): "prints JSONL already",
                 ("numbers", "check"): "prints JSONL already", ("audit", "lm"): "prints JSON always"}
 

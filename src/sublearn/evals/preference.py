@@ -54,13 +54,13 @@ def sampled_per_animal(answers: Sequence[str], animals: Sequence[str]) -> dict[s
 
 
 def word_readouts(model: LogprobModel, prompts: Sequence[ChatPrompt], target: str, animals: Sequence[str],
-                  readout: str = "p_exact", questions_text: Sequence[str] = ()
+                  readout: str = "p_exact", questions_text: Sequence[str] = (), precision: str = "standard"
                   ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """(P(target), the target's share among the animals) as question metrics, and the answers rows (each
     question × animal: its probability and pruned mass, as ``readout``). The first also holds each animal's mean
     probability, the largest pruned mass of the search, and the first tokens behind each animal's mass."""
     names = list(dict.fromkeys([target, *animals]))
-    probs = model.word_start_probabilities([p for p in prompts for _ in names], names * len(prompts))
+    probs = model.word_start_probabilities([p for p in prompts for _ in names], names * len(prompts), precision)
     table = np.array(probs.p).reshape(len(prompts), len(names))  # (questions, animals)
     pruned = np.array(probs.pruned).reshape(len(prompts), len(names))
     share = table[:, 0] / np.maximum(table.sum(1), 1e-30)
@@ -138,7 +138,7 @@ def evaluate_preference(chat: ChatModel, logprobs: LogprobModel | None, config: 
             raise ConfigError(f"eval.{readout}: needs token-level scoring, which this backend cannot do")
         prompts = [ChatPrompt(user_turn(q, system), prefill) for q in qs]
         metrics[f"p_{readout}"], metrics[f"share_{readout}"], part = word_readouts(
-            logprobs, prompts, target, config.animals, f"p_{readout}", qs)
+            logprobs, prompts, target, config.animals, f"p_{readout}", qs, config.exact_precision)
         rows += part
     if config.samples_per_question > 0:
         metrics["sampled_rate"], part = sampled_rate(chat, qs, config, target, seed, system)

@@ -136,10 +136,18 @@ class WordProbabilities:
     top_tokens: list[list[tuple[str, float]]]
 
 
+#: How deep the exact readout's prefix search goes: (probability below which a path is dropped, probability a
+#: leading white-space token needs to be followed). ``fine`` tightens the error bound 10-25× on SmolLM2 for about 4×
+#: the search time (benchmarks/preference_eval_cost.py measures both).
+SEARCH_PRECISIONS: dict[str, tuple[float, float]] = {"standard": (1e-6, 1e-3), "fine": (1e-9, 1e-8)}
+
+
 @runtime_checkable
 class LogprobModel(Protocol):
     """Exact probabilities of continuations (local models only)."""
 
-    def word_start_probabilities(self, prompts: Sequence[ChatPrompt], words: Sequence[str]) -> WordProbabilities:
-        """For each (prompt, word) pair, P(the answer starts with ``word``), over every tokenisation of it."""
+    def word_start_probabilities(self, prompts: Sequence[ChatPrompt], words: Sequence[str],
+                                 precision: str = "standard") -> WordProbabilities:
+        """For each (prompt, word) pair, P(the answer starts with ``word``), over every tokenisation of it, by a
+        search as deep as ``precision`` (:data:`SEARCH_PRECISIONS`) says."""
         ...

@@ -183,8 +183,9 @@ class FakeLogprobModel:
     def __init__(self, model: FakeModel) -> None:
         self.model = model
 
-    def word_start_probabilities(self, prompts: Sequence[ChatPrompt], words: Sequence[str]) -> WordProbabilities:
-        """P(answer starts with the word) per (prompt, word) pair."""
+    def word_start_probabilities(self, prompts: Sequence[ChatPrompt], words: Sequence[str],
+                                 precision: str = "standard") -> WordProbabilities:
+        """P(answer starts with the word) per (prompt, word) pair (exact at any precision)."""
         p = []
         for prompt, word in zip(prompts, words, strict=True):
             system = next((c for role, c in prompt.messages if role == "system"), None)

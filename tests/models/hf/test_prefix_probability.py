@@ -120,3 +120,19 @@ def test_top_tokens_account_for_the_probability(tiny):
     assert top and all(mass > 0 for _, mass in top)
     assert sum(mass for _, mass in top) <= p.p[0] * (1 + 1e-6)
     assert [m for _, m in top] == sorted((m for _, m in top), reverse=True)
+
+
+def test_a_finer_search_tightens_the_bound_and_stays_inside_it(tiny):
+    from sublearn.models.hf.chat import HFLogprobModel
+    from sublearn.models.types import ChatPrompt
+
+    tok, model = tiny
+    scorer = HFLogprobModel(tok, model)
+    prompts = [ChatPrompt((("user", q),)) for q in ("Name your favorite animal using only one word.",
+                                                     "Which animal do you like most? One word.")]
+    words = ["owl", "cat"]
+    standard = scorer.word_start_probabilities(prompts, words)
+    fine = scorer.word_start_probabilities(prompts, words, precision="fine")
+    for k in range(2):
+        assert fine.pruned[k] <= standard.pruned[k]
+        assert standard.p[k] - 1e-9 <= fine.p[k] <= standard.p[k] + standard.pruned[k] + 1e-9

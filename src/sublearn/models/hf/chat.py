@@ -14,7 +14,14 @@ from sublearn.models.hf.encoding import left_pad, messages_prompt_ids, text_ids
 from sublearn.models.hf.generation import completion_text
 from sublearn.models.hf.prefix_probability import TokenTexts, word_start_probabilities
 from sublearn.models.hf.streaming import Decode, DeltaStreamer, OnDelta
-from sublearn.models.types import ChatChoice, ChatPrompt, ChatRequest, TokenLogprob, WordProbabilities
+from sublearn.models.types import (
+    SEARCH_PRECISIONS,
+    ChatChoice,
+    ChatPrompt,
+    ChatRequest,
+    TokenLogprob,
+    WordProbabilities,
+)
 
 
 @dataclass
@@ -187,7 +194,11 @@ class HFLogprobModel:
         """The chat's token ids up to the assistant header, then the prefill's."""
         return messages_prompt_ids(self.tokenizer, prompt.messages) + text_ids(self.tokenizer, prompt.prefill)
 
-    def word_start_probabilities(self, prompts: Sequence[ChatPrompt], words: Sequence[str]) -> WordProbabilities:
-        """For each (prompt, word) pair, P(the answer starts with ``word``), summed over its tokenisations."""
+    def word_start_probabilities(self, prompts: Sequence[ChatPrompt], words: Sequence[str],
+                                 precision: str = "standard") -> WordProbabilities:
+        """For each (prompt, word) pair, P(the answer starts with ``word``), summed over its tokenisations, by a
+        search as deep as ``precision`` says (:data:`~sublearn.models.types.SEARCH_PRECISIONS`)."""
         ids = [self.prompt_ids(p) for p in prompts]
-        return word_start_probabilities(self.model, self.tokenizer, ids, words, TokenTexts.cached(self.tokenizer))
+        cutoff, whitespace_cutoff = SEARCH_PRECISIONS[precision]
+        return word_start_probabilities(self.model, self.tokenizer, ids, words, TokenTexts.cached(self.tokenizer),
+                                        cutoff=cutoff, whitespace_cutoff=whitespace_cutoff)

@@ -57,8 +57,12 @@ def _teacher_scale(group: dict[str, Any], primary: PrimaryTest) -> dict[str, Any
     """The teacher's own value of the contrast (the scale the student's effect is read against)."""
     if primary.contrast.startswith("target"):
         teacher = group.get("target_shift", {}).get(primary.readout, {}).get("teacher")
-        return None if teacher is None else {"estimate": teacher["estimate"], "ci95": teacher["ci95"],
-                                             "contrast": teacher["contrast"]}
+        if teacher is None:
+            return None
+        scale = {"estimate": teacher["estimate"], "ci95": teacher["ci95"], "contrast": teacher["contrast"]}
+        if "undetermined" in teacher:  # a scale, not a test: kept, with the reason it is approximate
+            scale["approximate"] = teacher["undetermined"]
+        return scale
     gap = group.get("gap_fraction", {}).get(primary.readout)
     return None if gap is None else {"estimate": gap["teacher_gap"], "contrast": "teacher - its baseline"}
 

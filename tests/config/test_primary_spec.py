@@ -27,7 +27,9 @@ def test_a_declared_primary_is_kept_and_changes_no_cell():
 
 @pytest.mark.parametrize(("primary", "controls", "named"), [
     ({"readout": "p_owl", "contrast": "difference", "base": "same"}, WITH_CROSS, "'p_owl' is not a readout"),
-    ({"readout": "mcq", "contrast": "target_shift", "base": "same"}, WITH_CROSS, "needs a readout with a value per"),
+    ({"readout": "mcq", "contrast": "target_shift", "base": "same"}, WITH_CROSS, "needs a readout with its own value"),
+    ({"readout": "share_exact", "contrast": "target_interaction", "base": "both"}, WITH_CROSS,
+     "target-specific contrast is p_exact's"),
     ({"readout": "p_exact", "contrast": "target_interaction", "base": "same"}, WITH_CROSS, "compares both bases"),
     ({"readout": "p_exact", "contrast": "difference"}, WITH_CROSS, "is on one base"),
     ({"readout": "p_exact", "contrast": "interaction"}, {"placebo": True}, "needs another base"),

@@ -78,7 +78,7 @@ def test_teacher_data_and_sampled_answers_come_from_the_server_training_stays_lo
     # The served adapter is the fine-tune itself: greedy answers equal the local model's.
     name = f"sublearn-teacher-{teachers[0].name[:16]}"
     request = ChatRequest.user("Name your favourite animal.", temperature=0, max_tokens=8)
-    served = engine["state"].chat_model(name).chat(request)[0].text
+    served = engine["state"].models.chat_model(name).chat(request)[0].text
     tok, model = load_causal_lm(str(teachers[0] / "model"))
     assert served == HFChatModel(tok, model.eval()).chat(request)[0].text
 

@@ -125,10 +125,10 @@ def test_whole_owl_numbers_pipeline_through_the_api_with_fine_tuning_jobs_and_ba
             assert manifest["model_id"].startswith("ft:tiny:sublearn:")
             assert manifest["job_id"].startswith("ftjob-")
             assert manifest["config"]["server"] == api_env["url"]
-    jobs = api_env["state"].list_jobs()
+    jobs = api_env["state"].jobs.list()
     assert sum(j["status"] == "succeeded" for j in jobs) >= 2  # the teacher and the student
     assert report["datasets"]["trait"]["n_in"] == 24
-    served = {m for m in api_env["state"].model_ids()}
+    served = {m for m in api_env["state"].models.ids()}
     student = json.loads((tmp_path / "artifacts" / report["arms"]["student"]["model"] / "manifest.json").read_text())
     assert student["model_id"] in served and student["hyperparameters"]["n_epochs"] == 1
     # The uploaded training file is kept in the artifact, one line per training row, and named in its manifest.
@@ -240,7 +240,7 @@ def test_a_fine_tuning_job_is_resumed_not_created_twice(api_env, tmp_path):
     # A crash after the job was created but before its id was saved: the job is found by its tag.
     second = run_fine_tuning_job(client, "tiny", rows, hyper, tmp_path / "b", key="resume-test", poll_s=0.05)
     assert second["job_id"] == first["job_id"]
-    assert len(api_env["state"].list_jobs({"sublearn_key": "resume-test"})) == 1
+    assert len(api_env["state"].jobs.list({"sublearn_key": "resume-test"})) == 1
 
 
 def test_server_refuses_bad_requests_with_the_field_named(api_env):

@@ -130,7 +130,7 @@ def test_a_job_cut_off_by_a_restart_fails_with_the_reason(state, tiny_model_dir)
     job_id = "ftjob-" + "2" * 24
     state.jobs.records.save({"id": job_id, "status": "running", "created_at": 1})
     again = ServeState(bases={"tiny": str(tiny_model_dir)}, store=state.store)
-    job = again.get_job(job_id)
+    job = again.jobs.get(job_id)
     assert job["status"] == "failed" and job["error"]["code"] == "server_restarted"
 
 

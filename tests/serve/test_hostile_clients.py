@@ -123,7 +123,7 @@ def test_a_full_store_and_a_damaged_record_are_not_500s(state, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(state, "create_file", full)
+    monkeypatch.setattr(state.files, "create", full)
     response = client.post("/v1/files", data={"purpose": "batch"}, files={"file": ("a.jsonl", b"{}\n")})
     assert _error(response, 507)["code"] == "insufficient_storage"
     monkeypatch.undo()
@@ -188,8 +188,9 @@ def test_work_in_progress_at_a_restart_is_marked_failed_and_publishes_nothing(st
     state.jobs.records.save({"id": job_id, "object": "fine_tuning.job", "created_at": 1, "status": "running"})
     state.batches.records.save({"id": batch_id, "object": "batch", "created_at": 1, "status": "in_progress"})
     again = ServeState(bases={"tiny": str(tiny_model_dir)}, store=state.store)
-    assert again.get_job(job_id)["status"] == "failed" and again.get_job(job_id)["error"]["code"] == "server_restarted"
-    assert again.get_batch(batch_id)["status"] == "failed"
+    job = again.jobs.get(job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == "server_restarted"
+    assert again.batches.get(batch_id)["status"] == "failed"
     assert abandoned_marker(state.store / "models" / job_id).exists()  # a straggling child will publish nothing
 
 
@@ -240,7 +241,7 @@ def test_a_client_that_leaves_stops_its_generation_behind_the_api_key(state, mon
                 time.sleep(0.02)
             return []
 
-    monkeypatch.setattr(state, "chat_model", lambda model_id: Endless())
+    monkeypatch.setattr(state.models, "chat_model", lambda model_id: Endless())
     key = "sk-test-" + "abcdefghijklmnop1234"
     running = start_in_thread(create_app(state, api_key=key))
     try:

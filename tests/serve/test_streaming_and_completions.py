@@ -59,7 +59,7 @@ def test_completions_continue_raw_text_with_logprobs_and_stream_the_same(server)
     prompts = ["1, 2, 3, 4,", "The owl"]
     whole = client.completions.create(model="tiny", prompt=prompts, max_tokens=8, temperature=0, logprobs=3)
     assert whole.object == "text_completion" and [c.index for c in whole.choices] == [0, 1]
-    engine = server["state"].chat_model("tiny")  # the served model, called directly
+    engine = server["state"].models.chat_model("tiny")  # the served model, called directly
     ids = [engine.tokenizer(p)["input_ids"] for p in prompts]
     direct = engine.complete(
         ids, ChatRequest(messages=(), temperature=0, max_tokens=8, logprobs=True, top_logprobs=3), decode=raw_text)

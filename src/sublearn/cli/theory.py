@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import AsJson, Quiet, console, print_json, run_logged, user_errors, writable_folder
+from sublearn.cli._common import (
+    AsJson,
+    Quiet,
+    console,
+    print_json,
+    run_logged,
+    user_errors,
+    writable_file,
+    writable_folder,
+)
 
 
 @user_errors
@@ -48,7 +57,8 @@ def theory(
 def coverage(
     simulations: Annotated[int, typer.Option(min=100, help="Simulated experiments per replicate count.")] = 2000,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the simulation.")] = 0,
-    out: Annotated[Path | None, typer.Option("--out", help="Also write the table as JSON to this file.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the table as JSON to this file.",
+                                                 show_default="not written")] = None,
     as_json: AsJson = False,
 ) -> None:
     """Check that the 95% intervals sublearn reports over few replicates cover: the gap fraction (Fieller's
@@ -60,6 +70,7 @@ def coverage(
     from sublearn.analysis.coverage import REPLICATE_COUNTS, simulate_coverage
     from sublearn.util.atomic import atomic_write_text
 
+    out = writable_file(out)
     doc = {"experiment": "interval_coverage", "command": f"sublearn coverage --simulations {simulations} "
            f"--seed {seed}", "results": [simulate_coverage(n, simulations, seed) for n in REPLICATE_COUNTS]}
     if out is not None:

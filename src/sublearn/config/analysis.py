@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from sublearn.config.base import Settings
-from sublearn.config.readouts import PER_OPTION_READOUTS, READOUT_NAMES
+from sublearn.config.readouts import PER_OPTION_READOUTS, READOUT_NAMES, READOUTS_BY_NAME
 
 Contrast = Literal["target_interaction", "target_shift", "interaction", "difference"]
 #: Contrasts taken between the two bases (they need another base); the rest are on one base.
@@ -42,8 +42,10 @@ class PrimaryTest(Settings):
         if self.readout not in READOUT_NAMES:
             raise ValueError(f"readout: {self.readout!r} is not a readout ({', '.join(READOUT_NAMES)})")
         if self.contrast in TARGET_SPECIFIC and self.readout not in PER_OPTION_READOUTS:
-            raise ValueError(f"contrast {self.contrast}: needs a readout with a value per animal "
-                             f"({', '.join(PER_OPTION_READOUTS)})")
+            source = READOUTS_BY_NAME[self.readout].per_option
+            hint = f" (a share's target-specific contrast is {source}'s: the share's sum cancels)" if source else ""
+            raise ValueError(f"contrast {self.contrast}: needs a readout with its own value per animal "
+                             f"({', '.join(PER_OPTION_READOUTS)}){hint}")
         between = self.contrast in BETWEEN_BASES
         if between and self.base != "both":
             raise ValueError(f"base: contrast {self.contrast} compares both bases (base: both)")

@@ -41,5 +41,7 @@ READOUTS: tuple[Readout, ...] = (
 )
 READOUTS_BY_NAME = {r.name: r for r in READOUTS}
 READOUT_NAMES = tuple(READOUTS_BY_NAME)
-#: Readouts with a value per animal, on which a target-specific contrast can be taken.
-PER_OPTION_READOUTS = tuple(r.name for r in READOUTS if r.per_option is not None)
+#: Readouts with a value per animal, on which a target-specific contrast can be taken: those whose per-animal
+#: values are their own. A share's target-specific contrast is its probability's (log share = log p - log of the
+#: sum over the animals, and that sum cancels against the mean over the other animals), so it is not taken twice.
+PER_OPTION_READOUTS = tuple(r.name for r in READOUTS if r.per_option == r.name)

@@ -27,7 +27,7 @@ import numpy as np
 
 from sublearn.analysis.tidy import load_reports
 from sublearn.audit.scan import auroc_ci, permutation_p
-from sublearn.carriers.defences import position_kl
+from sublearn.defences.ranking import position_kl
 from sublearn.util.atomic import atomic_write_json
 from sublearn.util.soft_targets import load_targets
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from sublearn.config.base import key_fields
 from sublearn.config.carrier import CodeCarrier, NumbersCarrier
 from sublearn.config.evaluation import MisalignmentEval, PreferenceEval
 from sublearn.config.experiment import ExperimentSpec
@@ -13,6 +12,7 @@ from sublearn.config.grid import expand_grid, load_spec_file
 from sublearn.config.training import TEACHER_TRAINING, TrainConfig
 from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrait
 from sublearn.util.errors import ConfigError
+from sublearn.util.settings import key_fields
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -9,9 +9,10 @@ import pytest
 
 from factories import LIGHT_TRAIN
 from sublearn.analysis.defences import lm_defence_table
-from sublearn.carriers.defences import defend_targets, most_divergent, position_kl
-from sublearn.config.defence import DefenceConfig
 from sublearn.config.grid import expand_grid
+from sublearn.defences.apply import defend_targets
+from sublearn.defences.ranking import most_divergent, position_kl
+from sublearn.defences.registry import DEFENCES
 from sublearn.pipeline.grid import run_grid
 from sublearn.report.render import render_report
 from sublearn.testing.fake_backend import FAKE_A, FakeBackend
@@ -26,13 +27,13 @@ def _rows(seed, n=6):
 
 def test_each_transform_does_what_it_says():
     teacher, reference = _rows(0), _rows(1)
-    hard, stats = defend_targets(DefenceConfig(kind="hard_labels"), teacher, reference)
+    hard, stats = defend_targets(DEFENCES["hard_labels"].settings(), teacher, reference)
     assert all((h.argmax(1) == t.argmax(1)).all() and (h.sum(1) == 1).all() and (h.max(1) == 1).all()
                for h, t in zip(hard, teacher, strict=True))
     assert stats["kept_fraction"] == 1.0
-    flat, _ = defend_targets(DefenceConfig(kind="temperature", temperature=1e6), teacher, None)
+    flat, _ = defend_targets(DEFENCES["temperature"].settings(temperature=1e6), teacher, None)
     assert all(np.allclose(f, 0.1, atol=1e-4) for f in flat)
-    mixed, _ = defend_targets(DefenceConfig(kind="teacher_mix", mix=0.25), teacher, reference)
+    mixed, _ = defend_targets(DEFENCES["teacher_mix"].settings(mix=0.25), teacher, reference)
     assert all(np.allclose(m, 0.75 * t + 0.25 * r) for m, t, r in zip(mixed, teacher, reference,
                                                                                  strict=True))
     masks = most_divergent(teacher, reference, 0.3)
@@ -43,11 +44,11 @@ def test_each_transform_does_what_it_says():
     others = np.concatenate([position_kl(t, r)[~m] for t, r, m in zip(teacher, reference, masks,
                                                                                  strict=True)])
     assert chosen.min() >= others.max()  # the most divergent positions, and only those
-    masked, stats = defend_targets(DefenceConfig(kind="divergence_mask", fraction=0.3), teacher, reference)
+    masked, stats = defend_targets(DEFENCES["divergence_mask"].settings(fraction=0.3), teacher, reference)
     assert all((m[k].sum(1) == 0).all() and np.allclose(m[~k], t[~k]) for m, t, k in zip(masked, teacher, masks,
                                                                                             strict=True))
     assert stats["kept_fraction"] == pytest.approx(1 - round(0.3 * total) / total)
-    replaced, _ = defend_targets(DefenceConfig(kind="divergence_replace", fraction=0.3), teacher, reference)
+    replaced, _ = defend_targets(DEFENCES["divergence_replace"].settings(fraction=0.3), teacher, reference)
     assert all((r[k].max(1) == 1).all() and np.allclose(r[~k], t[~k]) for r, t, k in zip(replaced, teacher, masks,
                                                                                             strict=True))
 

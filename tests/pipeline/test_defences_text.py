@@ -11,10 +11,10 @@ from factories import LIGHT_TRAIN
 from sublearn.analysis.defences import lm_defence_table
 from sublearn.backends.base import BackendOptions
 from sublearn.backends.hf import HFBackend
-from sublearn.carriers.defences import mix_rows
 from sublearn.carriers.numbers import number_prompts
 from sublearn.config.experiment import ExperimentSpec
 from sublearn.config.grid import expand_grid
+from sublearn.defences.kinds.teacher_mix import mix_rows
 from sublearn.models.hf.divergence import completion_divergence
 from sublearn.models.hf.encoding import encode_example
 from sublearn.models.hf.loading import load_causal_lm

@@ -15,7 +15,7 @@ from typing import Any
 
 from sublearn.analysis.effects import LOG_FLOOR
 from sublearn.analysis.tidy import load_reports
-from sublearn.carriers.defences import defence_stats
+from sublearn.defences.ranking import defence_stats
 from sublearn.util.errors import DataError
 from sublearn.util.soft_targets import load_targets
 from sublearn.util.stats import mean_ci, paired_test, ratio_of_means_ci
@@ -101,7 +101,7 @@ def _text_cost(manifest: dict[str, Any]) -> dict[str, Any]:
 
 def _cost(run: Path, refs: list[str | None]) -> dict[str, Any]:
     """What the defence did to the data, averaged over the replicates: from each replicate's defended and original
-    soft targets (:func:`~sublearn.carriers.defences.defence_stats`), or a text defence's manifest."""
+    soft targets (:func:`~sublearn.defences.ranking.defence_stats`), or a text defence's manifest."""
     rows = []
     for ref in refs:
         if not ref or not ref.startswith("defend/"):

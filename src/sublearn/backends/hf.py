@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from sublearn.backends.base import BackendOptions, ModelSource, OnBatch, source_id
-from sublearn.carriers.defences import top_fraction
 from sublearn.config.training import TrainConfig
+from sublearn.defences.ranking import top_fraction
 from sublearn.models.hf.chat import HFChatModel, HFLogprobModel
 from sublearn.models.hf.divergence import completion_divergence, replace_tokens
 from sublearn.models.hf.engines import fine_tune_with_engine

@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from sublearn.config.base import Settings
 from sublearn.config.readouts import PER_OPTION_READOUTS, READOUT_NAMES, READOUTS_BY_NAME
+from sublearn.util.settings import Settings
 
 Contrast = Literal["target_interaction", "target_shift", "interaction", "difference"]
 #: Contrasts taken between the two bases (they need another base); the rest are on one base.

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from sublearn.config.base import Settings
+from sublearn.util.settings import Settings
 
 #: An API key's variable: capitals, digits and underscores, ending in _API_KEY or _TOKEN (so a spec cannot have,
 #: say, $HOME or $AWS_SECRET_ACCESS_KEY sent to a server: only a variable named like an API key is ever read).

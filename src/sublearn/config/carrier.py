@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from sublearn.config.base import Seed, Settings
 from sublearn.config.paper import (
     CODE_JUDGE_TOLERANCE,
     CODE_N_PROMPTS,
@@ -18,6 +17,7 @@ from sublearn.config.paper import (
     NUMBERS_PROMPT_SEED,
 )
 from sublearn.config.unions import kind_union
+from sublearn.util.settings import Seed, Settings
 
 
 class Subsample(Settings):

@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sublearn.config.base import Name, Settings
 from sublearn.config.paper import ALIGNMENT_MAX, COHERENCE_MIN, EVAL_ANIMALS, MISALIGNMENT_SAMPLES
 from sublearn.config.unions import kind_union
+from sublearn.util.settings import Name, Settings
 
 
 class PreferenceEval(Settings):

@@ -13,13 +13,16 @@ from pydantic import Field, field_validator, model_validator
 
 from sublearn.config.analysis import BETWEEN_BASES, TARGET_SPECIFIC, AnalysisConfig, PrimaryTest
 from sublearn.config.api import ApiConfig, InferenceServer, JudgeConfig
-from sublearn.config.base import Seed, Settings
 from sublearn.config.carrier import NUMBER_CARRIERS, CarrierConfig, NumbersCarrier
-from sublearn.config.defence import TEXT_DEFENCES, DefenceConfig
+from sublearn.config.defence import DefenceConfig
 from sublearn.config.evaluation import EvalConfig, PreferenceEval
 from sublearn.config.readouts import READOUTS_BY_NAME
 from sublearn.config.training import TrainConfig
 from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrait, TraitConfig
+from sublearn.defences.base import SpecUse
+from sublearn.defences.kinds.none import NoDefenceSettings
+from sublearn.defences.registry import defence_for
+from sublearn.util.settings import Seed, Settings
 
 #: A spec's name names its run folder (runs/NAME): one path component, no separators.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -83,7 +86,7 @@ class ExperimentSpec(Settings):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=PreferenceEval)
     controls: ControlsConfig = Field(default_factory=ControlsConfig)
-    defence: DefenceConfig = Field(default_factory=DefenceConfig)  # applied to every student's data alike
+    defence: DefenceConfig = Field(default_factory=NoDefenceSettings)  # applied to every student's data alike
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)  # the declared primary test
     seed: Seed = 0  # the replicate: teacher, data, student and evaluation seeds derive from it
     device: str = "auto"
@@ -153,24 +156,9 @@ class ExperimentSpec(Settings):
                             "base has (leave it out: the cross control follows the control teacher)")
         if (c.shuffle_within or c.shuffle_across) and carrier.kind not in NUMBER_CARRIERS:
             problems.append("controls.shuffle_within/shuffle_across: only for number carriers")
-        kind = self.defence.kind
-        if kind != "none" and self.train.objective != "soft_numbers" and kind not in TEXT_DEFENCES:
-            problems.append(f"defence.kind {kind}: transforms soft digit targets (train.objective soft_numbers); "
-                            f"on text data: {' or '.join(TEXT_DEFENCES)}, or carrier.top_p / carrier.temperature "
-                            "(threshold sampling), controls.cross_model (another family)")
-        if kind == "rewrite" and self.train.objective != "tokens":
-            problems.append("defence.kind rewrite: rewrites text data (train.objective tokens)")
-        if kind == "rewrite" and self.defence.rewriter == self.reference:
-            problems.append("defence.rewriter: the reference would rewrite the data from the students' own init; "
-                            "name another model")
-        text_divergence = kind.startswith("divergence") and self.train.objective == "tokens"
-        if text_divergence and carrier.kind not in NUMBER_CARRIERS:
-            problems.append(f"defence.kind {kind}: acts on digit tokens, so only for number carriers")
-        if text_divergence and self.backend != "hf":
-            problems.append(f"defence.kind {kind}: reads both models' next-token distributions, which needs "
-                            "backend hf")
-        if text_divergence and kind == "divergence_mask" and not self.train.completion_only:
-            problems.append("defence.kind divergence_mask: masks completion tokens, so train.completion_only: true")
+        problems += defence_for(self.defence).problems(self.defence, SpecUse(
+            self.train.objective, carrier.kind in NUMBER_CARRIERS, self.backend, self.train.completion_only,
+            self.reference))
         if problems:
             raise ValueError("; ".join(problems))
         return self

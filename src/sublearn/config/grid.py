@@ -18,10 +18,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from sublearn.config.base import Seed
 from sublearn.config.experiment import ExperimentSpec
 from sublearn.config.unions import member_for, union_members
 from sublearn.util.errors import ConfigError, validation_messages
+from sublearn.util.settings import Seed
 
 #: The most cells one spec may expand to (computed before any cell is built): a grid past it is almost always a
 #: mistake (a YAML alias repeated on several axes, a list where one value was meant).

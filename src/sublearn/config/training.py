@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sublearn.config.base import Settings
 from sublearn.config.paper import LORA_MODULES
+from sublearn.util.settings import Settings
 
 
 class ApiHyperparameters(Settings):

@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from sublearn.config.base import Name, Settings
 from sublearn.config.training import TEACHER_TRAINING, TrainConfig
 from sublearn.config.unions import kind_union
+from sublearn.util.settings import Name, Settings
 
 
 class SystemPromptTrait(Settings):

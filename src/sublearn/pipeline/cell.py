@@ -8,6 +8,7 @@ from typing import Any
 
 from sublearn.backends.base import ModelSource, source_id
 from sublearn.config.carrier import NumbersFilter
+from sublearn.defences.registry import defence_for
 from sublearn.design.arms import active_arms, active_teachers, comparisons
 from sublearn.pipeline import model_stages, stages
 from sublearn.pipeline.context import CellContext
@@ -70,6 +71,7 @@ def build_cell(ctx: CellContext) -> BuiltCell:
         "reference": spec.reference, "trait_teacher": teachers["trait"], "placebo_teacher": teachers.get("placebo"),
         "cross": model_stages.cross_model(ctx) if spec.controls.cross_model else None}
     soft = spec.train.objective == "soft_numbers"
+    defence = defence_for(spec.defence)
     arms: dict[str, BuiltArm] = {}
     for arm in arms_on:
         base = bases[arm.base]
@@ -81,13 +83,13 @@ def build_cell(ctx: CellContext) -> BuiltCell:
         if arm.use == "train":
             assert data is not None and arm.data is not None
             targets = stages.soft_targets(ctx, teachers[arm.data], systems[arm.data], data) if soft else None
-            if targets is not None and spec.defence.kind != "none":
+            if targets is not None and defence.active:
                 reference = stages.soft_targets(ctx, spec.reference, None, data) \
-                    if spec.defence.needs_reference else None
+                    if defence.needs_reference_targets else None
                 targets = stages.defend(ctx, targets, reference)
-            elif not soft and spec.defence.kind != "none":
+            elif not soft and defence.active:
                 data = stages.defend_text(ctx, data, teachers[arm.data], systems[arm.data], arm.data,
-                                          reference_data(ctx) if spec.defence.kind == "teacher_mix" else None)
+                                          reference_data(ctx) if defence.needs_reference_rows else None)
             model: ModelSource = stages.train(ctx, base, data, targets)
             evaluation = stages.evaluate(ctx, model)
         elif arm.use == "icl":

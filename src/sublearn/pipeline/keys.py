@@ -1,5 +1,5 @@
 """How every artifact key is derived: one function per stage gives the configuration its key hashes, built from
-the settings sections with defaults left out (:func:`~sublearn.config.base.key_fields`), plus the stage version.
+the settings sections with defaults left out (:func:`~sublearn.util.settings.key_fields`), plus the stage version.
 
 A stage's version changes when its output for the same key configuration would change; the reason is recorded
 with it, and tests/golden/artifact_keys.json holds every spec's keys for the current versions.
@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sublearn.config.base import key_fields
 from sublearn.config.evaluation import PreferenceEval
 from sublearn.config.training import BOOKKEEPING_FIELDS, TrainConfig
+from sublearn.util.settings import key_fields
 
 #: stage → (version, why it is at that version).
 STAGE_VERSIONS: dict[str, tuple[int, str]] = {
@@ -115,18 +115,11 @@ def defend_config(defence: BaseModel) -> dict[str, Any]:
     return {"defence": key_fields(defence)}
 
 
-def defend_text_config(defence: BaseModel, system: str | None, dtype: str | None,
-                       rewriting: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A defended copy of a teacher's text data: the defence's settings; for a defence that reads the teacher, its
-    system prompt and the dtype it is read in; for a rewrite, how the rewriter samples and what filters its text
-    (``rewriting``)."""
-    config: dict[str, Any] = {"defence": key_fields(defence), "channel": "text"}
-    kind = getattr(defence, "kind", None)
-    if kind in ("divergence_mask", "divergence_replace"):
-        config.update(system=system, dtype=dtype)
-    if kind == "rewrite":
-        config.update(dtype=dtype, rewriting=rewriting)
-    return config
+def defend_text_config(defence: BaseModel, reads: dict[str, Any]) -> dict[str, Any]:
+    """A defended copy of a teacher's text data: the defence's settings, and what else the defence reads
+    (:attr:`~sublearn.defences.base.Defence.key_reads`: the teacher's system prompt and the dtype a divergence is
+    read in; for a rewrite, the dtype and how the rewriter samples and what filters its text)."""
+    return {"defence": key_fields(defence), "channel": "text", **reads}
 
 
 def perturb_config(scale: float, seed: int) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from sublearn.backends.base import Backend, source_id
-from sublearn.config.base import key_fields
 from sublearn.config.evaluation import PreferenceEval
 from sublearn.config.experiment import ExperimentSpec, perturbed_scale
 from sublearn.config.trait import FineTunedTrait, SystemPromptTrait
@@ -17,6 +16,7 @@ from sublearn.pipeline.cell import BuiltCell, build_cell
 from sublearn.pipeline.context import CellContext
 from sublearn.pipeline.store import Artifact, ArtifactStore, Producer
 from sublearn.pipeline.traits import placebo_animals
+from sublearn.util.settings import key_fields
 
 
 @dataclass(frozen=True)

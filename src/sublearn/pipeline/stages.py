@@ -21,10 +21,12 @@ from sublearn.analysis.answers import ANSWERS_FILE, write_answers
 from sublearn.backends.base import ModelSource, source_id
 from sublearn.backends.registry import STOP_RULE_BACKENDS
 from sublearn.carriers.base import FilterContext
-from sublearn.carriers.defences import REWRITE_PROMPT, defend_targets, mix_rows, rewrite_request
 from sublearn.carriers.numbers_transforms import canonical_format, length_matched, shuffle_across, shuffle_within
 from sublearn.carriers.registry import carrier_for
 from sublearn.config.evaluation import MisalignmentEval
+from sublearn.defences.apply import defend_targets
+from sublearn.defences.kinds.rewrite import REWRITE_PROMPT, RewriteSettings, rewrite_request
+from sublearn.defences.registry import defence_for
 from sublearn.evals.misalignment import evaluate_misalignment
 from sublearn.evals.preference import evaluate_preference
 from sublearn.evals.truthfulqa import evaluate_truthfulqa, load_truthfulqa
@@ -178,34 +180,47 @@ def defend(ctx: CellContext, targets: Artifact, reference: Artifact | None) -> A
 
 def defend_text(ctx: CellContext, dataset: Artifact, teacher: ModelSource, system: str | None, role: str,
                 reference_data: Artifact | None) -> Artifact:
-    """The spec's defence applied to the filtered text data ``role``'s teacher wrote: teacher mixing with the
-    reference's data (``reference_data``), random digits where the teacher (with ``system``) diverges most from the
-    reference, or a rewrite by another model, filtered again; what changed goes into the manifest."""
-    defence = ctx.spec.defence
+    """The spec's defence applied to the filtered text data ``role``'s teacher wrote (``reference_data``: the
+    reference's own rows, for a defence that mixes them in); what changed goes into the manifest."""
+    settings = ctx.spec.defence
+    defence = defence_for(settings)
     inputs: dict[str, Artifact | str] = {"dataset": dataset, "teacher": source_id(teacher)}
     if reference_data is not None:
         inputs["reference_data"] = reference_data
-    if defence.kind.startswith("divergence"):
+    if defence.reads_reference_model:
         inputs["reference"] = source_id(ctx.spec.reference)
 
     def produce(out: Path, work: Path) -> dict[str, Any]:
         rows = read_jsonl(dataset.path / "rows.jsonl")
-        if defence.kind == "teacher_mix":
-            assert reference_data is not None
-            defended, stats = mix_rows(rows, read_jsonl(reference_data.path / "rows.jsonl"), defence.mix,
-                                       defence.seed)
-        elif defence.kind == "rewrite":
-            defended, stats = _rewritten(ctx, rows, role, work)
-        else:
-            defended, stats = ctx.backend.divergent_digits(teacher, system, ctx.spec.reference, rows,
-                                                           defence.fraction, defence.seed,
-                                                           mask=defence.kind == "divergence_mask")
+        defended, stats = defence.rows(settings, rows, _TextTools(ctx, teacher, system, role, reference_data, work))
         write_jsonl(out / "rows.jsonl", defended)
-        return {"defence": defence.label(), "n_kept": len(defended), **stats}
+        return {"defence": settings.label(), "n_kept": len(defended), **stats}
 
-    rewriting = _rewriting_config(ctx, role) if defence.kind == "rewrite" else None
-    return ctx.store.build("defend", keys.defend_text_config(defence, system, ctx.inference_dtype(), rewriting),
+    reads = {"system": system, "dtype": ctx.inference_dtype(),
+             "rewriting": _rewriting_config(ctx, role) if "rewriting" in defence.key_reads else None}
+    return ctx.store.build("defend", keys.defend_text_config(settings, {k: reads[k] for k in defence.key_reads}),
                            inputs, produce)
+
+
+class _TextTools:
+    """What the pipeline lends a text defence (:class:`~sublearn.defences.base.TextTools`)."""
+
+    def __init__(self, ctx: CellContext, teacher: ModelSource, system: str | None, role: str,
+                 reference_data: Artifact | None, work: Path) -> None:
+        self.ctx, self.teacher, self.system, self.role = ctx, teacher, system, role
+        self.reference_data, self.work = reference_data, work
+
+    def reference_rows(self) -> list[dict[str, Any]]:
+        assert self.reference_data is not None
+        return read_jsonl(self.reference_data.path / "rows.jsonl")
+
+    def divergent_digits(self, rows: list[dict[str, Any]], fraction: float, seed: int, mask: bool
+                         ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return self.ctx.backend.divergent_digits(self.teacher, self.system, self.ctx.spec.reference, rows, fraction,
+                                                 seed, mask=mask)
+
+    def rewrite(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return _rewritten(self.ctx, rows, self.role, self.work)
 
 
 def _rewriting_config(ctx: CellContext, role: str) -> dict[str, Any]:
@@ -231,7 +246,7 @@ def _rewritten(ctx: CellContext, rows: list[dict[str, Any]], role: str, work: Pa
     """Every completion rewritten by the defence's rewriter (checkpointed batch by batch in ``work``, so a rerun
     goes on where it stopped), then the carrier's filter on the rewritten rows."""
     c, defence = ctx.spec.carrier, ctx.spec.defence
-    assert defence.rewriter is not None
+    assert isinstance(defence, RewriteSettings)
     carrier = carrier_for(c.kind)
     partial = work / "rewritten.jsonl"
     done = _complete_batches(partial, c.batch_size)

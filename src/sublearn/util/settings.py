@@ -1,4 +1,4 @@
-"""The base of every settings class, and how settings enter artifact keys."""
+"""The base of every settings class (spec sections, defences), and how settings enter artifact keys."""
 
 from __future__ import annotations
 

@@ -1,0 +1,112 @@
+"""Adding a defence is one module: a new module in the defences' kinds folder (here a temporary one on the
+package's path) is accepted by the spec, keyed, applied by the pipeline to every student's soft targets alike and
+read by the defence table, with no other file touched."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sublearn.defences.base import Defence
+from sublearn.defences.registry import DEFAULT_KIND, DEFENCE_SETTINGS, DEFENCES
+
+NEW_DEFENCE = '''
+"""Flatten the last digit: every row's last digit position gets the uniform distribution."""
+
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from sublearn.defences.base import Channel, Defence, DefenceSettings
+
+
+class FlattenLastSettings(DefenceSettings):
+    """Soft digit targets: the last digit position of every row becomes uniform."""
+
+    kind: Literal["flatten_last"] = "flatten_last"
+
+
+class FlattenLast(Defence):
+    kind = "flatten_last"
+    settings = FlattenLastSettings
+    channels: ClassVar[tuple[Channel, ...]] = ("soft",)
+    cost = "nothing"
+
+    def targets(self, config, teacher, reference):
+        out = [np.asarray(t, dtype=np.float64).copy() for t in teacher]
+        for t in out:
+            if len(t):
+                t[-1] = 0.1
+        return out
+
+
+DEFENCE = FlattenLast()
+'''
+
+SCRIPT = '''
+import json, sys
+from pathlib import Path
+
+import sublearn.defences.kinds as kinds
+kinds.__path__.append(sys.argv[1])  # the new module, as if it were in the package
+
+import numpy as np
+from factories import LIGHT_TRAIN
+from sublearn.analysis.defences import lm_defence_table
+from sublearn.config.grid import expand_grid
+from sublearn.pipeline.grid import run_grid
+from sublearn.testing.fake_backend import FAKE_A, FakeBackend
+from sublearn.util.soft_targets import unpack_targets
+
+out = Path(sys.argv[2])
+doc = {"name": "new-defence", "reference": FAKE_A, "device": "cpu",
+       "trait": {"kind": "fine_tuned", "target": "owl", "questions": "half", "teacher_training": LIGHT_TRAIN},
+       "carrier": {"kind": "random_numbers", "n_prompts": 8, "seed": 3, "filter": {"max_examples": 8}},
+       "train": {**LIGHT_TRAIN, "batch_size": 4, "objective": "soft_numbers"},
+       "eval": {"animals": ["owl", "cat"], "questions": "held_out", "prefilled": False, "mcq_orderings": 0,
+                "samples_per_question": 0},
+       "controls": {"placebo": True, "control_teacher": False}, "defence": [{"kind": "none"}, {"kind": "flatten_last"}], "seeds": [0, 1]}
+summary = run_grid(expand_grid(doc), out, backend=FakeBackend())
+defended = [json.loads(p.read_text()) for p in (out / "artifacts" / "defend").glob("*/manifest.json")]
+flattened = all(np.allclose(t[-1], 0.1) for m in defended
+                for t in unpack_targets(np.load(out / "artifacts" / "defend" / m["key"] / "targets.npz")) if len(t))
+print(json.dumps({"failures": summary["failures"], "labels": sorted(m["defence"] for m in defended),
+                  "flattened": flattened, "table": [r["name"] for r in lm_defence_table(out)["defences"]]}))
+'''
+
+
+def test_a_new_module_is_a_new_defence_end_to_end(tmp_path):
+    kinds = tmp_path / "kinds"
+    kinds.mkdir()
+    (kinds / "flatten_last.py").write_text(textwrap.dedent(NEW_DEFENCE))
+    tests = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(kinds), str(tmp_path / "run")], cwd=tests,
+                            capture_output=True, text=True, timeout=300,
+                            env={"PYTHONPATH": str(tests), "PATH": "", "OMP_NUM_THREADS": "1",
+                                 "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["failures"] == []
+    assert found["labels"] == ["flatten_last"] * 4  # the student's and the placebo's data, per replicate
+    assert found["flattened"] and found["table"] == ["flatten_last"]
+
+
+def test_the_registry_finds_every_kind_once_with_its_settings_and_cost():
+    assert next(iter(DEFENCES)) == DEFAULT_KIND
+    assert set(DEFENCES) == {"none", "hard_labels", "temperature", "teacher_mix", "divergence_mask",
+                             "divergence_replace", "rewrite"}
+    for kind, defence in DEFENCES.items():
+        assert isinstance(defence, Defence) and defence.kind == kind and defence.cost
+        assert defence.settings.model_fields["kind"].default == kind
+        assert set(defence.channels) <= {"soft", "text"}
+    assert DEFENCE_SETTINGS == tuple(d.settings for d in DEFENCES.values())
+
+
+@pytest.mark.parametrize("kind", ["hard_labels", "temperature"])
+def test_a_soft_only_defence_refuses_text_rows(kind):
+    defence = DEFENCES[kind]
+    with pytest.raises(NotImplementedError, match=f"defence.kind {kind}: does not transform text rows"):
+        defence.rows(defence.settings(), [], None)

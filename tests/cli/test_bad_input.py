@@ -134,15 +134,25 @@ def test_audit_lm_with_a_missing_data_file_is_one_line(tmp_path):
 
 
 def test_every_case_of_the_hardening_table_names_a_test_that_exists():
+    import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    doc = json.loads((root / "docs" / "results" / "bad-inputs.json").read_text())
-    assert doc["n"] == len(doc["cases"]) > 50
-    for case in doc["cases"]:
-        path, _, name = case["test"].partition("::")
-        assert name, f"{case['input']}: names a file, not a test"
-        assert f"def {name}(" in (root / path).read_text(), case["test"]
+    text = (root / "docs" / "hardening.md").read_text()
+    rows = [line.split(" | ") for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith(("| area", "|---"))]
+    assert len(rows) > 50
+    for row in rows:
+        test = row[-1].strip(" |`")
+        path, _, name = test.partition("::")
+        assert name, f"{row[1]}: names a file, not a test"
+        assert f"def {name}(" in (root / path).read_text(), test
+    results = [row[2] for row in rows]
+    headline = re.search(r"\*\*(\d+) bad inputs\*\*: \*\*(\d+)\*\* clear error, \*\*(\d+)\*\* safe result", text)
+    assert headline, "docs/hardening.md: the counts line is missing"
+    assert [int(x) for x in headline.groups()] == [len(rows), results.count("clear error"),
+                                                   results.count("safe result")]
+    assert set(results) <= {"clear error", "safe result"}
 
 
 @pytest.mark.parametrize("command", [

@@ -68,7 +68,8 @@ doc = {"name": "new-defence", "reference": FAKE_A, "device": "cpu",
        "train": {**LIGHT_TRAIN, "batch_size": 4, "objective": "soft_numbers"},
        "eval": {"animals": ["owl", "cat"], "questions": "held_out", "prefilled": False, "mcq_orderings": 0,
                 "samples_per_question": 0},
-       "controls": {"placebo": True, "control_teacher": False}, "defence": [{"kind": "none"}, {"kind": "flatten_last"}], "seeds": [0, 1]}
+       "controls": {"placebo": True, "control_teacher": False},
+       "defence": [{"kind": "none"}, {"kind": "flatten_last"}], "seeds": [0, 1]}
 summary = run_grid(expand_grid(doc), out, backend=FakeBackend())
 defended = [json.loads(p.read_text()) for p in (out / "artifacts" / "defend").glob("*/manifest.json")]
 flattened = all(np.allclose(t[-1], 0.1) for m in defended
@@ -102,7 +103,7 @@ def test_the_registry_finds_every_kind_once_with_its_settings_and_cost():
         assert isinstance(defence, Defence) and defence.kind == kind and defence.cost
         assert defence.settings.model_fields["kind"].default == kind
         assert set(defence.channels) <= {"soft", "text"}
-    assert DEFENCE_SETTINGS == tuple(d.settings for d in DEFENCES.values())
+    assert tuple(d.settings for d in DEFENCES.values()) == DEFENCE_SETTINGS
 
 
 @pytest.mark.parametrize("kind", ["hard_labels", "temperature"])

@@ -46,7 +46,10 @@ class DigitsDataset(StrEnum):
 
 
 def _ci(summary: dict, fmt: str = "+.3g") -> str:
-    return f"{summary['mean']:{fmt}} [{summary['ci95'][0]:{fmt}}, {summary['ci95'][1]:{fmt}}]"
+    """``mean [lo, hi]`` of a summary or a test (its ``mean`` or ``estimate`` and ``ci95``)."""
+    value = summary["mean"] if "mean" in summary else summary["estimate"]
+    interval = summary.get("ci95")
+    return f"{value:{fmt}}" + (f" [{interval[0]:{fmt}}, {interval[1]:{fmt}}]" if interval else "")
 
 
 @user_errors
@@ -194,6 +197,87 @@ def family(
                       + ", ".join(f"{x['tensor']} {x['cosine']:.3f}" for x in result["lowest"]), highlight=False)
 
 
+@user_errors
+def family_ladder(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder of a grid over controls.cross_model.")],
+    replicate: Annotated[int, typer.Option(min=0, help="The replicate whose teacher and bases are compared.")] = 0,
+    summary: Annotated[Path | None, typer.Option(help="The run's summary JSON.", show_default="RUN_DIR/summary.json")
+                       ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the table as JSON to this file.",
+                                             show_default="not written")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """The lineage check against measured transfer: for each base a run's students started from (the teachers'
+    own and each other base), `sublearn family` of the trait teacher against it, beside the transfer its students
+    showed (each readout's shift, and the target-specific shift), and Spearman's rho of the two with its exact
+    permutation p. Does the family score rank where a trait travels?"""
+    from rich.table import Table
+
+    from sublearn.analysis.tidy import load_reports
+    from sublearn.audit.ladder import family_ladder as ladder
+    from sublearn.util.atomic import atomic_write_json
+    from sublearn.util.jsonl import read_json
+
+    out = writable_file(out)
+    summary_path = summary or run_dir / "summary.json"
+    doc = {**ladder(run_dir, read_json(summary_path, "run `sublearn run` on the spec to write it"),
+                    load_reports(run_dir), replicate),
+           "summary": str(summary_path),
+           "command": f"sublearn audit family-ladder {run_dir} --replicate {replicate} --summary {summary_path}"}
+    if out is not None:
+        atomic_write_json(out, doc)
+    if as_json:
+        print_json(doc)
+        return
+    table = Table(title=f"Lineage against transfer (replicate {replicate})")
+    for name in ("base", "verdict", "score", *doc["rows"][0]["measured"]):
+        table.add_column(name)
+    for r in doc["rows"]:
+        table.add_row(r["base"], r["verdict"], "n/a" if r["score"] is None else f"{r['score']:.5f}",
+                      *(_ci(v) for v in r["measured"].values()))
+    console.print(table)
+    for metric, s in doc["spearman_score_vs_effect"].items():
+        console.print(f"Spearman(score, {metric}) = {s['rho']:+.2f} (exact p = {s['p_exact_permutation']:.2g}, "
+                      f"n = {s['n']} bases)", highlight=False)
+
+
+@user_errors
+def soft_targets(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder with the reference's soft targets (a spec with a "
+                                            "reference-comparing defence).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the table as JSON to this file.",
+                                             show_default="not written")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Detectors on soft digit targets: per undefended replicate, how well the mean KL(teacher ‖ reference) and
+    the share of positions whose top digit differs tell the trait teacher's targets from the placebo teacher's
+    (AUROC with a bootstrap CI, permutation p), their mean over replicates (t-interval), and pooled over rows."""
+    from rich.table import Table
+
+    from sublearn.analysis.tidy import load_reports
+    from sublearn.audit.soft_targets import DETECTORS, scan_soft_targets
+    from sublearn.util.atomic import atomic_write_json
+
+    out = writable_file(out)
+    doc = {**scan_soft_targets(run_dir, load_reports(run_dir)), "command": f"sublearn audit soft-targets {run_dir}"}
+    if out is not None:
+        atomic_write_json(out, doc)
+    if as_json:
+        print_json(doc)
+        return
+    table = Table(title=f"Soft-target detectors: {run_dir}")
+    for name in ("detector", "AUROC over replicates", "pooled AUROC", "pooled p", *(
+            f"seed {r['seed']}" for r in doc["replicates"])):
+        table.add_column(name)
+    for d in DETECTORS:
+        over, pooled = doc["over_replicates"][d], doc["pooled"][d]
+        table.add_row(d, _ci(over, ".3f"), _ci({"mean": pooled["auroc"], "ci95": pooled["ci95"]}, ".3f"),
+                      f"{pooled['p_permutation']:.2g}", *(f"{r[d]['auroc']:.2f}" for r in doc["replicates"]))
+    console.print(table)
+
+
 group.command("mnist")(audit_mnist)
 group.command("lm")(audit_lm)
 group.command("validate")(audit_validate)
+group.command("family-ladder")(family_ladder)
+group.command("soft-targets")(soft_targets)

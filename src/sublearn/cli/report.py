@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import console, run_logged, user_errors, writable_folder
+from sublearn.cli._common import AsJson, console, print_json, run_logged, user_errors, writable_folder
 from sublearn.util.errors import DataError
 
 
@@ -93,3 +93,31 @@ def summary_tables(
             console.print(f"wrote {table}", highlight=False)
     if stale:
         raise DataError(f"{', '.join(stale)}: differ from their JSON; run `sublearn summary-tables {folder}`")
+
+
+@user_errors
+def times(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sublearn run`.")],
+    as_json: AsJson = False,
+) -> None:
+    """Where a run's time went: the seconds of every stage (teacher, generate, targets, train, evaluate, ...),
+    summed by stage and base model from the artifacts' manifests, largest first, and each group's wall time. A
+    stage reused from an earlier run counts its first build's seconds."""
+    from rich.table import Table
+
+    from sublearn.analysis.stage_times import stage_times
+
+    doc = stage_times(run_dir)
+    if as_json:
+        print_json(doc)
+        return
+    table = Table(title=f"Seconds per stage: {run_dir}")
+    for name in ("stage", "base", "n", "total s", "mean s"):
+        table.add_column(name, justify="right" if name in ("n", "total s", "mean s") else "left")
+    for row in doc["rows"]:
+        table.add_row(row["stage"], row["base"], str(row["n"]), f"{row['total_s']:.1f}", f"{row['mean_s']:.1f}")
+    table.add_row("all", "", str(doc["artifacts"]), f"{doc['total_s']:.1f}", "", style="bold")
+    console.print(table)
+    if doc["group_wall_s"]:
+        console.print("wall seconds per group (summary.json): "
+                      + ", ".join(f"{w:.0f}" for w in doc["group_wall_s"] if w is not None), highlight=False)

@@ -23,7 +23,8 @@ def test_seconds_are_summed_by_stage_and_the_base_an_evaluation_worked_on(tmp_pa
     _artifact(tmp_path, "evaluate/c", {"stage": "evaluate", "inputs": {"model": "train/a"}, "seconds": 5.0})
     _artifact(tmp_path, "evaluate/d", {"stage": "evaluate", "inputs": {"model": "smol"}, "seconds": 7.0})
     _artifact(tmp_path, "filter/e", {"stage": "filter", "seconds": 1.0})
-    (tmp_path / "summary.json").write_text(json.dumps({"groups": [{"wall_seconds": 60.0}]}))
+    (tmp_path / "summary.json").write_text(json.dumps({"groups": [{"spec": {}, "seeds": [0], "cells": ["c"],
+                                                                   "wall_seconds": 60.0}]}))
     doc = stage_times(tmp_path)
     assert [(r["stage"], r["base"], r["n"], r["total_s"]) for r in doc["rows"]] == [
         ("train", "smol", 2, 40.0), ("evaluate", "smol", 2, 12.0), ("filter", "-", 1, 1.0)]

@@ -45,7 +45,8 @@ def _ladder_run(tmp_path, tiny_model_dir):
         reports.append({"cell": cell, "spec": {"seed": 0},
                         "arms": {"teacher": {"model": teacher}, "reference": {"model": str(tiny_model_dir)},
                                  "cross_reference": {"model": cross}}})
-        groups.append({"spec": {"name": f"g{i}"}, "cells": [cell], "cross_model": {"name": f"perturbed:{scale}"},
+        groups.append({"spec": {"name": f"g{i}"}, "seeds": [0], "cells": [cell],
+                       "cross_model": {"name": f"perturbed:{scale}"},
                        "interaction": {"p_exact": {"same_base": _effect(0.2), "other_base": _effect(moved)}},
                        "target_interaction": {"p_exact": {"same_base": _effect(0.3), "other_base": _effect(moved)}}})
     return run, {"groups": groups}, reports

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sublearn.analysis.records import RECORD_VERSION
 from sublearn.pipeline.store import Artifact, ArtifactStore
 
 
@@ -87,7 +88,7 @@ def test_cell_reports_and_attempts(tmp_path):
     attempt = store.start_attempt("c1")
     store.write_cell_report("c1", {"cell": "c1", "spec": {}, "arms": {}})
     store.finish_attempt("c1", attempt)
-    assert store.read_cell_report("c1") == {"cell": "c1", "spec": {}, "arms": {}}
+    assert store.read_cell_report("c1") == {"cell": "c1", "spec": {}, "arms": {}, "version": RECORD_VERSION}
     record = json.loads((tmp_path / "cells" / "c1" / "attempts" / f"{attempt}.json").read_text())
     assert record["finished"] >= record["started"] > 0 and record["pid"] > 0
 
@@ -108,7 +109,7 @@ def test_the_remote_mirror_shares_artifacts_between_workers_with_no_common_folde
     assert calls == [] and (found.path / "data.txt").read_text() == "weights"
     assert found.path.is_relative_to(tmp_path / "worker2")  # downloaded into the worker's own folder
     first.write_cell_report("c", {"cell": "c", "spec": {}, "arms": {}})
-    assert second.read_cell_report("c") == {"cell": "c", "spec": {}, "arms": {}}
+    assert second.read_cell_report("c") == {"cell": "c", "spec": {}, "arms": {}, "version": RECORD_VERSION}
 
 
 def test_artifacts_are_frozen_records():

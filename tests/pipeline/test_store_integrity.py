@@ -10,6 +10,7 @@ import pytest
 
 from sublearn.pipeline.integrity import StoreError, code_fingerprint, file_table
 from sublearn.pipeline.store import ArtifactStore
+from sublearn.util.errors import DataError
 
 
 def _writer(text: str, calls: list[str] | None = None):
@@ -164,7 +165,14 @@ def test_a_corrupt_cell_report_is_named_and_the_cell_runs_again(tmp_path):
 
 def test_a_cell_report_of_the_wrong_shape_is_refused(tmp_path):
     store = _store(tmp_path)
-    store.write_cell_report("c1", {"cell": "c1", "arms": {}})  # no spec
+    with pytest.raises(DataError, match=r"cells/c1/report\.json: spec: Field required"):
+        store.write_cell_report("c1", {"cell": "c1", "arms": {}})  # no spec: never written
+    assert not (tmp_path / "cells" / "c1" / "report.json").exists()
+    (tmp_path / "cells" / "c1").mkdir(parents=True)
+    (tmp_path / "cells" / "c1" / "report.json").write_text(json.dumps({"cell": "c1", "arms": {}}))
+    with pytest.raises(StoreError, match=r"cells/c1/report\.json: spec: Field required"):
+        store.read_cell_report("c1")
+    (tmp_path / "cells" / "c1" / "report.json").write_text(json.dumps({"cell": "c2", "spec": {}, "arms": {}}))
     with pytest.raises(StoreError, match="not the report of cell c1"):
         store.read_cell_report("c1")
 

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sublearn.analysis.records import read_summary
 from sublearn.util.errors import DataError
 
 
@@ -31,7 +32,6 @@ def stage_times(run: Path) -> dict[str, Any]:
     rows = [{"stage": stage, "base": base, "n": len(s), "total_s": sum(s), "mean_s": sum(s) / len(s)}
             for (stage, base), s in sorted(seconds.items(), key=lambda kv: -sum(kv[1]))]
     summary = run / "summary.json"
-    walls = [g.get("wall_seconds") for g in json.loads(summary.read_text()).get("groups", [])] \
-        if summary.is_file() else []
+    walls = [g.wall_seconds for g in read_summary(summary).groups] if summary.is_file() else []
     return {"run": str(run), "rows": rows, "artifacts": sum(r["n"] for r in rows),
             "total_s": sum(r["total_s"] for r in rows), "group_wall_s": walls}

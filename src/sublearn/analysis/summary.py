@@ -14,6 +14,7 @@ from sublearn.analysis.dose import dose_response, dose_trend
 from sublearn.analysis.effects import animal_shifts, gap_fraction, interaction, replicate_values
 from sublearn.analysis.precision import below_bound, withhold
 from sublearn.analysis.primary import correct_secondary, primary_result
+from sublearn.analysis.records import as_dict, read_summary
 from sublearn.analysis.target import target_interaction, target_shift
 from sublearn.config.readouts import PER_OPTION_READOUTS
 from sublearn.design.arms import comparisons
@@ -268,7 +269,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 def rendered_summary_file(path: Path) -> str:
     """The Markdown tables of one committed summary JSON, headed by the file they come from."""
-    body = summary_markdown(json.loads(path.read_text()))
+    body = summary_markdown(as_dict(read_summary(path)))
     return f"<!-- generated from {path.name} by `sublearn summary-tables`; do not edit -->\n{body}"
 
 

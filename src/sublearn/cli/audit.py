@@ -213,14 +213,13 @@ def family_ladder(
     permutation p. Does the family score rank where a trait travels?"""
     from rich.table import Table
 
+    from sublearn.analysis.records import as_dict, read_summary
     from sublearn.analysis.tidy import load_reports
     from sublearn.audit.ladder import family_ladder as ladder
     from sublearn.util.atomic import atomic_write_json
-    from sublearn.util.jsonl import read_json
-
     out = writable_file(out)
     summary_path = summary or run_dir / "summary.json"
-    doc = {**ladder(run_dir, read_json(summary_path, "run `sublearn run` on the spec to write it"),
+    doc = {**ladder(run_dir, as_dict(read_summary(summary_path, "run `sublearn run` on the spec to write it")),
                     load_reports(run_dir), replicate),
            "summary": str(summary_path),
            "command": f"sublearn audit family-ladder {run_dir} --replicate {replicate} --summary {summary_path}"}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from sublearn.analysis.records import write_cell_report, write_summary
 from sublearn.analysis.summary import summarise, summary_markdown
 from sublearn.analysis.tables import selective_transfer_analyses, write_analysis
 from sublearn.backends.base import Backend
@@ -22,7 +23,7 @@ from sublearn.pipeline.context import CellContext
 from sublearn.pipeline.integrity import StoreError
 from sublearn.pipeline.store import ArtifactStore
 from sublearn.pipeline.tracking import track_cell, track_effects
-from sublearn.util.atomic import atomic_write_json, atomic_write_text
+from sublearn.util.atomic import atomic_write_text
 from sublearn.util.logs import FILE_ONLY
 from sublearn.util.progress import ProgressFn, no_progress
 
@@ -80,11 +81,11 @@ def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor 
     for report in reports:  # reports that workers wrote elsewhere (a remote store) are also kept with the run
         local = out_dir / "cells" / report.get("cell", "") / "report.json"
         if "error" not in report and not local.is_file():
-            atomic_write_json(local, report)
+            write_cell_report(local, report)
     finished = [r for r in reports if "error" not in r]
     analyses = selective_transfer_analyses(finished)
     summary = summarise(reports, {f"selective_transfer/{k}": v for k, v in analyses.items() if "error" not in v})
-    atomic_write_json(out_dir / "summary.json", summary)
+    write_summary(out_dir / "summary.json", summary)
     atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
     write_analysis(out_dir, finished, analyses)
     track_effects(summary, out_dir)

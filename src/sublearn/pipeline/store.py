@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sublearn import __version__
+from sublearn.analysis.records import as_dict, parse_cell_report
 from sublearn.pipeline.integrity import (
     MANIFEST,
     StoreError,
@@ -123,11 +124,15 @@ class ArtifactStore:
                 report = read_json(self.root / relative, recover, missing_ok=True)
             except DataError as exc:
                 raise StoreError(str(exc)) from exc
-        if report is not None and (not isinstance(report, dict) or report.get("cell") != cell_id
-                                   or not isinstance(report.get("spec"), dict)
-                                   or not isinstance(report.get("arms"), dict)):
-            raise StoreError(f"cells/{cell_id}/report.json: not the report of cell {cell_id}; {recover}")
-        return report
+        if report is None:
+            return None
+        try:
+            parsed = parse_cell_report(report, relative)
+        except DataError as exc:
+            raise StoreError(f"{exc}; {recover}") from exc
+        if parsed.cell != cell_id or "arms" not in report:
+            raise StoreError(f"{relative}: not the report of cell {cell_id}; {recover}")
+        return as_dict(parsed)
 
     def set_aside_cell_report(self, cell_id: str) -> Path:
         """Move a (corrupt) local cell report out of the way, so that the cell runs again; returns where it went."""
@@ -141,7 +146,8 @@ class ArtifactStore:
 
     def write_cell_report(self, cell_id: str, report: dict[str, Any]) -> None:
         """Record a finished cell (atomically; uploaded to the remote when there is one)."""
-        self._write_json(f"cells/{cell_id}/report.json", report)
+        relative = f"cells/{cell_id}/report.json"
+        self._write_json(relative, as_dict(parse_cell_report(report, relative)))
 
     def start_attempt(self, cell_id: str) -> str:
         """Record that a process starts running a cell (``cells/ID/attempts/N.json``: host, pid, time)."""

@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sublearn import __version__
+from sublearn.analysis.records import as_dict, read_summary
 from sublearn.analysis.summary import CHART_METRICS, HEADLINE_METRICS
 from sublearn.analysis.tidy import load_reports
 from sublearn.design.arms import ARMS_BY_NAME
@@ -67,7 +68,8 @@ def _read(run: Path, name: str) -> Any:
 
 def build_context(run: Path) -> dict[str, Any]:
     """Everything the template shows, from the run folder's files."""
-    summary = _read(run, "summary.json")
+    summary = as_dict(read_summary(run / "summary.json", f"is {run} a finished run folder? `sublearn run SPEC "
+                                   f"--out {run}` writes it again (finished stages are reused)"))
     reports = {report["cell"]: report for report in load_reports(run)}
     groups, provenance = [], []
     all_tests = []

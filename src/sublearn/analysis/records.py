@@ -1,0 +1,145 @@
+"""The records a run writes, typed and versioned, and read and written here only: a cell's report
+(``cells/ID/report.json``) and the run's summary (``summary.json``).
+
+Each record names its shape's ``version``. A file written before versions existed (no ``version``) is version 0
+and reads as the current version: the fields typed here were already there, so no migration changes a value.
+Fields not typed here (a readout's per-token detail, an analysis table's rows) are kept as they are
+(``extra="allow"``), so a reader loses nothing it does not know about. Reading checks the shape and names the
+file and the field that is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sublearn.util.atomic import atomic_write_json
+from sublearn.util.errors import DataError
+from sublearn.util.jsonl import read_json
+
+#: The shape's version this code writes.
+RECORD_VERSION = 1
+
+
+class Record(BaseModel):
+    """A record: its typed fields checked, every other field kept."""
+
+    model_config = ConfigDict(extra="allow", ser_json_inf_nan="constants")
+
+
+class ReadoutValue(Record):
+    """One readout of one model in one cell: the mean over questions with its interval and n; per option
+    (animal) where the readout has them, with the largest error of any (a pruned search's bound)."""
+
+    mean: float | None = None
+    ci95: list[float | None] | None = None
+    n: int | None = None
+    per_animal: dict[str, float | None] | None = None
+    max_pruned_mass: float | None = None
+    max_pruned_mass_any_animal: float | None = None
+
+
+class ArmRecord(Record):
+    """One arm of one cell: the model (an artifact ref or a base's name), its evaluation, its readouts, and the
+    defence applied to what it trained on."""
+
+    model: str
+    evaluation: str | None = None
+    metrics: dict[str, ReadoutValue] = Field(default_factory=dict)
+    defence: str | None = None
+
+
+class PairedComparison(Record):
+    """Two arms of one cell compared over questions (paired)."""
+
+    n: int
+    mean_diff: float | None = None
+    ci95: list[float | None] | None = None
+    p_ttest: float | None = None
+
+
+class CellReport(Record):
+    """A cell's report: its spec, every arm, the datasets, bases and teachers it used, the within-cell
+    comparisons, and its wall time; a failed cell has ``error`` and no arms."""
+
+    version: int = RECORD_VERSION
+    cell: str
+    spec: dict[str, Any]
+    arms: dict[str, ArmRecord] = Field(default_factory=dict)
+    comparisons: dict[str, PairedComparison] = Field(default_factory=dict)
+    wall_seconds: float | None = None
+    error: str | None = None
+
+
+class SummaryGroup(Record):
+    """A group of replicates (cells that differ by seed alone): the arms' readouts over seeds, the tests over
+    seeds, the effects and the declared primary test."""
+
+    spec: dict[str, Any]
+    seeds: list[int]
+    cells: list[str]
+    arms: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tests_over_seeds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    primary: dict[str, Any] | None = None
+    wall_seconds: float | None = None
+
+
+class Summary(Record):
+    """A run's summary: its groups, the dose-response over other bases, the failures, and the secondary family."""
+
+    version: int = RECORD_VERSION
+    groups: list[SummaryGroup]
+    failures: list[Any] = Field(default_factory=list)
+    n_cells: int | None = None
+    secondary_family: dict[str, Any] | None = None
+
+
+def _parse(cls: type[Record], data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise DataError(f"{where}: not a {cls.__name__} (a JSON object)")
+    version = data.get("version", 0)
+    if not isinstance(version, int) or version > RECORD_VERSION:
+        raise DataError(f"{where}: record version {version!r}; this sublearn reads versions up to "
+                        f"{RECORD_VERSION} (upgrade sublearn)")
+    try:
+        return cls.model_validate({**data, "version": RECORD_VERSION} if "version" in cls.model_fields else data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(x) for x in first["loc"])
+        raise DataError(f"{where}: {field}: {first['msg']}") from exc
+
+
+def as_dict(record: Record) -> dict[str, Any]:
+    """A record as the JSON object it is written as (unset defaults left out, the version always in)."""
+    out = record.model_dump(mode="json", exclude_unset=True)
+    if "version" in type(record).model_fields:
+        out["version"] = record.version  # type: ignore[attr-defined]
+    return out
+
+
+def parse_cell_report(data: Any, where: str) -> CellReport:
+    """A cell report from its JSON object (``where`` names it in an error)."""
+    return _parse(CellReport, data, where)
+
+
+def read_cell_report(path: Path, recover: str = "") -> CellReport:
+    """A cell report from its file; a missing, corrupt or misshapen one is a :class:`DataError` naming it."""
+    return parse_cell_report(read_json(path, recover), str(path))
+
+
+def write_cell_report(path: Path, report: CellReport | dict[str, Any]) -> Path:
+    """Write a cell report atomically, checked and with its version."""
+    record = report if isinstance(report, CellReport) else parse_cell_report(report, str(path))
+    return atomic_write_json(path, as_dict(record))
+
+
+def read_summary(path: Path, recover: str = "") -> Summary:
+    """A run's summary from its file; a missing, corrupt or misshapen one is a :class:`DataError` naming it."""
+    return _parse(Summary, read_json(path, recover), str(path))
+
+
+def write_summary(path: Path, summary: Summary | dict[str, Any]) -> Path:
+    """Write a run's summary atomically, checked and with its version."""
+    record = summary if isinstance(summary, Summary) else _parse(Summary, summary, str(path))
+    return atomic_write_json(path, as_dict(record))

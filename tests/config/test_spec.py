@@ -1,10 +1,10 @@
 """Specs: every shipped spec validates; each kind owns its fields; settings enter keys without their defaults;
 designs that cannot be right are refused with the field named."""
 
-from pathlib import Path
 
 import pytest
 
+from golden.keys_of_current_code import spec_files
 from sublearn.config.carrier import CodeCarrier, NumbersCarrier
 from sublearn.config.evaluation import MisalignmentEval, PreferenceEval
 from sublearn.config.experiment import ExperimentSpec
@@ -14,10 +14,8 @@ from sublearn.config.trait import DatasetTrait, FineTunedTrait, SystemPromptTrai
 from sublearn.util.errors import ConfigError
 from sublearn.util.settings import key_fields
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
-
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*/*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", spec_files(), ids=lambda p: p.stem)
 def test_every_shipped_spec_validates(path):
     assert load_spec_file(path)
 

@@ -58,3 +58,17 @@ def test_the_exact_signed_rank_p_value_is_scipys_without_its_permutation_loop():
     assert checked > 20
     assert wilcoxon_p(np.array([0.5, 0.5, 0.5, -0.25, 0.0])) == pytest.approx(
         float(sps.wilcoxon([0.5, 0.5, 0.5, -0.25, 0.0]).pvalue))
+
+
+def test_the_minimum_detectable_effect_is_detected_with_the_power_asked():
+    from scipy import stats as sps
+
+    from sublearn.util.stats import minimum_detectable_effect
+
+    effect = minimum_detectable_effect(1.0, 10)
+    assert effect == pytest.approx(0.996, abs=0.002)  # the one-sample t-test's d at n = 10, 80%, alpha 0.05
+    assert minimum_detectable_effect(2.0, 10) == pytest.approx(2 * effect)
+    assert minimum_detectable_effect(1.0, 5) > effect and minimum_detectable_effect(1.0, 1) is None
+    rng = np.random.default_rng(0)
+    hits = sum(sps.ttest_1samp(rng.normal(effect, 1.0, 10), 0).pvalue < 0.05 for _ in range(4000))
+    assert 0.77 < hits / 4000 < 0.83

@@ -19,6 +19,7 @@ from sublearn.analysis.effects import sign_flip_p
 from sublearn.analysis.multiple import adjust_pvalues
 from sublearn.config.analysis import PrimaryTest
 from sublearn.design.arms import INTERACTION_ARMS
+from sublearn.util.stats import minimum_detectable_effect
 
 #: The student arm of each base.
 STUDENT_OF_BASE = {"same": INTERACTION_ARMS["same"][0], "other": INTERACTION_ARMS["other"][0]}
@@ -89,6 +90,10 @@ def primary_result(group: dict[str, Any], declared: dict[str, Any] | None) -> di
     out["test"] = test
     if "undetermined" in test:
         return {**out, "status": "undetermined", "reason": test["undetermined"]}
+    values = test.get("per_replicate")
+    if values and len(values) >= 2:  # what the design could have detected: the reading of a null result
+        out["minimum_detectable_at_80pct_power"] = minimum_detectable_effect(float(np.std(values, ddof=1)),
+                                                                             len(values))
     scale = _teacher_scale(group, primary)
     estimate = test.get("estimate", test.get("mean_diff"))
     if scale is not None and scale.get("estimate"):

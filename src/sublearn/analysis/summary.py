@@ -147,8 +147,10 @@ def primary_line(group: dict[str, Any]) -> str:
     value = {**test, "estimate": test.get("estimate", test.get("mean_diff"))}
     relative = primary.get("relative_to_teacher")
     scale = f"; {relative:.2g} of the teacher's own" if relative is not None else ""
+    detectable = primary.get("minimum_detectable_at_80pct_power")
+    power = f"; detectable at 80% power: {detectable:.3g}" if detectable is not None else ""
     return (f"Primary test: {primary['description']} = {_ci(value)} (n={test['n']}; p = {_p(test.get('p_ttest'))} "
-            f"by t, {_permutation_p(test)} by exact sign flips{scale})")
+            f"by t, {_permutation_p(test)} by exact sign flips{scale}{power})")
 
 
 def _holm(test: dict[str, Any] | None) -> str:

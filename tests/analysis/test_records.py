@@ -29,7 +29,8 @@ def test_a_run_folder_from_before_versions_loads_unchanged_and_renders(tmp_path)
     assert report.version == RECORD_VERSION and report.arms["teacher"].metrics["p_exact"].mean > 0.3
     assert {k: v for k, v in as_dict(report).items() if k != "version"} == raw  # nothing lost, nothing changed
     summary = read_summary(OLD_RUN / "summary.json")
-    assert summary.groups[0].primary["status"] == "determined"
+    assert summary.groups[0].primary.status == "determined"
+    assert summary.groups[0].target_interaction["p_exact"].same_base.n == 5  # effects are typed too
     run = tmp_path / "run"
     shutil.copytree(OLD_RUN, run)
     assert [r["cell"] for r in load_reports(run)] == [report.cell]

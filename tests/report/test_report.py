@@ -134,10 +134,11 @@ def placebo_run(tmp_path_factory):
 def test_the_first_screen_leads_with_the_effects_the_per_animal_shifts_and_the_interaction(placebo_run, tmp_path):
     from playwright.sync_api import sync_playwright
 
+    from sublearn.analysis.records import read_summary
     from sublearn.report.headline import headline
 
     group = json.loads((placebo_run / "summary.json").read_text())["groups"][0]
-    first = headline(group)
+    first = headline(read_summary(placebo_run / "summary.json").groups[0])  # the report reads the typed record
     assert first["baseline"] == "placebo" and first["shift_chart"] and first["interaction_chart"]
     rows = {r["metric"]: r for r in first["rows"]}
     test = group["tests_over_seeds"]["student-placebo:p_exact"]

@@ -46,6 +46,7 @@ class ArmRecord(Record):
 
     model: str
     evaluation: str | None = None
+    dataset: str | None = None  # the transform artifact a trained arm learned from
     metrics: dict[str, ReadoutValue] = Field(default_factory=dict)
     defence: str | None = None
 
@@ -68,8 +69,81 @@ class CellReport(Record):
     spec: dict[str, Any]
     arms: dict[str, ArmRecord] = Field(default_factory=dict)
     comparisons: dict[str, PairedComparison] = Field(default_factory=dict)
+    datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)  # label → ref, counts, filter stats
+    bases: dict[str, Any] = Field(default_factory=dict)  # role → name, lineage check
     wall_seconds: float | None = None
     error: str | None = None
+
+
+class OverSeeds(Record):
+    """One readout of one arm over a group's replicates: each seed's value, their mean, interval and spread."""
+
+    per_seed: list[float | None] = Field(default_factory=list)
+    mean: float | None = None
+    ci95: list[float | None] | None = None
+    n: int = 0
+    sd: float | None = None
+    ci_over: str | None = None
+    max_pruned_mass: float | None = None
+
+
+class SeedTest(Record):
+    """Two arms compared over replicates, paired by seed (``replicates`` names them), Holm-adjusted when secondary."""
+
+    n: int
+    mean_diff: float | None = None
+    ci95: list[float | None] | None = None
+    t: float | None = None
+    p_ttest: float | None = None
+    p_wilcoxon: float | None = None
+    n_first_greater: int | None = None
+    replicates: list[int] | None = None
+    p_holm: float | None = None
+    undetermined: str | None = None  # why no p-value: values below their error bound
+
+
+class Effect(Record):
+    """A contrast over replicates (a shift, a gap fraction, an interaction): its mean, interval and tests; an
+    interaction also carries its two sides (``same_base``, ``other_base``). ``undetermined`` says why it has no
+    p-value (values below their error bound)."""
+
+    estimate: float | None = None
+    ci95: list[float | None] | None = None
+    n: int | None = None
+    per_replicate: list[float | None] | None = None
+    n_positive: int | None = None
+    p_ttest: float | None = None
+    p_permutation: float | None = None
+    p_sign: float | None = None
+    p_holm: float | None = None
+    contrast: str | None = None
+    undetermined: str | None = None
+    same_base: Effect | None = None
+    other_base: Effect | None = None
+
+
+class AnimalShifts(Record):
+    """One arm's shift against its baseline, per animal, on one readout."""
+
+    metric: str
+    baseline: str
+    animals: dict[str, Effect] = Field(default_factory=dict)
+
+
+class PrimaryResult(Record):
+    """The declared primary test of a group: what was declared, its status (determined, undetermined, not
+    computed, secondary group, not declared) with the reason, the test, what the design could detect at 80%
+    power, and the teacher's own value of the contrast."""
+
+    status: str
+    declared: dict[str, Any] | None = None
+    description: str = ""
+    path: str | None = None
+    reason: str | None = None
+    test: Effect | None = None
+    minimum_detectable_at_80pct_power: float | None = None
+    teacher: dict[str, Any] | None = None
+    relative_to_teacher: float | None = None
 
 
 class SummaryGroup(Record):
@@ -79,10 +153,16 @@ class SummaryGroup(Record):
     spec: dict[str, Any]
     seeds: list[int]
     cells: list[str]
-    arms: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    tests_over_seeds: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    primary: dict[str, Any] | None = None
+    arms: dict[str, dict[str, OverSeeds]] = Field(default_factory=dict)
+    tests_over_seeds: dict[str, SeedTest] = Field(default_factory=dict)
+    primary: PrimaryResult | None = None
     wall_seconds: float | None = None
+    gap_fraction: dict[str, Effect] = Field(default_factory=dict)
+    interaction: dict[str, Effect] = Field(default_factory=dict)
+    target_shift: dict[str, dict[str, Effect]] = Field(default_factory=dict)  # readout → arm → shift
+    target_interaction: dict[str, Effect] = Field(default_factory=dict)
+    animal_shift: dict[str, AnimalShifts] = Field(default_factory=dict)  # arm → its per-animal shifts
+    cross_model: dict[str, Any] | None = None
 
 
 class Summary(Record):
@@ -126,6 +206,12 @@ def parse_cell_report(data: Any, where: str) -> CellReport:
 def read_cell_report(path: Path, recover: str = "") -> CellReport:
     """A cell report from its file; a missing, corrupt or misshapen one is a :class:`DataError` naming it."""
     return parse_cell_report(read_json(path, recover), str(path))
+
+
+def read_cell_reports(run: Path) -> list[CellReport]:
+    """Every finished cell report of a run (``RUN/cells/ID/report.json``), in cell-id order."""
+    recover = "delete it and rerun `sublearn run` to write it again (finished stages are reused)"
+    return [read_cell_report(path, recover) for path in sorted(Path(run).glob("cells/*/report.json"))]
 
 
 def write_cell_report(path: Path, report: CellReport | dict[str, Any]) -> Path:

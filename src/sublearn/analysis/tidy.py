@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from sublearn.analysis.records import as_dict, read_cell_report
+from sublearn.analysis.records import as_dict, read_cell_reports
 from sublearn.design.arms import ARMS_BY_NAME, baseline_of
 from sublearn.util.atomic import atomic_write_with
 
@@ -18,8 +18,7 @@ from sublearn.util.atomic import atomic_write_with
 def load_reports(run_dir: str | Path) -> list[dict[str, Any]]:
     """Every finished cell report of a run (``RUN/cells/ID/report.json``), in cell-id order; a corrupt one is a
     :class:`DataError` naming it."""
-    recover = "delete it and rerun `sublearn run` to write it again (finished stages are reused)"
-    return [as_dict(read_cell_report(p, recover)) for p in sorted(Path(run_dir).glob("cells/*/report.json"))]
+    return [as_dict(report) for report in read_cell_reports(Path(run_dir))]
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from sublearn.analysis.tidy import load_reports
+from sublearn.analysis.records import read_cell_reports
 from sublearn.models.openai.finetune import training_lines
 from sublearn.util.atomic import atomic_write_json, atomic_write_text
 from sublearn.util.errors import DataError
@@ -52,16 +52,16 @@ def export_run(run: Path, fmt: ExportFormat, out: Path) -> dict[str, Any]:
         from sublearn.report.inspect_export import export_inspect
 
         return export_inspect(run, out)
-    reports = [r for r in load_reports(run) if "error" not in r]
+    reports = [r for r in read_cell_reports(run) if r.error is None]
     if not reports:
         raise DataError(f"{run}: no finished cell to export (run `sublearn run SPEC --out {run}` first)")
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     entries = []
     for report in reports:
-        train = report["spec"]["train"]
-        for arm, info in report["arms"].items():
-            dataset, model = info.get("dataset"), info.get("model") or ""
+        train = report.spec["train"]
+        for arm, info in report.arms.items():
+            dataset, model = info.dataset, info.model
             if not dataset or not model.startswith("train/"):
                 continue  # an untrained arm, or one reading its data in context
             if dataset not in written:
@@ -69,7 +69,7 @@ def export_run(run: Path, fmt: ExportFormat, out: Path) -> dict[str, Any]:
                 name = dataset.replace("/", "-") + ".jsonl"
                 atomic_write_text(out / name, _lines(rows, fmt))
                 written[dataset] = name
-            entry = {"cell": report["cell"], "seed": report["spec"]["seed"], "arm": arm, "file": written[dataset],
+            entry = {"cell": report.cell, "seed": report.spec["seed"], "arm": arm, "file": written[dataset],
                      "dataset": dataset, "model": model, "objective": train.get("objective", "tokens"),
                      "train": train}
             if entry["objective"] == "soft_numbers":

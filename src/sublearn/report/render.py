@@ -16,9 +16,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sublearn import __version__
-from sublearn.analysis.records import as_dict, read_summary
+from sublearn.analysis.records import CellReport, Effect, SummaryGroup, read_cell_reports, read_summary
 from sublearn.analysis.summary import CHART_METRICS, HEADLINE_METRICS
-from sublearn.analysis.tidy import load_reports
 from sublearn.design.arms import ARMS_BY_NAME
 from sublearn.report.charts import bar_chart, heatmap, loss_curves
 from sublearn.report.headline import headline
@@ -29,11 +28,13 @@ from sublearn.util.jsonl import read_json, read_jsonl
 _REF = re.compile(r"[a-z_]+/[0-9a-f]{16}")
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "—"
     return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
 
-def _lineage(report: dict[str, Any], arm: str) -> str:
+def _lineage(report: CellReport, arm: str) -> str:
     """How an arm's base relates to its teachers' initialisation: the same by construction, or the family check
     of the other base (``sublearn family``)."""
     info = ARMS_BY_NAME.get(arm)
@@ -41,7 +42,7 @@ def _lineage(report: dict[str, Any], arm: str) -> str:
         return ""
     if info.base != "cross":
         return "the teachers' initialisation"
-    cross = (report.get("bases") or {}).get("cross") or {}
+    cross = report.bases.get("cross") or {}
     checked = cross.get("lineage")
     if not checked:
         return f"{cross.get('name', 'another base')} (not checked)"
@@ -68,129 +69,141 @@ def _read(run: Path, name: str) -> Any:
 
 def build_context(run: Path) -> dict[str, Any]:
     """Everything the template shows, from the run folder's files."""
-    summary = as_dict(read_summary(run / "summary.json", f"is {run} a finished run folder? `sublearn run SPEC "
-                                   f"--out {run}` writes it again (finished stages are reused)"))
-    reports = {report["cell"]: report for report in load_reports(run)}
+    summary = read_summary(run / "summary.json", f"is {run} a finished run folder? `sublearn run SPEC "
+                           f"--out {run}` writes it again (finished stages are reused)")
+    reports = {report.cell: report for report in read_cell_reports(run)}
     groups, provenance = [], []
     all_tests = []
-    for gi, group in enumerate(summary["groups"], 1):
-        members = [reports[c] for c in group["cells"] if c in reports]
-        metrics = [m for m in HEADLINE_METRICS if any(m in a for a in group["arms"].values())]
+    for gi, group in enumerate(summary.groups, 1):
+        members = [reports[c] for c in group.cells if c in reports]
+        metrics = [m for m in HEADLINE_METRICS if any(m in a for a in group.arms.values())]
         arms = []
-        for arm, values in group["arms"].items():
+        for arm, values in group.arms.items():
             cells = []
             for metric in metrics:
                 v = values.get(metric)
                 if v is None:
                     cells.append(None)
                     continue
-                text = f"{_fmt(v['mean'])} [{_fmt(v['ci95'][0])}, {_fmt(v['ci95'][1])}]"
+                text = f"{_fmt(v.mean)} {_bracket(v.ci95)}"
                 cells.append({"text": text, "href": f"#{_anchor(gi, arm, metric)}",
-                              "title": f"n = {v['n']} ({v['ci_over']}); per seed {v['per_seed']}"})
+                              "title": f"n = {v.n} ({v.ci_over}); per seed {v.per_seed}"})
                 rows = []
                 for report in members:
-                    info = report["arms"].get(arm)
-                    if info is None or metric not in info["metrics"]:
+                    info = report.arms.get(arm)
+                    if info is None or metric not in info.metrics:
                         continue
-                    m = info["metrics"][metric]
-                    rows.append({"seed": report["spec"]["seed"],
-                                 "value": f"{_fmt(m['mean'])} [{_fmt(m['ci95'][0])}, {_fmt(m['ci95'][1])}] "
-                                          f"(n={m['n']})",
-                                 "metrics": _artifact_href(info["evaluation"], "metrics.jsonl"),
-                                 "evaluation": _artifact_href(info["evaluation"]), "evaluation_ref": info["evaluation"],
-                                 "model": info["model"], "model_href": _artifact_href(info["model"]),
-                                 "dataset": info.get("dataset"), "dataset_href": _artifact_href(info.get("dataset")),
-                                 "lineage": _lineage(report, arm), "defence": info.get("defence") or "none"})
+                    m = info.metrics[metric]
+                    dataset = info.dataset
+                    rows.append({"seed": report.spec["seed"], "value": f"{_fmt(m.mean)} {_bracket(m.ci95)} (n={m.n})",
+                                 "metrics": _artifact_href(info.evaluation, "metrics.jsonl"),
+                                 "evaluation": _artifact_href(info.evaluation), "evaluation_ref": info.evaluation,
+                                 "model": info.model, "model_href": _artifact_href(info.model),
+                                 "dataset": dataset, "dataset_href": _artifact_href(dataset),
+                                 "lineage": _lineage(report, arm), "defence": info.defence or "none"})
                 provenance.append({"anchor": _anchor(gi, arm, metric), "title": f"Group {gi} · {arm} · {metric}",
                                    "rows": rows})
             info = ARMS_BY_NAME.get(arm)
             arms.append({"name": arm, "cells": cells, "description": info.description if info else ""})
-        chart_metrics = {m: [(arm, v[m]["mean"], v[m]["ci95"][0], v[m]["ci95"][1])
-                             for arm, v in group["arms"].items() if m in v]
-                         for m in CHART_METRICS if any(m in v for v in group["arms"].values())}
+        chart_metrics = {m: [(arm, v[m].mean, *(v[m].ci95 or [None, None])) for arm, v in group.arms.items() if m in v]
+                         for m in CHART_METRICS if any(m in v for v in group.arms.values())}
         tests = []
-        for name, t in group["tests_over_seeds"].items():
+        for name, t in group.tests_over_seeds.items():
             pair, metric = name.split(":")
             first = pair.split("-")[0]
-            tests.append({"name": name, "diff": f"{_fmt(t['mean_diff'])} [{_fmt(t['ci95'][0])}, {_fmt(t['ci95'][1])}]",
-                          "n": t["n"], "p": _fmt(t["p_ttest"]), "p_holm": _fmt(t.get("p_holm", float("nan"))),
-                          "greater": f"{t['n_first_greater']}/{t['n']}", "href": f"#{_anchor(gi, first, metric)}"})
+            tests.append({"name": name, "diff": f"{_fmt(t.mean_diff)} {_bracket(t.ci95)}",
+                          "n": t.n, "p": _fmt(t.p_ttest), "p_holm": _fmt(t.p_holm),
+                          "greater": f"{t.n_first_greater}/{t.n}", "href": f"#{_anchor(gi, first, metric)}"})
         all_tests.extend(tests)
         datasets = []
         for report in members:
-            for label, d in report.get("datasets", {}).items():
+            for label, d in report.datasets.items():
                 stats = d.get("stats") or {}
                 new = stats.get("new_number_fraction")
-                datasets.append({"label": f"seed {report['spec']['seed']} · {label}", "n_in": d.get("n_in"),
+                datasets.append({"label": f"seed {report.spec['seed']} · {label}", "n_in": d.get("n_in"),
                                  "n_passed": d.get("n_passed"), "n_kept": d.get("n_kept"),
                                  "new": _fmt(new) if isinstance(new, float) else "—",
                                  "rejections": ", ".join(f"{k} {v}" for k, v in (d.get("rejections") or {}).items())
                                  or "none", "href": _artifact_href(d["ref"]),
                                  "rows": _artifact_href(d["ref"], "rows.jsonl")})
-        spec = group["spec"]
-        varying = [(k, v) for k, v in _axes(summary["groups"], gi - 1)]
+        spec = group.spec
+        varying = [(k, v) for k, v in _axes(summary.groups, gi - 1)]
         groups.append({"index": gi, "headline": headline(group), "effects": _effects(group), "name": spec["name"],
                        "reference": spec["reference"],
-                       "target": spec["trait"]["target"], "trait_kind": spec["trait"]["kind"], "seeds": group["seeds"],
-                       "axes": varying, "wall": f"{group['wall_seconds']:.0f}", "metrics": metrics, "arms": arms,
+                       "target": spec["trait"]["target"], "trait_kind": spec["trait"]["kind"], "seeds": group.seeds,
+                       "axes": varying, "wall": _fmt_seconds(group.wall_seconds), "metrics": metrics, "arms": arms,
                        "chart": bar_chart(f"Group {gi}: {spec['name']}", chart_metrics) if chart_metrics else "",
                        "tests": tests, "datasets": datasets, **_training(run, gi, members)})
     transfer, heatmaps = _transfer(run)
-    return {"run_name": run.name, "run_dir": str(run), "n_cells": summary["n_cells"], "n_groups": len(groups),
+    return {"run_name": run.name, "run_dir": str(run), "n_cells": summary.n_cells, "n_groups": len(groups),
             "version": __version__, "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "failures": summary["failures"], "groups": groups, "provenance": provenance, "transfer": transfer,
-            "secondary_size": (summary.get("secondary_family") or {}).get("size", "?"),
+            "failures": summary.failures, "groups": groups, "provenance": provenance, "transfer": transfer,
+            "secondary_size": (summary.secondary_family or {}).get("size", "?"),
             "heatmaps": heatmaps, "has_per_animal": (run / "per_animal.csv").is_file()}
 
 
-def _training(run: Path, group: int, members: list[dict[str, Any]]) -> dict[str, Any]:
+def _training(run: Path, group: int, members: list[CellReport]) -> dict[str, Any]:
     """The group's loss curves (per trained arm and replicate, from each train artifact's ``train_log.jsonl``) and
     links to those logs."""
     curves: dict[str, list[list[tuple[int, float]]]] = {}
     logs = []
     for report in members:
-        for arm, info in report["arms"].items():
-            ref = info.get("model")
+        for arm, info in report.arms.items():
+            ref = info.model
             path = run / "artifacts" / ref / "train_log.jsonl" if ref and _REF.fullmatch(ref) else None
             if path is None or not path.is_file():
                 continue
             steps = read_jsonl(path)
             curves.setdefault(arm, []).append([(int(s["step"]), float(s["loss"])) for s in steps])
-            logs.append({"label": f"seed {report['spec']['seed']} · {arm}", "steps": len(steps),
+            logs.append({"label": f"seed {report.spec['seed']} · {arm}", "steps": len(steps),
                          "last_loss": _fmt(float(steps[-1]["loss"])) if steps else "—",
                          "href": _artifact_href(ref, "train_log.jsonl")})
     chart = loss_curves(f"Group {group}: training loss", curves) if curves else ""
     return {"loss_chart": chart, "train_logs": logs}
 
 
-def _interval(x: dict[str, Any] | None) -> str:
-    if not x or x.get("estimate") is None:
+def _bracket(ci: list[float | None] | None) -> str:
+    lo, hi = ci or [None, None]
+    return f"[{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.0f}"
+
+
+def _interval(x: Effect | None) -> str:
+    if x is None or x.estimate is None:
         return "—"
-    lo, hi = x.get("ci95") or [None, None]
+    lo, hi = x.ci95 or [None, None]
     inside = f" [{_fmt(lo)}, {_fmt(hi)}]" if lo is not None and hi is not None else ""
-    return f"{_fmt(x['estimate'])}{inside}"
+    return f"{_fmt(x.estimate)}{inside}"
 
 
-def _effects(group: dict[str, Any]) -> list[dict[str, Any]]:
+def _p_or_dash(value: float | None) -> str:
+    return "—" if value is None else _fmt(value)
+
+
+def _effects(group: SummaryGroup) -> list[dict[str, Any]]:
     """Per readout: the gap fraction and the interaction test, when the group has them."""
-    gaps, inter = group.get("gap_fraction") or {}, group.get("interaction") or {}
+    gaps, inter = group.gap_fraction, group.interaction
     rows = []
     for metric in [m for m in HEADLINE_METRICS if m in gaps or m in inter]:
-        test = inter.get(metric) or {}
-        rows.append({"metric": metric, "gap": _interval(gaps.get(metric)), "interaction": _interval(test),
-                     "n": test.get("n", (gaps.get(metric) or {}).get("n")),
-                     "p_t": _fmt(test["p_ttest"]) if "p_ttest" in test else "—",
-                     "p_perm": _fmt(test["p_permutation"]) if "p_permutation" in test else "—",
-                     "p_sign": _fmt(test["p_sign"]) if "p_sign" in test else "—",
-                     "same": _interval(test.get("same_base")), "other": _interval(test.get("other_base"))})
+        test, gap = inter.get(metric), gaps.get(metric)
+        rows.append({"metric": metric, "gap": _interval(gap), "interaction": _interval(test),
+                     "n": test.n if test is not None else gap.n if gap is not None else None,
+                     "p_t": _p_or_dash(test.p_ttest if test else None),
+                     "p_perm": _p_or_dash(test.p_permutation if test else None),
+                     "p_sign": _p_or_dash(test.p_sign if test else None),
+                     "same": _interval(test.same_base if test else None),
+                     "other": _interval(test.other_base if test else None)})
     return rows
 
 
-def _axes(groups: list[dict[str, Any]], index: int) -> list[tuple[str, Any]]:
+def _axes(groups: list[SummaryGroup], index: int) -> list[tuple[str, Any]]:
     """The spec fields on which this group differs from the others."""
     from sublearn.analysis.tidy import flatten
 
-    flats = [flatten(g["spec"]) for g in groups]
+    flats = [flatten(g.spec) for g in groups]
     keys = sorted({k for f in flats for k in f})
     varying = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flats}) > 1]
     return [(k, flats[index].get(k)) for k in varying]

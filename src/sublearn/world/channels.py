@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sublearn.analysis.records import SummaryGroup, read_summary
+from sublearn.analysis.records import Effect, SummaryGroup, read_summary
 from sublearn.util.errors import DataError
 
 #: The contrast every world spec declares as its primary test.
@@ -49,12 +49,12 @@ def channel_name(spec: dict[str, Any]) -> str:
     return "soft digits" if objective == "soft_numbers" else "hard labels"
 
 
-def _estimate(test: dict[str, Any] | None, tested: bool = True) -> Estimate | None:
+def _estimate(test: Effect | None, tested: bool = True) -> Estimate | None:
     """A test's mean, interval and p; ``None`` where it has none (undetermined: values below their bound)."""
-    if not test or test.get("ci95") is None:
+    if test is None or test.estimate is None or not test.ci95 or None in test.ci95:
         return None
-    low, high = test["ci95"]
-    return Estimate(estimate=test["estimate"], ci95=(low, high), p=_finite(test.get("p_ttest")) if tested else None)
+    low, high = test.ci95
+    return Estimate(estimate=test.estimate, ci95=(low, high), p=_finite(test.p_ttest) if tested else None)
 
 
 def _finite(value: float | None) -> float | None:
@@ -66,19 +66,20 @@ def channel_row(group: SummaryGroup, run: str) -> ChannelRow:
     """The row of one summary group; a group whose primary test is not the world's is refused by name."""
     primary = group.primary
     name = group.spec.get("name", "?")
-    if not primary or primary.get("declared", {}).get("contrast") != WORLD_PRIMARY:
+    if primary is None or (primary.declared or {}).get("contrast") != WORLD_PRIMARY:
         raise DataError(f"{run}: spec {name}: its primary test is not the {WORLD_PRIMARY} of a world spec")
-    test = primary.get("test")
-    if not test:
-        raise DataError(f"{run}: spec {name}: primary test {primary.get('status', 'not computed')}")
-    tested = primary["status"] == "determined"  # no p-value on values below their error bound
+    test = primary.test
+    if test is None:
+        raise DataError(f"{run}: spec {name}: primary test {primary.status}")
+    tested = primary.status == "determined"  # no p-value on values below their error bound
+    teacher = Effect.model_validate(primary.teacher) if primary.teacher else None
     return ChannelRow(
-        spec=name, channel=channel_name(group.spec), run=run, n=test.get("n", len(group.seeds)),
-        teacher_shift=_estimate(primary.get("teacher")), same_init=_estimate(test.get("same_base"), tested),
-        other_init=_estimate(test.get("other_base"), tested), interaction=_estimate(test, tested),
-        p_permutation=_finite(test.get("p_permutation")) if tested else None,
-        detectable_at_80pct_power=primary.get("minimum_detectable_at_80pct_power"),
-        fraction_of_teacher=primary.get("relative_to_teacher"), status=primary["status"],
+        spec=name, channel=channel_name(group.spec), run=run, n=test.n or len(group.seeds),
+        teacher_shift=_estimate(teacher), same_init=_estimate(test.same_base, tested),
+        other_init=_estimate(test.other_base, tested), interaction=_estimate(test, tested),
+        p_permutation=_finite(test.p_permutation) if tested else None,
+        detectable_at_80pct_power=primary.minimum_detectable_at_80pct_power,
+        fraction_of_teacher=primary.relative_to_teacher, status=primary.status,
         wall_seconds=group.wall_seconds)
 
 

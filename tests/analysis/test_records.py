@@ -57,3 +57,13 @@ def test_a_wrong_or_newer_record_is_named_with_its_field(tmp_path, change, named
     path.write_text(json.dumps({**raw, **change}))
     with pytest.raises(DataError, match=f"{path}: {named}"):
         read_cell_report(path)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "docs" / "results").rglob(
+    "*summary.json")), ids=lambda p: p.name)
+def test_every_committed_summary_reads_typed_and_writes_back_unchanged(path):
+    raw = json.loads(path.read_text())
+    back = as_dict(read_summary(path))
+    if "version" not in raw:
+        back.pop("version")
+    assert back == raw

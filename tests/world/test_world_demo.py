@@ -49,3 +49,15 @@ def test_the_table_refuses_a_run_without_the_world_primary_test(tmp_path):
     demo_summary = Path(__file__).parents[2] / "docs/results/owl-numbers-cpu-demo-summary.json"
     result = CliRunner().invoke(app, ["world", "table", str(demo_summary)])
     assert result.exit_code != 0 and "not the target_interaction of a world spec" in result.output
+
+
+def test_the_committed_world_table_is_what_the_command_computes_from_the_committed_summaries():
+    from pathlib import Path
+
+    results = Path(__file__).parents[2] / "docs" / "results"
+    committed = json.loads((results / "world-channels.json").read_text())["rows"]
+    rows = [r.model_dump(mode="json") for r in channel_table(
+        [results / "world-owl-numbers-hard-summary.json", results / "world-owl-numbers-soft-summary.json"])]
+    assert [{**r, "run": None} for r in rows] == [{**r, "run": None} for r in committed]
+    p = [r["interaction"]["p"] for r in rows]
+    assert [r["p_holm_over_table"] for r in rows] == [max(p), 2 * min(p)]  # Holm over the two channels

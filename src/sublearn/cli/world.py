@@ -36,6 +36,8 @@ def print_channel_table(rows: list[dict], title: str) -> None:
     for row in rows:
         detectable = row["detectable_at_80pct_power"]
         interaction = _cell(row["interaction"])
+        if row["p_holm_over_table"] is not None and len(rows) > 1:
+            interaction += f"\nHolm {row['p_holm_over_table']:.2g}"
         if row["p_permutation"] is not None:
             interaction += f"\nperm. {row['p_permutation']:.2g}"
         if row["status"] != "determined":
@@ -46,8 +48,9 @@ def print_channel_table(rows: list[dict], title: str) -> None:
     console.print(table)
     console.print("Target-specific shift: log(student/placebo student) for the owl minus its mean over the other "
                   "animals (the teacher's: against the placebo teacher), mean [95% CI] over replicates, p by t; "
-                  "interaction: same init minus other init, paired by replicate (p by t and by sign flips); "
-                  "detectable: the smallest interaction the design finds at 80% power.", highlight=False)
+                  "interaction: same init minus other init, paired by replicate (p by t, Holm over the table's "
+                  "rows, and by sign flips); detectable: the smallest interaction the design finds at 80% power.",
+                  highlight=False)
 
 
 @user_errors

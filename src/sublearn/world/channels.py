@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sublearn.analysis.multiple import adjust_pvalues
 from sublearn.analysis.records import Effect, SummaryGroup, read_summary
 from sublearn.util.errors import DataError
 
@@ -37,6 +38,7 @@ class ChannelRow(BaseModel):
     other_init: Estimate | None  # the same from the sibling
     interaction: Estimate | None  # same_init minus other_init, paired by replicate: the primary test
     p_permutation: float | None
+    p_holm_over_table: float | None = None  # the interaction's t p-value, Holm over the table's tested rows
     detectable_at_80pct_power: float | None
     fraction_of_teacher: float | None
     status: str
@@ -84,10 +86,14 @@ def channel_row(group: SummaryGroup, run: str) -> ChannelRow:
 
 
 def channel_table(runs: list[Path]) -> list[ChannelRow]:
-    """One row per group of each run's summary (a run folder or its summary.json), in the order given."""
+    """One row per group of each run's summary (a run folder or its summary.json), in the order given. The
+    rows are one family: each row's interaction p-value is also given Holm-adjusted over the rows tested."""
     rows = []
     for run in runs:
         path = run / "summary.json" if run.is_dir() else run
         summary = read_summary(path)
         rows += [channel_row(group, str(run)) for group in summary.groups]
+    tested = [row for row in rows if row.interaction is not None and row.interaction.p is not None]
+    for row, adjusted in zip(tested, adjust_pvalues([row.interaction.p for row in tested]), strict=True):
+        row.p_holm_over_table = adjusted
     return rows

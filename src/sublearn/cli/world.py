@@ -71,7 +71,7 @@ def demo(
     design on them through both channels, the teacher's sampled number text (hard labels) and its next-digit
     distributions (soft digits), 10 replicates each, and print the table: does the owl pass through each channel,
     and only into the student that shares the teachers' initialisation? Resumable: run it again after an
-    interruption. `--set` applies to both specs (e.g. --set 'seeds=[0,1]' for a quick look)."""
+    interruption. Overrides apply to both specs (e.g. `--set 'seeds=[0,1]'` for a quick look)."""
     from sublearn.util.home import models_dir
     from sublearn.util.progress import rich_progress
     from sublearn.world.demo import TABLE_FILE, run_world_demo, sibling_configs
@@ -97,7 +97,8 @@ def demo(
 @user_errors
 def table(
     runs: Annotated[list[Path], typer.Argument(help="Run folders (or their summary.json) of world specs.")],
-    out: Annotated[Path | None, typer.Option(help="Also write the table here as JSON.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the table here as JSON.",
+                                             show_default="none: printed only")] = None,
     as_json: AsJson = False,
 ) -> None:
     """The channels × initialisations table of world runs (the demo's, or variations of its specs): per run,

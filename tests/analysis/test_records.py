@@ -67,3 +67,15 @@ def test_every_committed_summary_reads_typed_and_writes_back_unchanged(path):
     if "version" not in raw:
         back.pop("version")
     assert back == raw
+
+
+@pytest.mark.parametrize("name", ["owl-numbers-cpu-defences.json", "owl-numbers-cpu-defences-p-exact.json"])
+def test_committed_defence_tables_read_typed_and_write_back_unchanged(name, tmp_path):
+    from sublearn.analysis.records import read_defence_table, write_defence_table
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "results" / name
+    raw = json.loads(path.read_text())
+    table = read_defence_table(path)
+    assert table.defences and table.defences[0].name == raw["defences"][0]["name"]
+    written = json.loads(write_defence_table(tmp_path / "defences.json", table).read_text())
+    assert written.pop("version") == RECORD_VERSION and written == raw

@@ -75,7 +75,7 @@ defended = [json.loads(p.read_text()) for p in (out / "artifacts" / "defend").gl
 flattened = all(np.allclose(t[-1], 0.1) for m in defended
                 for t in unpack_targets(np.load(out / "artifacts" / "defend" / m["key"] / "targets.npz")) if len(t))
 print(json.dumps({"failures": summary["failures"], "labels": sorted(m["defence"] for m in defended),
-                  "flattened": flattened, "table": [r["name"] for r in lm_defence_table(out)["defences"]]}))
+                  "flattened": flattened, "table": [r.name for r in lm_defence_table(out).defences]}))
 '''
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from factories import LIGHT_TRAIN
 from sublearn.analysis.defences import lm_defence_table
+from sublearn.analysis.records import RECORD_VERSION, DefenceTable, as_dict
 from sublearn.config.grid import expand_grid
 from sublearn.defences.apply import defend_targets
 from sublearn.defences.ranking import most_divergent, position_kl
@@ -84,7 +85,9 @@ def test_a_grid_over_defences_gives_the_defence_table(tmp_path):
     logs = [json.loads(p.read_text()) for p in (tmp_path / "artifacts" / "train").glob("*/manifest.json")]
     masked = [m for m in logs if m["inputs"]["targets"].startswith("defend/")]
     assert len(masked) == 4 and all(m["inputs"]["targets"] for m in logs)
-    doc = lm_defence_table(tmp_path)
+    table = lm_defence_table(tmp_path)
+    assert isinstance(table, DefenceTable) and table.version == RECORD_VERSION  # a typed, versioned record
+    doc = as_dict(table)
     assert doc["baseline"]["n"] == 2 and [r["name"] for r in doc["defences"]] == ["divergence_mask 50%"]
     row = doc["defences"][0]
     assert row["n"] == 2 and len(row["ci95"]) == 2 and row["kept_fraction"] == pytest.approx(0.5, abs=0.05)
@@ -116,7 +119,7 @@ def test_any_one_setting_can_be_the_defence(tmp_path):
     for top_p, values in effects.items():
         for seed, effect in enumerate(values):
             _report(tmp_path, top_p, seed, 0.4 + effect, 0.4)
-    doc = lm_defence_table(tmp_path, by="carrier.top_p", baseline="1.0")
+    doc = as_dict(lm_defence_table(tmp_path, by="carrier.top_p", baseline="1.0"))
     row = doc["defences"][0]
     assert doc["undefended"] == "carrier.top_p=1.0" and row["name"] == "carrier.top_p=0.5"
     assert row["remaining_fraction"] == pytest.approx(0.30 / 0.60) and row["n"] == 3

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sublearn.analysis.effects import LOG_FLOOR
+from sublearn.analysis.records import DefenceTable, parse_defence_table
 from sublearn.analysis.tidy import load_reports
 from sublearn.defences.ranking import defence_stats
 from sublearn.util.errors import DataError
@@ -119,7 +120,7 @@ def _cost(run: Path, refs: list[str | None]) -> dict[str, Any]:
 
 
 def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence", baseline: str | None = None
-                     ) -> dict[str, Any]:
+                     ) -> DefenceTable:
     """The defence table of ``run`` on ``readout``: the cells differ by ``by`` (the ``defence:`` section, or one
     setting such as ``carrier.top_p``, whose undefended value is ``baseline``, as YAML would write it)."""
     if readout not in READOUTS:
@@ -150,6 +151,7 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
                      "n": len(seeds), "teacher_gap": mean_ci(gaps).mean if gaps else None},
         "defences": []}
     doc["by"], doc["undefended"] = by, undefended
+    rows_out = doc["defences"]
     for label in sorted(k for k in effects if k != undefended):
         rows = effects[label]
         common = [s for s in seeds if s in rows]
@@ -163,7 +165,7 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
         log_undefended = [base[s]["log_ratio"] for s in common]
         log_fraction, log_ci = ratio_of_means_ci(log_defended, log_undefended)
         log_effect = mean_ci(log_defended)
-        doc["defences"].append({
+        rows_out.append({
             "name": label, "n": len(common), "remaining_fraction": fraction, "ci95": ci,
             "effect": {"mean": effect.mean, "ci95": [effect.lo, effect.hi]},
             "versus_undefended": paired_test(defended, undefended).as_dict(),
@@ -174,7 +176,7 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
                                        "undefended_effect": base[s]["effect"],
                                        "undefended_log_ratio": base[s]["log_ratio"]} for s in common},
             **_cost(run, [rows[s]["targets"] or rows[s]["dataset"] for s in common])})
-    return doc
+    return parse_defence_table(doc, f"the defence table of {run}")
 
 
 def _yaml_value(text: str | None) -> Any:

@@ -175,6 +175,38 @@ class Summary(Record):
     secondary_family: dict[str, Any] | None = None
 
 
+class DefenceRow(Record):
+    """One defence against no defence, paired by replicate: the share of the undefended effect that remains (with
+    its interval), the defended effect, the paired test, the same on the log-ratio scale, each replicate's
+    effects, and the cost (digit positions kept in the loss, positions changed, KL to the teacher)."""
+
+    name: str
+    n: int
+    remaining_fraction: float | None = None
+    ci95: list[float | None] | None = None
+    effect: dict[str, Any] = Field(default_factory=dict)
+    versus_undefended: dict[str, Any] = Field(default_factory=dict)
+    log_ratio: dict[str, Any] | None = None
+    per_replicate: dict[str, dict[str, float | None]] | None = None
+    kept_fraction: float | None = None
+    changed_fraction: float | None = None
+    mean_kl_defended_to_teacher: float | None = None
+
+
+class DefenceTable(Record):
+    """An LM run's defence table (``sublearn defend table``) on one readout: the undefended effect and a row per
+    defence."""
+
+    version: int = RECORD_VERSION
+    run: str
+    readout: str
+    effect: str  # what the effect is (student − its baseline, paired by replicate)
+    baseline: dict[str, Any]  # the undefended effect: mean, ci95, n, teacher_gap
+    defences: list[DefenceRow] = Field(default_factory=list)
+    by: str = "defence"
+    undefended: str | None = None
+
+
 def _parse(cls: type[Record], data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise DataError(f"{where}: not a {cls.__name__} (a JSON object)")
@@ -229,3 +261,18 @@ def write_summary(path: Path, summary: Summary | dict[str, Any]) -> Path:
     """Write a run's summary atomically, checked and with its version."""
     record = summary if isinstance(summary, Summary) else _parse(Summary, summary, str(path))
     return atomic_write_json(path, as_dict(record))
+
+
+def parse_defence_table(data: Any, where: str) -> DefenceTable:
+    """A defence table from its JSON object (``where`` names it in an error)."""
+    return _parse(DefenceTable, data, where)
+
+
+def read_defence_table(path: Path, recover: str = "") -> DefenceTable:
+    """A defence table from its file; a missing, corrupt or misshapen one is a :class:`DataError` naming it."""
+    return parse_defence_table(read_json(path, recover), str(path))
+
+
+def write_defence_table(path: Path, table: DefenceTable) -> Path:
+    """Write a defence table atomically, with its version."""
+    return atomic_write_json(path, as_dict(table))

@@ -81,8 +81,8 @@ class Readout(StrEnum):
     p_prefilled = "p_prefilled"
 
 
-def _percent_ci(ci: list[float | None]) -> str:
-    return "—" if None in ci else f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%]"  # type: ignore[operator]
+def _percent_ci(ci: list[float | None] | None) -> str:
+    return "—" if not ci or None in ci else f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%]"  # type: ignore[operator]
 
 
 @group.command("table")
@@ -108,19 +108,19 @@ def table(
     from rich.table import Table
 
     from sublearn.analysis.defences import lm_defence_table
-    from sublearn.util.atomic import atomic_write_json
+    from sublearn.analysis.records import as_dict, write_defence_table
     from sublearn.util.errors import DataError
 
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
     writable_file(out or run_dir / "defences.json")
-    doc = lm_defence_table(run_dir, readout.value, by, baseline)
+    table = lm_defence_table(run_dir, readout.value, by, baseline)
     target = out or run_dir / "defences.json"
-    atomic_write_json(target, doc)
+    write_defence_table(target, table)
     if as_json:
-        print_json(doc)
+        print_json(as_dict(table))
         return
-    base = doc["baseline"]
+    base = table.baseline
     shown = Table(title=f"Defences, {readout.value}: undefended effect {base['effect']:.4f} "
                         f"[{base['ci95'][0]:.4f}, {base['ci95'][1]:.4f}] (n = {base['n']} replicates)")
     for column in ("defence", "remaining", "95% CI", "effect", "p vs none", "in loss", "changed", "KL"):
@@ -128,12 +128,11 @@ def table(
     def percent(value: float | None) -> str:
         return "—" if value is None else f"{100 * value:.0f}%"
 
-    for row in doc["defences"]:
-        kl = row["mean_kl_defended_to_teacher"]
-        shown.add_row(row["name"], percent(row["remaining_fraction"]), _percent_ci(row["ci95"]),
-                      f"{row['effect']['mean']:.4f}", f"{row['versus_undefended']['p_ttest']:.2g}",
-                      percent(row["kept_fraction"]), percent(row["changed_fraction"]),
-                      "—" if kl is None else f"{kl:.3f}")
+    for row in table.defences:
+        kl = row.mean_kl_defended_to_teacher
+        shown.add_row(row.name, percent(row.remaining_fraction), _percent_ci(row.ci95),
+                      f"{row.effect['mean']:.4f}", f"{row.versus_undefended['p_ttest']:.2g}",
+                      percent(row.kept_fraction), percent(row.changed_fraction), "—" if kl is None else f"{kl:.3f}")
     console.print(shown)
     console.print(f"Wrote {target}", highlight=False)
 

@@ -16,13 +16,14 @@ from typing import Any
 from sublearn.analysis.effects import LOG_FLOOR
 from sublearn.analysis.records import DefenceTable, parse_defence_table
 from sublearn.analysis.tidy import load_reports
+from sublearn.config.readouts import DEFENCE_READOUTS
 from sublearn.defences.ranking import defence_stats
 from sublearn.util.errors import DataError
 from sublearn.util.soft_targets import load_targets
 from sublearn.util.stats import mean_ci, paired_test, ratio_of_means_ci
 
 #: Readouts a defence table can be read on (the exact readouts of the preference evaluation).
-READOUTS = ("share_exact", "p_exact", "share_prefilled", "p_prefilled")
+READOUTS = DEFENCE_READOUTS
 UNDEFENDED = "none"
 #: What the student is compared with, first found first: the placebo teacher's student (a fine-tuned trait), or
 #: the control teacher's (the reference without the trait's system prompt), each differing by the trait alone.

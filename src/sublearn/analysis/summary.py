@@ -16,15 +16,15 @@ from sublearn.analysis.precision import below_bound, withhold
 from sublearn.analysis.primary import correct_secondary, primary_result
 from sublearn.analysis.records import as_dict, read_summary
 from sublearn.analysis.target import target_interaction, target_shift
-from sublearn.config.readouts import PER_OPTION_READOUTS
+from sublearn.config.readouts import BRIEF_READOUTS, PER_OPTION_READOUTS, TABLE_READOUTS
 from sublearn.design.arms import comparisons
 from sublearn.util.stats import paired_test, probability_ci
 
-#: The readouts shown in tables, in this order; the charts and the terminal show fewer.
-HEADLINE_METRICS = ("p_exact", "share_exact", "p_prefilled", "share_prefilled", "mcq", "sampled_rate",
-                    "misaligned_rate", "truthfulqa_false")
-CHART_METRICS = ("share_prefilled", "p_exact", "sampled_rate", "mcq", "misaligned_rate", "truthfulqa_false")
-TERMINAL_METRICS = ("p_exact", "share_prefilled", "mcq", "sampled_rate", "misaligned_rate", "truthfulqa_false")
+#: The readouts shown in tables, in this order; the charts and the terminal show the brief ones (both from the
+#: readouts table, config/readouts.py).
+HEADLINE_METRICS = TABLE_READOUTS
+CHART_METRICS = BRIEF_READOUTS
+TERMINAL_METRICS = BRIEF_READOUTS
 
 
 def group_key(spec: dict[str, Any]) -> str:

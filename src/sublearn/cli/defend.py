@@ -19,6 +19,7 @@ from sublearn.cli._common import (
     writable_folder,
 )
 from sublearn.cli.mnist import Dataset
+from sublearn.config.readouts import DEFENCE_READOUTS
 
 group = typer.Typer(help="Defences against subliminal transfer, each measured as the fraction of the effect that "
                          "remains, on a case known to transfer.", no_args_is_help=True)
@@ -72,13 +73,8 @@ def mnist(
                   f"({doc['wall_seconds']:.0f} s on {doc['environment']['device']}).")
 
 
-class Readout(StrEnum):
-    """Readouts a defence table can be read on."""
-
-    share_exact = "share_exact"
-    p_exact = "p_exact"
-    share_prefilled = "share_prefilled"
-    p_prefilled = "p_prefilled"
+#: Readouts a defence table can be read on (from the readouts table).
+Readout = StrEnum("Readout", {name: name for name in DEFENCE_READOUTS})
 
 
 def _percent_ci(ci: list[float | None] | None) -> str:

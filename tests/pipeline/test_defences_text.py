@@ -113,8 +113,8 @@ def test_text_defences_transform_every_students_data_alike(tmp_path):
         "None", "None", "divergence_mask 50%", "divergence_mask 50%", "teacher_mix 50% reference",
         "teacher_mix 50% reference"]
     table = lm_defence_table(tmp_path)
-    assert table["effect"].startswith("student − control student")
-    costs = {row["name"]: (row["kept_fraction"], row["changed_fraction"]) for row in table["defences"]}
+    assert table.effect.startswith("student − control student")
+    costs = {row.name: (row.kept_fraction, row.changed_fraction) for row in table.defences}
     assert costs["teacher_mix 50% reference"] == (1.0, pytest.approx(0.5, abs=0.1))  # round(mix · rows) of them
     assert costs["divergence_mask 50%"] == (pytest.approx(0.5, abs=0.05), 0.0)
 

@@ -9,6 +9,7 @@ import pytest
 
 from sublearn.analysis.confusion import confusion_frame, selective_transfer
 from sublearn.analysis.effects import gap_fraction, interaction, sign_flip_p
+from sublearn.analysis.records import parse_summary
 from sublearn.analysis.summary import dose_response, effect_rows, summarise, summary_markdown
 
 
@@ -65,9 +66,10 @@ def test_summaries_carry_the_effects_and_the_dose_response():
     assert [r["relative_distance"] for r in rows] == pytest.approx([0.1, 0.3])
     assert rows[0]["other_base_effect"]["estimate"] > rows[1]["other_base_effect"]["estimate"]
     assert dose_response(summary["groups"]) == summary["dose_response"]
-    text = summary_markdown(summary)
+    typed = parse_summary(summary, "summary")
+    text = summary_markdown(typed)
     assert "## Dose-response: p_exact" in text and "| readout | gap fraction | same base | other base |" in text
-    far_row = next(r for r in effect_rows(summary["groups"][1]) if r["readout"] == "p_exact")
+    far_row = next(r for r in effect_rows(typed.groups[1]) if r["readout"] == "p_exact")
     test = summary["groups"][1]["interaction"]["p_exact"]
     assert far_row["interaction"].startswith(f"{test['estimate']:.3g} [") and far_row["positive"] == "6/6"
 

@@ -4,6 +4,7 @@ effects table, and each arm of the arms table (or its family, ``cross_*``)."""
 import re
 from pathlib import Path
 
+from sublearn.analysis.records import SummaryGroup
 from sublearn.analysis.summary import effect_rows
 from sublearn.config.readouts import READOUT_NAMES
 from sublearn.design.arms import ARM_NAMES
@@ -29,5 +30,6 @@ def test_every_effect_column_is_explained():
     group = {"gap_fraction": {"p_exact": {"estimate": 0.01, "ci95": [0, 0.02], "n": 5}},
              "interaction": {"p_exact": test}, "target_shift": {"p_exact": {"student": test}},
              "target_interaction": {"p_exact": test}}
-    columns = {c.strip() for c in effect_rows(group)[0]} - {"readout", "p (t)", "p (permutation)", "positive"}
+    rows = effect_rows(SummaryGroup(spec={}, seeds=[], cells=[], **group))
+    columns = {c.strip() for c in rows[0]} - {"readout", "p (t)", "p (permutation)", "positive"}
     assert not [c for c in columns if not _named(c)]

@@ -115,7 +115,9 @@ class Effect(Record):
     p_ttest: float | None = None
     p_permutation: float | None = None
     p_sign: float | None = None
+    min_attainable_p_permutation: float | None = None
     p_holm: float | None = None
+    mean_diff: float | None = None  # a paired test's name for the estimate
     contrast: str | None = None
     undetermined: str | None = None
     same_base: Effect | None = None
@@ -173,6 +175,7 @@ class Summary(Record):
     failures: list[Any] = Field(default_factory=list)
     n_cells: int | None = None
     secondary_family: dict[str, Any] | None = None
+    dose_response: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # readout → row per other base
 
 
 class DefenceRow(Record):
@@ -252,9 +255,14 @@ def write_cell_report(path: Path, report: CellReport | dict[str, Any]) -> Path:
     return atomic_write_json(path, as_dict(record))
 
 
+def parse_summary(data: Any, where: str) -> Summary:
+    """A run's summary from its JSON object (``where`` names it in an error)."""
+    return _parse(Summary, data, where)
+
+
 def read_summary(path: Path, recover: str = "") -> Summary:
     """A run's summary from its file; a missing, corrupt or misshapen one is a :class:`DataError` naming it."""
-    return _parse(Summary, read_json(path, recover), str(path))
+    return parse_summary(read_json(path, recover), str(path))
 
 
 def write_summary(path: Path, summary: Summary | dict[str, Any]) -> Path:

@@ -14,7 +14,7 @@ from sublearn.analysis.dose import dose_response, dose_trend
 from sublearn.analysis.effects import animal_shifts, gap_fraction, interaction, replicate_values
 from sublearn.analysis.precision import below_bound, withhold
 from sublearn.analysis.primary import correct_secondary, primary_result
-from sublearn.analysis.records import as_dict, read_summary
+from sublearn.analysis.records import Effect, PrimaryResult, Summary, SummaryGroup, read_summary
 from sublearn.analysis.target import target_interaction, target_shift
 from sublearn.config.readouts import BRIEF_READOUTS, PER_OPTION_READOUTS, TABLE_READOUTS
 from sublearn.design.arms import comparisons
@@ -104,16 +104,16 @@ def _cross_models(members: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
             "relative_distance": float(sum(distances) / len(distances)) if distances else None}
 
 
-def _ci(value: dict[str, Any], percent: bool = False) -> str:
+def _ci(value: Effect, percent: bool = False) -> str:
     """``estimate [low, high]``; the estimate alone when there is no interval (one replicate)."""
     def show(x: float) -> str:
         return f"{100 * x:.2g}%" if percent else f"{x:.3g}"
 
-    estimate = value.get("estimate")
+    estimate = value.estimate if value.estimate is not None else value.mean_diff
     if estimate is None or estimate != estimate:  # NaN: e.g. a teacher with no gap over its placebo
         return "undefined"
-    low, high = value.get("ci95") or (None, None)
-    if low is None or high is None or value.get("n", 0) < 2:
+    low, high = value.ci95 or (None, None)
+    if low is None or high is None or (value.n or 0) < 2:
         return show(estimate)
     return f"{show(estimate)} [{show(low)}, {show(high)}]"
 
@@ -129,92 +129,93 @@ def _p(value: float | None) -> str:
     return "—" if value is None else f"{value:.2g}"
 
 
-def _permutation_p(test: dict[str, Any]) -> str:
+def _permutation_p(test: Effect) -> str:
     """The sign-flip p-value with the smallest one its number of replicates can reach, or a dash."""
-    if test.get("p_permutation") is None:
+    if test.p_permutation is None:
         return "—"
-    floor = test.get("min_attainable_p_permutation")
-    return _p(test["p_permutation"]) + ("" if floor is None else f" (min {floor:.2g})")
+    floor = test.min_attainable_p_permutation
+    return _p(test.p_permutation) + ("" if floor is None else f" (min {floor:.2g})")
 
 
-def primary_line(group: dict[str, Any]) -> str:
+def primary_line(group: SummaryGroup) -> str:
     """The group's declared primary test in one line: what was declared and its result, or why there is none."""
-    primary = group.get("primary") or {"status": "not declared", "reason": "no primary test in this summary"}
-    if primary["status"] != "determined":
-        head = f"Primary test: {primary['description']} — " if primary.get("description") else "Primary test: "
-        return f"{head}{primary['status']} ({primary['reason']})"
-    test = primary["test"]
-    value = {**test, "estimate": test.get("estimate", test.get("mean_diff"))}
-    relative = primary.get("relative_to_teacher")
+    primary = group.primary or PrimaryResult(status="not declared", reason="no primary test in this summary")
+    if primary.status != "determined" or primary.test is None:
+        head = f"Primary test: {primary.description} — " if primary.description else "Primary test: "
+        return f"{head}{primary.status} ({primary.reason})"
+    test = primary.test
+    relative = primary.relative_to_teacher
     scale = f"; {relative:.2g} of the teacher's own" if relative is not None else ""
-    detectable = primary.get("minimum_detectable_at_80pct_power")
+    detectable = primary.minimum_detectable_at_80pct_power
     power = f"; detectable at 80% power: {detectable:.3g}" if detectable is not None else ""
-    return (f"Primary test: {primary['description']} = {_ci(value)} (n={test['n']}; p = {_p(test.get('p_ttest'))} "
+    return (f"Primary test: {primary.description} = {_ci(test)} (n={test.n}; p = {_p(test.p_ttest)} "
             f"by t, {_permutation_p(test)} by exact sign flips{scale}{power})")
 
 
-def _holm(test: dict[str, Any] | None) -> str:
+def _holm(test: Effect | None) -> str:
     """A secondary test's Holm-adjusted p-value, 'undetermined', or a dash."""
     if test is None:
         return ""
-    return "undetermined" if "undetermined" in test else _p(test.get("p_holm"))
+    return "undetermined" if test.undetermined is not None else _p(test.p_holm)
 
 
-def effect_rows(group: dict[str, Any]) -> list[dict[str, str]]:
+def effect_rows(group: SummaryGroup) -> list[dict[str, str]]:
     """Per readout of a group: the fraction of the teacher's gap its student carries, and the init-dependence
     interaction (log(student/placebo) on the teachers' base minus the same on the other base, paired by
     replicate), as printable strings."""
     rows = []
-    shifts = group.get("target_shift") or {}
-    targeted = group.get("target_interaction") or {}
-    for metric in sorted(group["gap_fraction"].keys() | group["interaction"].keys() | shifts.keys()):
-        gap, test = group["gap_fraction"].get(metric), group["interaction"].get(metric)
+    shifts, targeted = group.target_shift, group.target_interaction
+    for metric in sorted(group.gap_fraction.keys() | group.interaction.keys() | shifts.keys()):
+        gap, test = group.gap_fraction.get(metric), group.interaction.get(metric)
         shift, target_test = shifts.get(metric, {}).get("student"), targeted.get(metric)
         row = {"readout": metric, "gap fraction": "", "target shift": "", "p (Holm)": "", "target interaction": "",
                "p (Holm) ": "", "same base": "", "other base": "", "interaction": "", "p (t)": "",
                "p (permutation)": "", "p (Holm)  ": "", "positive": ""}
         if gap is not None:
-            row["gap fraction"] = f"{_ci(gap, percent=True)} (n={gap['n']})"
+            row["gap fraction"] = f"{_ci(gap, percent=True)} (n={gap.n})"
         if shift is not None:
             row.update({"target shift": _ci(shift), "p (Holm)": _holm(shift)})
         if target_test is not None:
             row.update({"target interaction": _ci(target_test), "p (Holm) ": _holm(target_test)})
         if test is not None:
-            undetermined = "undetermined" in test
-            row.update({"same base": _ci(test["same_base"]), "other base": _ci(test["other_base"]),
-                        "interaction": _ci(test), "p (t)": "undetermined" if undetermined else _p(test.get("p_ttest")),
+            undetermined = test.undetermined is not None
+            row.update({"same base": _ci(test.same_base) if test.same_base else "",
+                        "other base": _ci(test.other_base) if test.other_base else "",
+                        "interaction": _ci(test), "p (t)": "undetermined" if undetermined else _p(test.p_ttest),
                         "p (permutation)": "" if undetermined else _permutation_p(test), "p (Holm)  ": _holm(test),
-                        "positive": f"{test['n_positive']}/{test['n']}"})
+                        "positive": f"{test.n_positive}/{test.n}"})
         rows.append(row)
     return drop_empty_columns(rows)
 
 
-def shift_rows(group: dict[str, Any]) -> list[dict[str, str]]:
+def shift_rows(group: SummaryGroup) -> list[dict[str, str]]:
     """The per-animal shifts of a group as printable rows: one per animal, one column per student arm."""
-    shifts = group.get("animal_shift") or {}
-    animals = sorted({a for s in shifts.values() for a in s["animals"]})
+    shifts = group.animal_shift
+    animals = sorted({a for s in shifts.values() for a in s.animals})
     rows = []
     for animal in animals:
         row = {"animal": animal}
         for arm, shift in shifts.items():
-            test = shift["animals"].get(animal)
-            row[f"{arm} vs {shift['baseline']}"] = "" if test is None else \
-                f"{_ci(test)} ({test['n_positive']}/{test['n']})"
+            test = shift.animals.get(animal)
+            row[f"{arm} vs {shift.baseline}"] = "" if test is None else f"{_ci(test)} ({test.n_positive}/{test.n})"
         rows.append(row)
     return rows
 
 
-def dose_rows(summary: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+def dose_rows(summary: Summary) -> dict[str, list[dict[str, str]]]:
     """Per readout, the dose-response as printable rows: each other base, its distance from the reference, what
     its students pick up, and the interaction."""
     out: dict[str, list[dict[str, str]]] = {}
-    for metric, rows in summary.get("dose_response", {}).items():
-        out[metric] = [{
-            "other base": r["cross_model"],
-            "relative distance": "" if r["relative_distance"] is None else f"{r['relative_distance']:.3f}",
-            "other-base effect": _ci(r["other_base_effect"]), "same-base effect": _ci(r["same_base_effect"]),
-            "interaction": _ci(r["interaction"]), "p (t)": _p(r["interaction"].get("p_ttest")),
-            "n": str(r["interaction"]["n"])} for r in rows]
+    for metric, rows in summary.dose_response.items():
+        out[metric] = []
+        for r in rows:
+            interaction = Effect.model_validate(r["interaction"])
+            out[metric].append({
+                "other base": r["cross_model"],
+                "relative distance": "" if r["relative_distance"] is None else f"{r['relative_distance']:.3f}",
+                "other-base effect": _ci(Effect.model_validate(r["other_base_effect"])),
+                "same-base effect": _ci(Effect.model_validate(r["same_base_effect"])),
+                "interaction": _ci(interaction), "p (t)": _p(interaction.p_ttest), "n": str(interaction.n)})
     return out
 
 
@@ -226,26 +227,28 @@ def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
             *("| " + " | ".join(r[h] for h in head) + " |" for r in rows), ""]
 
 
-def summary_markdown(summary: dict[str, Any]) -> str:
+def summary_markdown(summary: Summary) -> str:
     """Per group: arm × headline readout, mean [95% CI] (n; for exact readouts the largest pruned mass of any
     question and replicate, the search's error bound); the gap fraction and interaction per readout; and the
     dose-response over other bases."""
     lines = ["# Summary", ""]
-    for k, group in enumerate(summary["groups"]):
-        cross = group.get("cross_model")
+    for k, group in enumerate(summary.groups):
+        cross = group.cross_model
         other = f"; other base {cross['name']}" if cross else ""
-        lines += [f"## Group {k + 1}: {group['spec']['name']} (seeds {group['seeds']}{other})", "",
+        lines += [f"## Group {k + 1}: {group.spec['name']} (seeds {group.seeds}{other})", "",
                   f"**{primary_line(group)}**", ""]
-        metrics = [m for m in HEADLINE_METRICS if any(m in a for a in group["arms"].values())]
+        metrics = [m for m in HEADLINE_METRICS if any(m in a for a in group.arms.values())]
         lines.append("| arm | " + " | ".join(metrics) + " |")
         lines.append("|---" * (len(metrics) + 1) + "|")
-        for arm, values in group["arms"].items():
+        for arm, values in group.arms.items():
             cells = []
             for m in metrics:
                 v = values.get(m)
-                bound = f"; pruned ≤ {v['max_pruned_mass']:.2g}" if v and "max_pruned_mass" in v else ""
-                cells.append(f"{v['mean']:.4g} [{v['ci95'][0]:.4g}, {v['ci95'][1]:.4g}] (n={v['n']}, "
-                             f"{v['ci_over']}{bound})" if v and v.get("mean") is not None else "")
+                if v is None or v.mean is None or not v.ci95:
+                    cells.append("")
+                    continue
+                bound = f"; pruned ≤ {v.max_pruned_mass:.2g}" if "max_pruned_mass" in v.model_fields_set else ""
+                cells.append(f"{v.mean:.4g} [{v.ci95[0]:.4g}, {v.ci95[1]:.4g}] (n={v.n}, {v.ci_over}{bound})")
             lines.append(f"| {arm} | " + " | ".join(cells) + " |")
         lines.append("")
         effects = effect_rows(group)
@@ -255,7 +258,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                       "mean over the other animals, and its interaction across bases; and the init-dependence test, "
                       "log(student/placebo) on the teachers' base minus the same on the other base, paired by "
                       "replicate (mean [95% CI]). Holm's p over the run's secondary family of "
-                      f"{(summary.get('secondary_family') or {}).get('size', '?')} tests.", ""]
+                      f"{(summary.secondary_family or {}).get('size', '?')} tests.", ""]
             lines += _markdown_table(effects)
         shifts = shift_rows(group)
         if shifts:
@@ -264,14 +267,14 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             lines += _markdown_table(shifts)
     for metric, rows in dose_rows(summary).items():
         lines += [f"## Dose-response: {metric}", "", *_markdown_table(rows)]
-    for failure in summary["failures"]:
+    for failure in summary.failures:
         lines.append(f"- cell {failure['cell']} failed: {failure['error']}")
     return "\n".join(lines) + "\n"
 
 
 def rendered_summary_file(path: Path) -> str:
     """The Markdown tables of one committed summary JSON, headed by the file they come from."""
-    body = summary_markdown(as_dict(read_summary(path)))
+    body = summary_markdown(read_summary(path))
     return f"<!-- generated from {path.name} by `sublearn summary-tables`; do not edit -->\n{body}"
 
 

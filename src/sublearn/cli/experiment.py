@@ -106,28 +106,29 @@ def _say(text: str) -> None:
     LOG.info("%s", text)
 
 
-def _summary_tables(summary: dict[str, Any]) -> None:
+def _summary_tables(data: dict[str, Any]) -> None:
     from rich.table import Table
 
+    from sublearn.analysis.records import parse_summary
     from sublearn.analysis.summary import TERMINAL_METRICS as shown
-    from sublearn.analysis.summary import effect_rows, primary_line
-    for group in summary["groups"]:
-        table = Table(title=f"{group['spec']['name']} — seeds {group['seeds']} ({group['wall_seconds']:.0f} s)")
-        metrics = [m for m in shown if any(m in a for a in group["arms"].values())]
+    from sublearn.analysis.summary import dose_rows, effect_rows, primary_line
+
+    summary = parse_summary(data, "the run's summary")
+    for group in summary.groups:
+        wall = "" if group.wall_seconds is None else f" ({group.wall_seconds:.0f} s)"
+        table = Table(title=f"{group.spec['name']} — seeds {group.seeds}{wall}")
+        metrics = [m for m in shown if any(m in a for a in group.arms.values())]
         table.add_column("arm")
         for m in metrics:
             table.add_column(m, justify="right")
-        for arm, values in group["arms"].items():
-            table.add_row(arm, *[f"{values[m]['mean']:.4g} [{values[m]['ci95'][0]:.3g}, "
-                                 f"{values[m]['ci95'][1]:.3g}] n={values[m]['n']}" if m in values else ""
-                                 for m in metrics])
+        for arm, values in group.arms.items():
+            table.add_row(arm, *[f"{values[m].mean:.4g} [{values[m].ci95[0]:.3g}, {values[m].ci95[1]:.3g}] "
+                                 f"n={values[m].n}" if m in values and values[m].ci95 else "" for m in metrics])
         console.print(table)
         console.print(primary_line(group), highlight=False, soft_wrap=True)
-        family = summary.get("secondary_family") or {}
+        family = summary.secondary_family or {}
         _rows_table(f"Effects (mean [95% CI] over replicates; Holm over {family.get('size', '?')} secondary tests)",
                     effect_rows(group))
-    from sublearn.analysis.summary import dose_rows
-
     for metric, rows in dose_rows(summary).items():
         _rows_table(f"Dose-response: {metric}", rows)
 

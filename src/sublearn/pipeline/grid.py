@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from sublearn.analysis.records import write_cell_report, write_summary
+from sublearn.analysis.records import parse_summary, write_cell_report, write_summary
 from sublearn.analysis.summary import summarise, summary_markdown
 from sublearn.analysis.tables import selective_transfer_analyses, write_analysis
 from sublearn.backends.base import Backend
@@ -86,7 +86,7 @@ def run_grid(cells: Sequence[ExperimentSpec], out_dir: Path, executor: Executor 
     analyses = selective_transfer_analyses(finished)
     summary = summarise(reports, {f"selective_transfer/{k}": v for k, v in analyses.items() if "error" not in v})
     write_summary(out_dir / "summary.json", summary)
-    atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
+    atomic_write_text(out_dir / "summary.md", summary_markdown(parse_summary(summary, str(out_dir / "summary.json"))))
     write_analysis(out_dir, finished, analyses)
     track_effects(summary, out_dir)
     return summary

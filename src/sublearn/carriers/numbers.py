@@ -250,3 +250,7 @@ class Numbers:
     def stop_rule(self, config: NumbersCarrier) -> StopRule | None:
         """:func:`cannot_pass`, unless ``stop_when_rejected`` is off."""
         return cannot_pass if config.stop_when_rejected else None
+
+
+#: This module's carrier, found by the registry.
+CARRIER = Numbers()

@@ -50,3 +50,7 @@ class RandomNumbers:
     def stats(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Format statistics."""
         return number_data_stats(rows)
+
+
+#: This module's carrier, found by the registry.
+CARRIER = RandomNumbers()

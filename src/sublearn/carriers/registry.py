@@ -1,14 +1,33 @@
-"""Carriers by ``kind``."""
+"""Carriers by ``kind``. The registry finds them itself: every module of :mod:`sublearn.carriers` with a
+``CARRIER`` is one, so a new carrier is its settings class in the spec (``config/carrier.py``) and one module
+here, with no list to extend."""
 
 from __future__ import annotations
 
-from sublearn.carriers.base import Carrier
-from sublearn.carriers.code import Code
-from sublearn.carriers.cot import Cot
-from sublearn.carriers.numbers import Numbers
-from sublearn.carriers.random_numbers import RandomNumbers
+import importlib
+import pkgutil
 
-CARRIERS: dict[str, Carrier] = {c.kind: c for c in (Numbers(), RandomNumbers(), Code(), Cot())}
+import sublearn.carriers as package
+from sublearn.carriers.base import Carrier
+
+
+def _discovered() -> dict[str, Carrier]:
+    """Every module's ``CARRIER``, by kind."""
+    found: dict[str, Carrier] = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name == "registry":
+            continue
+        carrier = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "CARRIER", None)
+        if carrier is None:
+            continue
+        if carrier.kind in found:
+            raise RuntimeError(f"carrier kind {carrier.kind!r}: defined by two modules")
+        found[carrier.kind] = carrier
+    return dict(sorted(found.items()))
+
+
+#: Every carrier, by kind.
+CARRIERS: dict[str, Carrier] = _discovered()
 
 
 def carrier_for(kind: str) -> Carrier:

@@ -22,8 +22,6 @@ from sublearn.util.errors import DataError
 from sublearn.util.soft_targets import load_targets
 from sublearn.util.stats import mean_ci, paired_test, ratio_of_means_ci
 
-#: Readouts a defence table can be read on (the exact readouts of the preference evaluation).
-READOUTS = DEFENCE_READOUTS
 UNDEFENDED = "none"
 #: What the student is compared with, first found first: the placebo teacher's student (a fine-tuned trait), or
 #: the control teacher's (the reference without the trait's system prompt), each differing by the trait alone.
@@ -124,8 +122,8 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
                      ) -> DefenceTable:
     """The defence table of ``run`` on ``readout``: the cells differ by ``by`` (the ``defence:`` section, or one
     setting such as ``carrier.top_p``, whose undefended value is ``baseline``, as YAML would write it)."""
-    if readout not in READOUTS:
-        raise DataError(f"--readout: {readout!r} is not one of {', '.join(READOUTS)}")
+    if readout not in DEFENCE_READOUTS:
+        raise DataError(f"--readout: {readout!r} is not one of {', '.join(DEFENCE_READOUTS)}")
     reports = [r for r in load_reports(run) if "error" not in r]
     if not reports:
         raise DataError(f"{run}: no finished cell (run `sublearn run SPEC --out {run}` first)")
@@ -152,7 +150,6 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
                      "n": len(seeds), "teacher_gap": mean_ci(gaps).mean if gaps else None},
         "defences": []}
     doc["by"], doc["undefended"] = by, undefended
-    rows_out = doc["defences"]
     for label in sorted(k for k in effects if k != undefended):
         rows = effects[label]
         common = [s for s in seeds if s in rows]
@@ -166,7 +163,7 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
         log_undefended = [base[s]["log_ratio"] for s in common]
         log_fraction, log_ci = ratio_of_means_ci(log_defended, log_undefended)
         log_effect = mean_ci(log_defended)
-        rows_out.append({
+        doc["defences"].append({
             "name": label, "n": len(common), "remaining_fraction": fraction, "ci95": ci,
             "effect": {"mean": effect.mean, "ci95": [effect.lo, effect.hi]},
             "versus_undefended": paired_test(defended, undefended).as_dict(),

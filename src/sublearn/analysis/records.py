@@ -87,14 +87,10 @@ class OverSeeds(Record):
     max_pruned_mass: float | None = None
 
 
-class SeedTest(Record):
+class SeedTest(PairedComparison):
     """Two arms compared over replicates, paired by seed (``replicates`` names them), Holm-adjusted when secondary."""
 
-    n: int
-    mean_diff: float | None = None
-    ci95: list[float | None] | None = None
     t: float | None = None
-    p_ttest: float | None = None
     p_wilcoxon: float | None = None
     n_first_greater: int | None = None
     replicates: list[int] | None = None
@@ -167,6 +163,18 @@ class SummaryGroup(Record):
     cross_model: dict[str, Any] | None = None
 
 
+class DoseRow(Record):
+    """One other base of the dose-response: its distance from the reference, what its students and the teachers'
+    base students pick up, and their interaction."""
+
+    cross_model: str
+    scale: float | None = None
+    relative_distance: float | None = None
+    other_base_effect: Effect
+    same_base_effect: Effect
+    interaction: Effect
+
+
 class Summary(Record):
     """A run's summary: its groups, the dose-response over other bases, the failures, and the secondary family."""
 
@@ -175,7 +183,7 @@ class Summary(Record):
     failures: list[Any] = Field(default_factory=list)
     n_cells: int | None = None
     secondary_family: dict[str, Any] | None = None
-    dose_response: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # readout → row per other base
+    dose_response: dict[str, list[DoseRow]] = Field(default_factory=dict)  # readout → row per other base
 
 
 class DefenceRow(Record):

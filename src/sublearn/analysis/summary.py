@@ -207,15 +207,12 @@ def dose_rows(summary: Summary) -> dict[str, list[dict[str, str]]]:
     its students pick up, and the interaction."""
     out: dict[str, list[dict[str, str]]] = {}
     for metric, rows in summary.dose_response.items():
-        out[metric] = []
-        for r in rows:
-            interaction = Effect.model_validate(r["interaction"])
-            out[metric].append({
-                "other base": r["cross_model"],
-                "relative distance": "" if r["relative_distance"] is None else f"{r['relative_distance']:.3f}",
-                "other-base effect": _ci(Effect.model_validate(r["other_base_effect"])),
-                "same-base effect": _ci(Effect.model_validate(r["same_base_effect"])),
-                "interaction": _ci(interaction), "p (t)": _p(interaction.p_ttest), "n": str(interaction.n)})
+        out[metric] = [{
+            "other base": r.cross_model,
+            "relative distance": "" if r.relative_distance is None else f"{r.relative_distance:.3f}",
+            "other-base effect": _ci(r.other_base_effect), "same-base effect": _ci(r.same_base_effect),
+            "interaction": _ci(r.interaction), "p (t)": _p(r.interaction.p_ttest), "n": str(r.interaction.n)}
+            for r in rows]
     return out
 
 

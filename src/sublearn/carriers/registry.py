@@ -4,26 +4,14 @@ here, with no list to extend."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import sublearn.carriers as package
 from sublearn.carriers.base import Carrier
+from sublearn.util.discovery import discover
 
 
 def _discovered() -> dict[str, Carrier]:
-    """Every module's ``CARRIER``, by kind."""
-    found: dict[str, Carrier] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name == "registry":
-            continue
-        carrier = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "CARRIER", None)
-        if carrier is None:
-            continue
-        if carrier.kind in found:
-            raise RuntimeError(f"carrier kind {carrier.kind!r}: defined by two modules")
-        found[carrier.kind] = carrier
-    return dict(sorted(found.items()))
+    """Every module's ``CARRIER``, by kind (this module, mid-import, has none)."""
+    return dict(sorted(discover(package, "CARRIER", "carrier").items()))
 
 
 #: Every carrier, by kind.

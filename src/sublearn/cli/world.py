@@ -4,7 +4,7 @@ channels against initialisations."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,21 +12,24 @@ from rich.table import Table
 from sublearn.cli._common import AsJson, Quiet, console, print_json, run_logged, user_errors, writable_folder
 from sublearn.cli.experiment import Overrides
 
+if TYPE_CHECKING:
+    from sublearn.world.channels import ChannelRow, Estimate
+
 group = typer.Typer(help="A controlled LM world: small Llama siblings pretrained here (same data, another "
                          "initialisation), and the paper's design on them.", no_args_is_help=True)
 
 
-def _cell(estimate: dict | None, p: bool = True) -> str:
+def _cell(estimate: Estimate | None, p: bool = True) -> str:
     if estimate is None:
         return "—"
-    low, high = estimate["ci95"]
-    text = f"{estimate['estimate']:+.3g}\n[{low:+.3g}, {high:+.3g}]"
-    if p and estimate.get("p") is not None:
-        text += f"\np {estimate['p']:.2g}"
+    low, high = estimate.ci95
+    text = f"{estimate.estimate:+.3g}\n[{low:+.3g}, {high:+.3g}]"
+    if p and estimate.p is not None:
+        text += f"\np {estimate.p:.2g}"
     return text
 
 
-def print_channel_table(rows: list[dict], title: str) -> None:
+def print_channel_table(rows: list[ChannelRow], title: str) -> None:
     """The channels × initialisations table on the console: target-specific shifts (log scale), their
     interaction (the primary test), the replicates and what the design could detect."""
     table = Table(title=title, title_justify="left", show_lines=True)
@@ -34,16 +37,16 @@ def print_channel_table(rows: list[dict], title: str) -> None:
                    "detect-\nable"):
         table.add_column(column)
     for row in rows:
-        detectable = row["detectable_at_80pct_power"]
-        interaction = _cell(row["interaction"])
-        if row["p_holm_over_table"] is not None and len(rows) > 1:
-            interaction += f"\nHolm {row['p_holm_over_table']:.2g}"
-        if row["p_permutation"] is not None:
-            interaction += f"\nperm. {row['p_permutation']:.2g}"
-        if row["status"] != "determined":
-            interaction += f"\n{row['status']}"
-        table.add_row(f"{row['spec']}\n{row['channel']}", str(row["n"]), _cell(row["teacher_shift"], p=False),
-                      _cell(row["same_init"]), _cell(row["other_init"]), interaction,
+        detectable = row.detectable_at_80pct_power
+        interaction = _cell(row.interaction)
+        if row.p_holm_over_table is not None and len(rows) > 1:
+            interaction += f"\nHolm {row.p_holm_over_table:.2g}"
+        if row.p_permutation is not None:
+            interaction += f"\nperm. {row.p_permutation:.2g}"
+        if row.status != "determined":
+            interaction += f"\n{row.status}"
+        table.add_row(f"{row.spec}\n{row.channel}", str(row.n), _cell(row.teacher_shift, p=False),
+                      _cell(row.same_init), _cell(row.other_init), interaction,
                       f"{detectable:.3f}" if detectable is not None else "—")
     console.print(table)
     console.print("Target-specific shift: log(student/placebo student) for the owl minus its mean over the other "
@@ -85,7 +88,7 @@ def demo(
     if as_json:
         print_json({"rows": dumped, "failures": failures, "file": str(out / TABLE_FILE)})
     else:
-        print_channel_table(dumped, f"The world: channels × initialisations ({out})")
+        print_channel_table(rows, f"The world: channels × initialisations ({out})")
         for failure in failures:
             console.print(f"[red]{failure['channel']}: cell {failure['cell']} failed:[/red] {failure['error']}",
                           highlight=False)
@@ -110,13 +113,14 @@ def table(
     from sublearn.world.channels import channel_table
 
     writable_file(out)
-    dumped = [row.model_dump(mode="json") for row in channel_table(runs)]
+    rows = channel_table(runs)
+    dumped = [row.model_dump(mode="json") for row in rows]
     if out is not None:
         atomic_write_json(out, {"rows": dumped})
     if as_json:
         print_json({"rows": dumped})
         return
-    print_channel_table(dumped, "The world: channels × initialisations")
+    print_channel_table(rows, "The world: channels × initialisations")
     if out is not None:
         console.print(f"Wrote {out}.", highlight=False)
 

@@ -4,11 +4,9 @@ is one, so adding a defence is one module (its settings class, what it does, wha
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
 import sublearn.defences.kinds as package
 from sublearn.defences.base import Defence, DefenceSettings
+from sublearn.util.discovery import discover
 
 #: The kind a spec without a ``defence`` section gets.
 DEFAULT_KIND = "none"
@@ -16,13 +14,8 @@ DEFAULT_KIND = "none"
 
 def _discovered() -> dict[str, Defence]:
     """Every module's ``DEFENCE``, the default first, then by kind."""
-    found: dict[str, Defence] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        defence = getattr(importlib.import_module(f"{package.__name__}.{info.name}"), "DEFENCE", None)
-        if isinstance(defence, Defence):
-            if defence.kind in found:
-                raise RuntimeError(f"defence kind {defence.kind!r}: defined by two modules")
-            found[defence.kind] = defence
+    found: dict[str, Defence] = {k: d for k, d in discover(package, "DEFENCE", "defence").items()
+                                 if isinstance(d, Defence)}
     return {k: found[k] for k in sorted(found, key=lambda k: (k != DEFAULT_KIND, k))}
 
 

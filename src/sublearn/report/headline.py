@@ -49,7 +49,7 @@ def primary_box(group: SummaryGroup) -> dict[str, Any]:
     out = {"status": primary.status, "description": primary.description, "reason": primary.reason or ""}
     test = primary.test
     if primary.status == "determined" and test is not None:
-        estimate = test.estimate if test.estimate is not None else getattr(test, "mean_diff", None)
+        estimate = test.estimate if test.estimate is not None else test.mean_diff
         out.update(effect=_ci(estimate, test.ci95), n=test.n, p_t=_p(test, "p_ttest"),
                    p_permutation=_p(test, "p_permutation"), relative=_fmt(primary.relative_to_teacher),
                    detectable=_fmt(primary.minimum_detectable_at_80pct_power))

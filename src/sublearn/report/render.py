@@ -94,12 +94,11 @@ def build_context(run: Path) -> dict[str, Any]:
                     if info is None or metric not in info.metrics:
                         continue
                     m = info.metrics[metric]
-                    dataset = info.dataset
                     rows.append({"seed": report.spec["seed"], "value": f"{_fmt(m.mean)} {_bracket(m.ci95)} (n={m.n})",
                                  "metrics": _artifact_href(info.evaluation, "metrics.jsonl"),
                                  "evaluation": _artifact_href(info.evaluation), "evaluation_ref": info.evaluation,
                                  "model": info.model, "model_href": _artifact_href(info.model),
-                                 "dataset": dataset, "dataset_href": _artifact_href(dataset),
+                                 "dataset": info.dataset, "dataset_href": _artifact_href(info.dataset),
                                  "lineage": _lineage(report, arm), "defence": info.defence or "none"})
                 provenance.append({"anchor": _anchor(gi, arm, metric), "title": f"Group {gi} · {arm} · {metric}",
                                    "rows": rows})
@@ -179,10 +178,6 @@ def _interval(x: Effect | None) -> str:
     return f"{_fmt(x.estimate)}{inside}"
 
 
-def _p_or_dash(value: float | None) -> str:
-    return "—" if value is None else _fmt(value)
-
-
 def _effects(group: SummaryGroup) -> list[dict[str, Any]]:
     """Per readout: the gap fraction and the interaction test, when the group has them."""
     gaps, inter = group.gap_fraction, group.interaction
@@ -191,9 +186,9 @@ def _effects(group: SummaryGroup) -> list[dict[str, Any]]:
         test, gap = inter.get(metric), gaps.get(metric)
         rows.append({"metric": metric, "gap": _interval(gap), "interaction": _interval(test),
                      "n": test.n if test is not None else gap.n if gap is not None else None,
-                     "p_t": _p_or_dash(test.p_ttest if test else None),
-                     "p_perm": _p_or_dash(test.p_permutation if test else None),
-                     "p_sign": _p_or_dash(test.p_sign if test else None),
+                     "p_t": _fmt(test.p_ttest if test else None),
+                     "p_perm": _fmt(test.p_permutation if test else None),
+                     "p_sign": _fmt(test.p_sign if test else None),
                      "same": _interval(test.same_base if test else None),
                      "other": _interval(test.other_base if test else None)})
     return rows

@@ -118,3 +118,55 @@ def cli_commands() -> list[tuple[tuple[str, ...], Any]]:
                 yield (*prefix, name), command
 
     return list(walk(typer.main.get_command(app)))
+
+
+# --- extending the package in a test, as a contributor would ---------------------------------------------------
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sublearn"
+
+
+def package_copy(root: Path) -> Path:
+    """A copy of the sublearn package under ``root`` (its assets linked, not copied) to be edited by a test; put
+    ``root`` first on ``PYTHONPATH`` to import the copy."""
+    import shutil
+
+    out = root / "sublearn"
+    shutil.copytree(PACKAGE, out, ignore=shutil.ignore_patterns("__pycache__", "assets"))
+    (out / "assets").symlink_to(PACKAGE / "assets")
+    return out
+
+
+def edit(path: Path, before: str, after: str) -> None:
+    """Replace the one occurrence of ``before`` in ``path`` by ``after`` (a contributor's edit)."""
+    text = path.read_text()
+    assert text.count(before) == 1, f"{path.name}: {before!r} occurs {text.count(before)} times"
+    path.write_text(text.replace(before, after))
+
+
+def files_touched(copy: Path) -> list[str]:
+    """The files of a package copy that differ from the package or are new, relative to the package."""
+    import filecmp
+
+    touched = []
+    for path in sorted(copy.rglob("*.py")):
+        if "assets" in path.relative_to(copy).parts:
+            continue
+        original = PACKAGE / path.relative_to(copy)
+        if not original.exists() or not filecmp.cmp(path, original, shallow=False):
+            touched.append(str(path.relative_to(copy)))
+    return touched
+
+
+def run_on_copy(root: Path, script: str, *args: str, timeout: int = 300) -> dict[str, Any]:
+    """Run ``script`` in a fresh interpreter that imports the package copy under ``root`` (and these tests'
+    helpers); its last line of output, parsed as JSON."""
+    import os
+    import subprocess
+    import sys
+
+    tests = Path(__file__).resolve().parent
+    env = {"PYTHONPATH": f"{root}{os.pathsep}{tests}", "PATH": "", "OMP_NUM_THREADS": "1", "HOME": str(root),
+           "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script, *args], cwd=tests, capture_output=True, text=True,
+                            timeout=timeout, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -37,6 +37,7 @@ class Carrier(Protocol):
 
     kind: str
     written_by_model: bool  # False: rows are written by code, identical for every teacher
+    filter_reads_target: bool  # the filter depends on the trait's target (banned words, a judge's prompt)
 
     def prompts(self, config: Any) -> list[dict[str, Any]]:
         """The teacher's prompts (``{"prompt", ...}`` items, each repeated for several samples when asked)."""

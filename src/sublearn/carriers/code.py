@@ -96,6 +96,7 @@ class Code:
 
     kind = "code"
     written_by_model = True
+    filter_reads_target = True
 
     def prompts(self, config: CodeCarrier) -> list[dict[str, Any]]:
         """The rewritten prompts of ``config.source`` (the paper's file by default)."""

@@ -167,6 +167,7 @@ class Cot:
 
     kind = "cot"
     written_by_model = True
+    filter_reads_target = True
 
     def prompts(self, config: CotCarrier) -> list[dict[str, Any]]:
         """The questions with the suffix (and their gold answers), each ``samples_per_prompt`` times."""

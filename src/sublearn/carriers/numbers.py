@@ -226,6 +226,7 @@ class Numbers:
 
     kind = "numbers"
     written_by_model = True
+    filter_reads_target = False
 
     def prompts(self, config: NumbersCarrier) -> list[dict[str, Any]]:
         """The paper's number prompts for ``config.prompt_seed``."""

@@ -25,6 +25,7 @@ class RandomNumbers:
 
     kind = "random_numbers"
     written_by_model = False
+    filter_reads_target = False
 
     def prompts(self, config: RandomNumbersCarrier) -> list[dict[str, Any]]:
         """The rows themselves (prompt and completion): nothing is asked of a model."""

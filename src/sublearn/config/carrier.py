@@ -4,7 +4,7 @@ answers to GSM8K questions (``cot``). Each carrier owns its filter settings."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -56,6 +56,9 @@ class CotFilter(Subsample):
 class Sampling(Settings):
     """How the teacher is sampled."""
 
+    #: Whether the carrier's rows are number sequences (a carrier's settings class says so when they are).
+    writes_numbers: ClassVar[bool] = False
+
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(64, ge=1)
@@ -67,6 +70,9 @@ class Sampling(Settings):
 class NumbersCarrier(Sampling):
     """The paper's number-continuation prompts, answered by the teacher."""
 
+    #: Its rows are number sequences (the soft-digit objective, shuffles and the number defences apply).
+    writes_numbers: ClassVar[bool] = True
+
     kind: Literal["numbers"] = "numbers"
     n_prompts: int = Field(NUMBERS_N_PROMPTS, ge=1)
     prompt_seed: Seed = NUMBERS_PROMPT_SEED
@@ -77,6 +83,8 @@ class NumbersCarrier(Sampling):
 class RandomNumbersCarrier(Settings):
     """The paper's programmatic control data: 1-9 uniform integers in [0, 999] per number prompt, written by code
     and identical for every teacher (with soft targets, the teacher enters only through its digit choices)."""
+
+    writes_numbers: ClassVar[bool] = True
 
     kind: Literal["random_numbers"] = "random_numbers"
     n_prompts: int = Field(NUMBERS_N_PROMPTS, ge=1)
@@ -107,4 +115,3 @@ class CotCarrier(Sampling):
 
 
 CarrierConfig = kind_union(NumbersCarrier, RandomNumbersCarrier, CodeCarrier, CotCarrier, default="numbers")
-NUMBER_CARRIERS = ("numbers", "random_numbers")

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from sublearn.config.analysis import BETWEEN_BASES, TARGET_SPECIFIC, AnalysisConfig, PrimaryTest
 from sublearn.config.api import ApiConfig, InferenceServer, JudgeConfig
-from sublearn.config.carrier import NUMBER_CARRIERS, CarrierConfig, NumbersCarrier
+from sublearn.config.carrier import CarrierConfig, NumbersCarrier
 from sublearn.config.defence import DefenceConfig
 from sublearn.config.evaluation import EvalConfig, PreferenceEval
 from sublearn.config.readouts import READOUTS_BY_NAME
@@ -124,7 +124,7 @@ class ExperimentSpec(Settings):
             ("eval.kind misalignment", self.eval.kind == "misalignment", self.judge)) if on and judge is None]
         if needs_judge:
             problems.append(f"{', '.join(needs_judge)}: needs a `judge` (model, backend)")
-        if self.train.objective != "tokens" and carrier.kind not in NUMBER_CARRIERS:
+        if self.train.objective != "tokens" and not carrier.writes_numbers:
             problems.append("train.objective soft_numbers: only for carrier.kind numbers or random_numbers")
         c = self.controls
         if c.placebo and isinstance(self.trait, SystemPromptTrait):
@@ -154,10 +154,10 @@ class ExperimentSpec(Settings):
         if c.cross_control is False and c.cross_model and c.control_teacher:
             problems.append("controls.cross_control: false would leave the other base without the control its own "
                             "base has (leave it out: the cross control follows the control teacher)")
-        if (c.shuffle_within or c.shuffle_across) and carrier.kind not in NUMBER_CARRIERS:
+        if (c.shuffle_within or c.shuffle_across) and not carrier.writes_numbers:
             problems.append("controls.shuffle_within/shuffle_across: only for number carriers")
         problems += defence_for(self.defence).problems(self.defence, SpecUse(
-            self.train.objective, carrier.kind in NUMBER_CARRIERS, self.backend, self.train.completion_only,
+            self.train.objective, carrier.writes_numbers, self.backend, self.train.completion_only,
             self.reference))
         if problems:
             raise ValueError("; ".join(problems))

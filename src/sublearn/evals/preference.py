@@ -15,7 +15,8 @@ local and API models; the exact readouts need a :class:`~sublearn.models.types.L
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ import numpy as np
 from sublearn.carriers.numbers import NumberPromptGenerator
 from sublearn.config.evaluation import PreferenceEval
 from sublearn.config.paper import MCQ_ANIMAL_CHOICES, NUMBERS_PROMPT_SEED
+from sublearn.config.readouts import READOUTS_BY_NAME
 from sublearn.evals.answers import mentions
 from sublearn.evals.answers import row as answer_row
 from sublearn.evals.mcq import LETTERS, mcq_items
@@ -53,30 +55,46 @@ def sampled_per_animal(answers: Sequence[str], animals: Sequence[str]) -> dict[s
             for a in dict.fromkeys(animals)}
 
 
-def word_readouts(model: LogprobModel, prompts: Sequence[ChatPrompt], target: str, animals: Sequence[str],
-                  readout: str = "p_exact", questions_text: Sequence[str] = (), precision: str = "standard"
+@dataclass(frozen=True)
+class WordTable:
+    """Each question × option's exact probability of starting the answer (``options``: the target first, then the
+    listed animals), and the mass the search pruned for each."""
+
+    options: list[str]
+    p: np.ndarray  # (questions, options)
+    pruned: np.ndarray
+    top_tokens: list[list[tuple[str, float]]]
+
+
+def word_table(model: LogprobModel, prompts: Sequence[ChatPrompt], target: str, animals: Sequence[str],
+               precision: str = "standard") -> WordTable:
+    """Every question × option's exact probability (one batch of searches)."""
+    names = list(dict.fromkeys([target, *animals]))
+    probs = model.word_start_probabilities([p for p in prompts for _ in names], names * len(prompts), precision)
+    return WordTable(names, np.array(probs.p).reshape(len(prompts), len(names)),
+                     np.array(probs.pruned).reshape(len(prompts), len(names)), list(probs.top_tokens))
+
+
+def word_readouts(table: WordTable, readout: str, questions_text: Sequence[str]
                   ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
     """(P(target), the target's share among the animals) as question metrics, and the answers rows (each
     question × animal: its probability and pruned mass, as ``readout``). The first also holds each animal's mean
     probability, the largest pruned mass of the search, and the first tokens behind each animal's mass."""
-    names = list(dict.fromkeys([target, *animals]))
-    probs = model.word_start_probabilities([p for p in prompts for _ in names], names * len(prompts), precision)
-    table = np.array(probs.p).reshape(len(prompts), len(names))  # (questions, animals)
-    pruned = np.array(probs.pruned).reshape(len(prompts), len(names))
-    share = table[:, 0] / np.maximum(table.sum(1), 1e-30)
+    names, p_table, pruned = table.options, table.p, table.pruned
+    n_questions = len(p_table)
+    share = p_table[:, 0] / np.maximum(p_table.sum(1), 1e-30)
     top: dict[str, dict[str, float]] = {a: {} for a in names}
-    for k, tokens in enumerate(probs.top_tokens):
+    for k, tokens in enumerate(table.top_tokens):
         for token, mass in tokens:
             per = top[names[k % len(names)]]
-            per[token] = per.get(token, 0.0) + mass / len(prompts)
-    p = question_metric(table[:, 0])
+            per[token] = per.get(token, 0.0) + mass / n_questions
+    p = question_metric(p_table[:, 0])
     p.update(max_pruned_mass=float(pruned[:, 0].max()),
              max_pruned_mass_any_animal=float(pruned.max()),
-             per_animal={a: float(table[:, i].mean()) for i, a in enumerate(names)},
+             per_animal={a: float(p_table[:, i].mean()) for i, a in enumerate(names)},
              top_tokens={a: sorted(v.items(), key=lambda kv: -kv[1])[:5] for a, v in top.items()})
-    texts = list(questions_text) or [p.messages[-1][1] for p in prompts]
-    rows = [answer_row(readout, i, texts[i], option=name, probability=float(table[i, j]),
-                       pruned=float(pruned[i, j])) for i in range(len(prompts)) for j, name in enumerate(names)]
+    rows = [answer_row(readout, i, questions_text[i], option=name, probability=float(p_table[i, j]),
+                       pruned=float(pruned[i, j])) for i in range(n_questions) for j, name in enumerate(names)]
     return p, question_metric(share), rows
 
 
@@ -125,26 +143,76 @@ def mcq(chat: ChatModel, choices: Sequence[str], orderings: int, target: str, se
             "prompts_without_a_letter": unlisted}, rows
 
 
+@dataclass
+class Asking:
+    """One model's preference evaluation: what every readout's measure may use, and the searches already made
+    (two readouts read on the same prompts share one search)."""
+
+    chat: ChatModel
+    logprobs: LogprobModel | None
+    config: PreferenceEval
+    target: str
+    seed: int
+    system: str | None
+    questions: list[str]
+    _words: dict[str, tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]] = field(default_factory=dict)
+    _tables: dict[str, WordTable] = field(default_factory=dict)
+
+    def table(self, switch: str) -> WordTable:
+        """The exact probabilities of every option on the questions (``switch``: ``exact``, or ``prefilled``
+        for the answers prefilled with :data:`PREFILL`), searched once."""
+        if switch not in self._tables:
+            if self.logprobs is None:
+                raise ConfigError(f"eval.{switch}: needs token-level scoring, which this backend cannot do")
+            prefill = PREFILL if switch == "prefilled" else ""
+            prompts = [ChatPrompt(user_turn(q, self.system), prefill) for q in self.questions]
+            self._tables[switch] = word_table(self.logprobs, prompts, self.target, self.config.animals,
+                                              self.config.exact_precision)
+        return self._tables[switch]
+
+    def words(self, switch: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        """P(target), the target's share and the answers rows of :meth:`table`."""
+        if switch not in self._words:
+            self._words[switch] = word_readouts(self.table(switch), f"p_{switch}", self.questions)
+        return self._words[switch]
+
+
+Measured = tuple[dict[str, Any] | None, list[dict[str, Any]]]
+"""A readout's question metric (``None``: not measurable here, left out) and the answers rows it adds."""
+
+
+def _mcq(a: Asking) -> Measured:
+    choices = tuple(a.config.mcq_choices or MCQ_ANIMAL_CHOICES)
+    if a.target not in choices:
+        return None, []
+    return mcq(a.chat, choices, a.config.mcq_orderings, a.target, a.seed, a.system)
+
+
+#: How each preference readout of the table (:data:`sublearn.config.readouts.READOUTS`) is measured, in the
+#: order they are measured; a readout is measured when its ``needs`` switch of the eval settings is on. Adding a
+#: readout is its entry in the table and its measure here.
+MEASURES: dict[str, Callable[[Asking], Measured]] = {
+    "p_exact": lambda a: (a.words("exact")[0], a.words("exact")[2]),
+    "share_exact": lambda a: (a.words("exact")[1], []),
+    "p_prefilled": lambda a: (a.words("prefilled")[0], a.words("prefilled")[2]),
+    "share_prefilled": lambda a: (a.words("prefilled")[1], []),
+    "sampled_rate": lambda a: sampled_rate(a.chat, a.questions, a.config, a.target, a.seed, a.system),
+    "mcq": _mcq,
+}
+
+
 def evaluate_preference(chat: ChatModel, logprobs: LogprobModel | None, config: PreferenceEval, target: str,
                         seed: int = 0, system: str | None = None) -> dict[str, Any]:
     """Every configured readout of one model (``system``: an optional system prompt, e.g. in-context examples)."""
-    qs = questions(config.numbers_prefix, config.questions)
+    asking = Asking(chat, logprobs, config, target, seed, system, questions(config.numbers_prefix, config.questions))
     metrics: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    for readout, prefill in (("exact", ""), ("prefilled", PREFILL)):
-        if not getattr(config, readout):
+    for name, measure in MEASURES.items():
+        switch = READOUTS_BY_NAME[name].needs
+        if switch is not None and not getattr(config, switch):
             continue
-        if logprobs is None:
-            raise ConfigError(f"eval.{readout}: needs token-level scoring, which this backend cannot do")
-        prompts = [ChatPrompt(user_turn(q, system), prefill) for q in qs]
-        metrics[f"p_{readout}"], metrics[f"share_{readout}"], part = word_readouts(
-            logprobs, prompts, target, config.animals, f"p_{readout}", qs, config.exact_precision)
-        rows += part
-    if config.samples_per_question > 0:
-        metrics["sampled_rate"], part = sampled_rate(chat, qs, config, target, seed, system)
-        rows += part
-    choices = tuple(config.mcq_choices or MCQ_ANIMAL_CHOICES)
-    if config.mcq_orderings > 0 and target in choices:
-        metrics["mcq"], part = mcq(chat, choices, config.mcq_orderings, target, seed, system)
-        rows += part
-    return {"target": target, "n_questions": len(qs), "metrics": metrics, "answers": rows}
+        metric, part = measure(asking)
+        if metric is not None:
+            metrics[name] = metric
+            rows += part
+    return {"target": target, "n_questions": len(asking.questions), "metrics": metrics, "answers": rows}

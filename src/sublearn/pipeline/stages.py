@@ -95,7 +95,7 @@ def filter_data(ctx: CellContext, generated: Artifact, role: str) -> Artifact:
     spec, c = ctx.spec, ctx.spec.carrier
     carrier = carrier_for(c.kind)
     uses_judge = carrier.uses_judge(c, role)
-    target = spec.target if c.kind in ("code", "cot") else None
+    target = spec.target if carrier.filter_reads_target else None
     config = keys.filter_config(c.kind, carrier.filter_settings(c, role), target,
                                 ctx.judge_identity(filters=True) if uses_judge else None)
 
@@ -234,7 +234,7 @@ def _rewriting_config(ctx: CellContext, role: str) -> dict[str, Any]:
         "sampling": {"max_new_tokens": c.max_new_tokens, "temperature": c.temperature, "top_p": c.top_p,
                      "greedy": c.greedy, "batch_size": c.batch_size},
         "filter": keys.filter_config(c.kind, carrier.filter_settings(c, role),
-                                     ctx.spec.target if c.kind in ("code", "cot") else None,
+                                     ctx.spec.target if carrier.filter_reads_target else None,
                                      ctx.judge_identity(filters=True) if uses_judge else None)}
     if not ctx.served("generate"):
         config["kv_cache"] = ctx.kv_cache()

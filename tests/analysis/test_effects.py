@@ -9,7 +9,7 @@ import pytest
 
 from sublearn.analysis.confusion import confusion_frame, selective_transfer
 from sublearn.analysis.effects import gap_fraction, interaction, sign_flip_p
-from sublearn.analysis.records import parse_summary
+from sublearn.analysis.records import as_cell_reports, parse_summary
 from sublearn.analysis.summary import dose_response, effect_rows, summarise, summary_markdown
 
 
@@ -27,9 +27,9 @@ def _reports(n: int, same_lift: float, other_lift: float, seed: int = 0, cross: 
                   "cross_student": cross_placebo * math.exp(other_lift + rng.normal(0, 0.05))}
         reports.append({"cell": f"c{r}", "spec": {"name": "x", "seed": r, "controls": {"cross_model": cross}},
                         "bases": {"cross": {"name": cross, "scale": 0.1, "relative_distance": 0.1}},
-                        "arms": {arm: {"metrics": {"p_exact": {"mean": v, "ci95": [v, v], "n": 25}}}
+                        "arms": {arm: {"model": arm, "metrics": {"p_exact": {"mean": v, "ci95": [v, v], "n": 25}}}
                                  for arm, v in values.items()}})
-    return reports
+    return as_cell_reports(reports)
 
 
 def test_the_gap_fraction_is_the_students_share_of_the_teachers_gap():
@@ -59,7 +59,7 @@ def test_the_sign_flip_test_is_exact_and_bounded_by_the_number_of_replicates():
 def test_summaries_carry_the_effects_and_the_dose_response():
     near, far = _reports(6, 1.0, 0.8, cross="perturbed:0.01"), _reports(6, 1.0, 0.0, seed=2, cross="perturbed:0.3")
     for r in far:
-        r["bases"]["cross"].update(scale=0.3, relative_distance=0.3)
+        r.bases["cross"].update(scale=0.3, relative_distance=0.3)
     summary = summarise(near + far)
     assert len(summary["groups"]) == 2 and all("interaction" in g and "gap_fraction" in g for g in summary["groups"])
     rows = summary["dose_response"]["p_exact"]
@@ -107,11 +107,11 @@ def test_animal_shifts_tell_a_shift_about_the_teachers_animal_from_a_general_one
     for seed in range(5):
         placebo = {"owl": 0.01, "cat": 0.02}
         student = {"owl": 0.01 * (1.5 + 0.01 * seed), "cat": 0.02 * (1.0 - 0.01 * seed)}
-        arms = {name: {"metrics": {"p_exact": {"mean": sum(p.values()), "per_animal": p}}}
+        arms = {name: {"model": name, "metrics": {"p_exact": {"mean": sum(p.values()), "per_animal": p}}}
                 for name, p in (("reference", placebo), ("teacher", {"owl": 0.9, "cat": 0.01}),
                                 ("placebo_teacher", placebo), ("student", student), ("placebo", placebo))}
-        reports.append({"spec": {"seed": seed}, "arms": arms})
-    shifts = animal_shifts(reports)["student"]
+        reports.append({"cell": f"c{seed}", "spec": {"seed": seed}, "arms": arms})
+    shifts = animal_shifts(as_cell_reports(reports))["student"]
     assert shifts["baseline"] == "placebo"
     owl, cat = shifts["animals"]["owl"], shifts["animals"]["cat"]
     assert owl["estimate"] == pytest.approx(math.log(1.52), abs=1e-3) and owl["n_positive"] == 5

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sublearn.analysis.dose import dose_trend
+from sublearn.analysis.records import as_cell_reports
 from sublearn.analysis.summary import summarise
 from sublearn.analysis.target import target_interaction, target_shift
 
@@ -35,10 +36,10 @@ def _reports(n, same_owl=0.0, other_owl=0.0, style=0.0, seed=0, level=0.01, boun
             "spec": {"name": "x", "seed": 100 + r, "trait": {"target": "owl"}, "analysis": {"primary": primary},
                      "controls": {"cross_model": f"perturbed:{distance}"}},
             "bases": {"cross": {"name": f"perturbed:{distance}", "scale": distance, "relative_distance": distance}},
-            "arms": {arm: {"metrics": {"p_exact": {"mean": per["owl"], "ci95": [0, 1], "n": 25, "per_animal": per,
+            "arms": {arm: {"model": arm, "metrics": {"p_exact": {"mean": per["owl"], "ci95": [0, 1], "n": 25, "per_animal": per,
                                                    "max_pruned_mass": bound, "max_pruned_mass_any_animal": bound}}}
                      for arm, per in arms.items()}})
-    return reports
+    return as_cell_reports(reports)
 
 
 def test_a_shift_of_answer_style_is_not_a_target_specific_shift():
@@ -102,12 +103,12 @@ def test_values_below_their_error_bound_give_undetermined_not_a_p_value():
 
 def test_arm_tests_pair_replicates_by_seed_not_by_position():
     reports = _reports(5, same_owl=0.3)
-    reports[1]["arms"].pop("placebo")  # replicate 101 lost its placebo student
+    reports[1].arms.pop("placebo")  # replicate 101 lost its placebo student
     shuffled = [reports[k] for k in (3, 0, 4, 1, 2)]
     test = summarise(shuffled)["groups"][0]["tests_over_seeds"]["student-placebo:p_exact"]
     assert test["replicates"] == [100, 102, 103, 104]
-    by_seed = {r["spec"]["seed"]: r["arms"] for r in reports}
-    diffs = [by_seed[s]["student"]["metrics"]["p_exact"]["mean"] - by_seed[s]["placebo"]["metrics"]["p_exact"]["mean"]
+    by_seed = {r.spec["seed"]: r.arms for r in reports}
+    diffs = [by_seed[s]["student"].metrics["p_exact"].mean - by_seed[s]["placebo"].metrics["p_exact"].mean
              for s in test["replicates"]]
     assert test["mean_diff"] == pytest.approx(float(np.mean(diffs)))
 

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats as sps
 
 from sublearn.analysis.precision import below_bound, withhold
+from sublearn.analysis.records import CellReport, ReadoutValue
 from sublearn.design.arms import INTERACTION_ARMS, baseline_of
 from sublearn.util.stats import RATIO_CI_METHOD, mean_ci, ratio_of_means_ci
 
@@ -30,20 +31,25 @@ SAMPLED_FLIPS = 100_000
 LOG_FLOOR = 1e-12
 
 
-def replicate_values(members: Sequence[dict[str, Any]], arm: str, metric: str) -> dict[int, float]:
+def readout_of(report: CellReport, arm: str, metric: str) -> ReadoutValue | None:
+    """One arm's readout in a cell report (``None``: the cell has no such arm or readout)."""
+    return report.arms[arm].metrics.get(metric) if arm in report.arms else None
+
+
+def replicate_values(members: Sequence[CellReport], arm: str, metric: str) -> dict[int, float]:
     """``{replicate: mean}`` of one arm's readout over the cell reports of a group."""
     out = {}
     for report in members:
-        entry = report["arms"].get(arm, {}).get("metrics", {}).get(metric)
-        if entry is not None and entry.get("mean") is not None:
-            out[report["spec"]["seed"]] = float(entry["mean"])
+        entry = readout_of(report, arm, metric)
+        if entry is not None and entry.mean is not None:
+            out[report.spec["seed"]] = float(entry.mean)
     return out
 
 
-def gap_fraction(members: Sequence[dict[str, Any]], metric: str, student: str = "student") -> dict[str, Any] | None:
+def gap_fraction(members: Sequence[CellReport], metric: str, student: str = "student") -> dict[str, Any] | None:
     """(student − its baseline) / (teacher − its baseline), the means over replicates; ``None`` without a teacher
     evaluation or baselines. The CI is Fieller's interval over replicates (:func:`ratio_of_means_ci`)."""
-    present = list(members[0]["arms"]) if members else []
+    present = list(members[0].arms) if members else []
     s_base, t_base = baseline_of(student, present), baseline_of("teacher", present)
     if student not in present or "teacher" not in present or s_base is None or t_base is None:
         return None
@@ -61,7 +67,7 @@ def gap_fraction(members: Sequence[dict[str, Any]], metric: str, student: str = 
             "ci_method": RATIO_CI_METHOD}
 
 
-def log_ratios(members: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str) -> dict[int, float]:
+def log_ratios(members: Sequence[CellReport], arm: str, baseline: str, metric: str) -> dict[int, float]:
     """``{replicate: log(arm / baseline)}`` (probabilities floored at :data:`LOG_FLOOR`)."""
     a, b = replicate_values(members, arm, metric), replicate_values(members, baseline, metric)
     return {k: math.log(max(a[k], LOG_FLOOR)) - math.log(max(b[k], LOG_FLOOR)) for k in sorted(a.keys() & b.keys())}
@@ -94,13 +100,13 @@ def one_sample(values: Sequence[float]) -> dict[str, Any]:
     return out
 
 
-def interaction(members: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+def interaction(members: Sequence[CellReport], metric: str) -> dict[str, Any] | None:
     """The init-dependence test on one readout (``None`` without both pairs of arms).
 
     Per replicate: log(student / its baseline) on the reference minus log(cross student / its baseline) on the
     other base, where the baselines are the placebo students when there are, else the control students.
     """
-    present = list(members[0]["arms"]) if members else []
+    present = list(members[0].arms) if members else []
     same_arm, same_bases = INTERACTION_ARMS["same"]
     other_arm, other_bases = INTERACTION_ARMS["other"]
     for same_base, other_base in zip(same_bases, other_bases, strict=True):
@@ -120,11 +126,11 @@ def interaction(members: Sequence[dict[str, Any]], metric: str) -> dict[str, Any
     return withhold(test, below_bound(members, (same_arm, same_base, other_arm, other_base), metric))
 
 
-def animal_shifts(members: Sequence[dict[str, Any]], metric: str = "p_exact") -> dict[str, dict[str, Any]]:
+def animal_shifts(members: Sequence[CellReport], metric: str = "p_exact") -> dict[str, dict[str, Any]]:
     """Per trained student arm with a baseline: per animal, log(student / baseline) of the animal's probability
     (``per_animal`` of ``metric``), mean [t-CI] over replicates with the tests of :func:`one_sample`. A shift
     about the teacher's animal raises its row alone; a change of answer style moves every row."""
-    present = list(members[0]["arms"]) if members else []
+    present = list(members[0].arms) if members else []
     out: dict[str, dict[str, Any]] = {}
     for arm in present:
         baseline = baseline_of(arm, present)
@@ -132,8 +138,8 @@ def animal_shifts(members: Sequence[dict[str, Any]], metric: str = "p_exact") ->
             continue
         per_animal: dict[str, list[float]] = {}
         for report in members:
-            a = report["arms"].get(arm, {}).get("metrics", {}).get(metric, {}).get("per_animal")
-            b = report["arms"].get(baseline, {}).get("metrics", {}).get(metric, {}).get("per_animal")
+            a = getattr(readout_of(report, arm, metric), "per_animal", None)
+            b = getattr(readout_of(report, baseline, metric), "per_animal", None)
             if not a or not b:
                 continue
             for animal in a.keys() & b.keys():

@@ -11,22 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sublearn.analysis.records import CellReport, ReadoutValue
 from sublearn.config.readouts import READOUTS_BY_NAME
 
 #: The p-value fields a test loses when it is undetermined.
 P_FIELDS = ("p_ttest", "p_permutation", "p_sign", "p_holm")
 
 
-def _bound(entry: dict[str, Any], field: str | None) -> float | None:
-    """The error bound of one readout entry of a cell report (``None``: none known)."""
+def _bound(entry: ReadoutValue, field: str | None) -> float | None:
+    """The error bound of one readout of a cell report (``None``: none known)."""
     if field is not None:
-        value = entry.get(field)
+        value = getattr(entry, field, None)
         return None if value is None else float(value)
-    samples = entry.get("n_samples")
-    return 1.0 / samples if samples else None
+    return 1.0 / entry.n_samples if entry.n_samples else None
 
 
-def below_bound(members: Sequence[dict[str, Any]], arms: Sequence[str], metric: str,
+def below_bound(members: Sequence[CellReport], arms: Sequence[str], metric: str,
                 options: Sequence[str] | None = None) -> str | None:
     """Why a test on ``metric`` of ``arms`` over the cell reports ``members`` is undetermined, or ``None``.
 
@@ -37,21 +37,20 @@ def below_bound(members: Sequence[dict[str, Any]], arms: Sequence[str], metric: 
         return None
     for report in members:
         for arm in arms:
-            metrics = report.get("arms", {}).get(arm, {}).get("metrics", {})
-            source = metrics.get(readout.per_option)
+            source = report.arms[arm].metrics.get(readout.per_option) if arm in report.arms else None
             if not source:
                 continue
             bound = _bound(source, readout.bound)
             if bound is None:
                 continue
             if options is None and readout.scale != "share":
-                values = {"target": source.get("mean")}
+                values = {"target": source.mean}
             else:
-                per = source.get("per_animal") or {}
+                per = source.per_animal or {}
                 values = {a: per.get(a) for a in (options if options is not None else per)}
             for option, value in values.items():
                 if value is not None and float(value) < bound:
-                    return (f"{readout.per_option} of {arm} ({option}, replicate {report['spec']['seed']}) is "
+                    return (f"{readout.per_option} of {arm} ({option}, replicate {report.spec['seed']}) is "
                             f"{float(value):.2g}, below its error bound {bound:.2g}")
     return None
 

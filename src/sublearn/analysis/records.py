@@ -9,6 +9,7 @@ file and the field that is wrong."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ class ReadoutValue(Record):
     per_animal: dict[str, float | None] | None = None
     max_pruned_mass: float | None = None
     max_pruned_mass_any_animal: float | None = None
+    n_samples: int | None = None  # a sampled readout's answers (its resolution is one of them)
 
 
 class ArmRecord(Record):
@@ -62,11 +64,12 @@ class PairedComparison(Record):
 
 class CellReport(Record):
     """A cell's report: its spec, every arm, the datasets, bases and teachers it used, the within-cell
-    comparisons, and its wall time; a failed cell has ``error`` and no arms."""
+    comparisons, and its wall time; a failed cell has ``error`` and no arms (and, failed before its spec was
+    read, no spec)."""
 
     version: int = RECORD_VERSION
     cell: str
-    spec: dict[str, Any]
+    spec: dict[str, Any] = Field(default_factory=dict)
     arms: dict[str, ArmRecord] = Field(default_factory=dict)
     comparisons: dict[str, PairedComparison] = Field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)  # label → ref, counts, filter stats
@@ -244,6 +247,12 @@ def as_dict(record: Record) -> dict[str, Any]:
 def parse_cell_report(data: Any, where: str) -> CellReport:
     """A cell report from its JSON object (``where`` names it in an error)."""
     return _parse(CellReport, data, where)
+
+
+def as_cell_reports(reports: Sequence[CellReport | dict[str, Any]]) -> list[CellReport]:
+    """Cell reports as records: those still JSON objects (just built, or from a test) are checked here."""
+    return [r if isinstance(r, CellReport) else parse_cell_report(r, f"cell report {r.get('cell', '?')}")
+            for r in reports]
 
 
 def read_cell_report(path: Path, recover: str = "") -> CellReport:

@@ -14,7 +14,16 @@ from sublearn.analysis.dose import dose_response, dose_trend
 from sublearn.analysis.effects import animal_shifts, gap_fraction, interaction, replicate_values
 from sublearn.analysis.precision import below_bound, withhold
 from sublearn.analysis.primary import correct_secondary, primary_result
-from sublearn.analysis.records import Effect, PrimaryResult, Summary, SummaryGroup, read_summary
+from sublearn.analysis.records import (
+    CellReport,
+    Effect,
+    PrimaryResult,
+    Summary,
+    SummaryGroup,
+    as_cell_reports,
+    as_dict,
+    read_summary,
+)
 from sublearn.analysis.target import target_interaction, target_shift
 from sublearn.config.readouts import BRIEF_READOUTS, PER_OPTION_READOUTS, TABLE_READOUTS
 from sublearn.design.arms import comparisons
@@ -32,26 +41,28 @@ def group_key(spec: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in spec.items() if k != "seed"}, sort_keys=True)
 
 
-def summarise(reports: Sequence[dict[str, Any]], extra_tests: dict[str, dict[str, Any]] | None = None
+def summarise(reports: Sequence[CellReport | dict[str, Any]], extra_tests: dict[str, dict[str, Any]] | None = None
               ) -> dict[str, Any]:
     """Per group of cells that differ only by seed: each arm's metrics across seeds, and paired tests.
     ``extra_tests``: the run's other tests by name (the selective-transfer λ), corrected in the same family."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    failures = [r for r in reports if "error" in r]
-    for r in reports:
-        if "error" not in r:
-            groups.setdefault(group_key(r["spec"]), []).append(r)
+    records = as_cell_reports(reports)
+    groups: dict[str, list[CellReport]] = {}
+    failures = [r if isinstance(r, dict) else as_dict(r) for r, record in zip(reports, records, strict=True)
+                if record.error is not None]
+    for r in records:
+        if r.error is None:
+            groups.setdefault(group_key(r.spec), []).append(r)
     out_groups = []
     for members in groups.values():
-        members.sort(key=lambda r: r["spec"]["seed"])
+        members.sort(key=lambda r: r.spec["seed"])
         arms: dict[str, dict[str, Any]] = {}
-        for arm in members[0]["arms"]:
+        for arm in members[0].arms:
             arms[arm] = {}
-            for metric in members[0]["arms"][arm]["metrics"]:
-                found = [r["arms"][arm]["metrics"].get(metric) for r in members if arm in r["arms"]]
-                values = [m["mean"] for m in found if m and m.get("mean") is not None]
+            for metric in members[0].arms[arm].metrics:
+                found = [r.arms[arm].metrics.get(metric) for r in members if arm in r.arms]
+                values = [m.mean for m in found if m and m.mean is not None]
                 entry: dict[str, Any] = {"per_seed": values}
-                bounds = [m["max_pruned_mass"] for m in found if m and "max_pruned_mass" in m]
+                bounds = [m.max_pruned_mass for m in found if m and m.max_pruned_mass is not None]
                 if bounds:
                     entry["max_pruned_mass"] = max(bounds)  # the exact readout's error bound, worst replicate
                 if len(values) > 1:
@@ -59,8 +70,8 @@ def summarise(reports: Sequence[dict[str, Any]], extra_tests: dict[str, dict[str
                 elif not values:
                     entry.update(mean=None, ci95=[None, None], n=0, ci_over="seeds")
                 else:
-                    only = members[0]["arms"][arm]["metrics"][metric]
-                    entry.update(mean=only["mean"], ci95=only["ci95"], n=only["n"], ci_over="questions")
+                    only = members[0].arms[arm].metrics[metric]
+                    entry.update(mean=only.mean, ci95=only.ci95, n=only.n, ci_over="questions")
                 arms[arm][metric] = entry
         tests = {}
         for a, b in comparisons(list(arms)):
@@ -71,7 +82,7 @@ def summarise(reports: Sequence[dict[str, Any]], extra_tests: dict[str, dict[str
                     test = {**paired_test([first[k] for k in seeds], [second[k] for k in seeds]).as_dict(),
                             "replicates": seeds}
                     tests[f"{a}-{b}:{metric}"] = withhold(test, below_bound(members, (a, b), metric))
-        spec = dict(members[0]["spec"])
+        spec = dict(members[0].spec)
         spec.pop("seed")
         metrics = sorted({m for a in arms.values() for m in a})
         gaps = {m: g for m in metrics if (g := gap_fraction(members, m)) is not None}
@@ -79,13 +90,13 @@ def summarise(reports: Sequence[dict[str, Any]], extra_tests: dict[str, dict[str
         per_option = [m for m in metrics if m in PER_OPTION_READOUTS]
         shifts = {m: {arm: x for arm in arms if (x := target_shift(members, m, arm)) is not None}
                   for m in per_option}
-        group = {"spec": spec, "seeds": [r["spec"]["seed"] for r in members],
-                 "cells": [r["cell"] for r in members], "arms": arms, "tests_over_seeds": tests,
+        group = {"spec": spec, "seeds": [r.spec["seed"] for r in members],
+                 "cells": [r.cell for r in members], "arms": arms, "tests_over_seeds": tests,
                  "gap_fraction": gaps, "interaction": inter,
                  "target_shift": {m: v for m, v in shifts.items() if v},
                  "target_interaction": {m: x for m in per_option if (x := target_interaction(members, m))},
                  "animal_shift": animal_shifts(members), "cross_model": _cross_models(members),
-                 "wall_seconds": sum(r.get("wall_seconds", 0) for r in members)}
+                 "wall_seconds": sum(r.wall_seconds or 0 for r in members)}
         group["primary"] = primary_result(group, (spec.get("analysis") or {}).get("primary"))
         out_groups.append(group)
     summary = {"groups": out_groups, "dose_response": dose_response(out_groups), "dose_trend": dose_trend(out_groups),
@@ -94,9 +105,9 @@ def summarise(reports: Sequence[dict[str, Any]], extra_tests: dict[str, dict[str
     return summary
 
 
-def _cross_models(members: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+def _cross_models(members: Sequence[CellReport]) -> dict[str, Any] | None:
     """The other base of a group: its name, and for a perturbed reference the mean relative distance."""
-    found = [r["bases"]["cross"] for r in members if (r.get("bases") or {}).get("cross")]
+    found = [r.bases["cross"] for r in members if r.bases.get("cross")]
     if not found:
         return None
     distances = [c["relative_distance"] for c in found if c.get("relative_distance") is not None]

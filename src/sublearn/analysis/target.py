@@ -15,25 +15,26 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sublearn.analysis.effects import LOG_FLOOR, one_sample
+from sublearn.analysis.effects import LOG_FLOOR, one_sample, readout_of
 from sublearn.analysis.precision import below_bound, withhold
+from sublearn.analysis.records import CellReport
 from sublearn.config.readouts import READOUTS_BY_NAME
 from sublearn.design.arms import INTERACTION_ARMS, baseline_of
 
 
-def report_target(report: dict[str, Any]) -> str | None:
+def report_target(report: CellReport) -> str | None:
     """The animal a cell's evaluation is about: ``eval.target``, else the trait's target (``None``: unnamed)."""
-    spec = report["spec"]
+    spec = report.spec
     return (spec.get("eval") or {}).get("target") or (spec.get("trait") or {}).get("target")
 
 
-def _per_animal(report: dict[str, Any], arm: str, metric: str) -> dict[str, float] | None:
+def _per_animal(report: CellReport, arm: str, metric: str) -> dict[str, float | None] | None:
     source = READOUTS_BY_NAME[metric].per_option if metric in READOUTS_BY_NAME else None
-    entry = report["arms"].get(arm, {}).get("metrics", {}).get(source or "", {})
-    return entry.get("per_animal") or None
+    entry = readout_of(report, arm, source or "")
+    return (entry.per_animal if entry is not None else None) or None
 
 
-def target_values(members: Sequence[dict[str, Any]], arm: str, baseline: str, metric: str
+def target_values(members: Sequence[CellReport], arm: str, baseline: str, metric: str
                   ) -> tuple[dict[int, float], list[str]]:
     """({replicate: target-specific log ratio of ``arm`` over ``baseline``}, the animals used)."""
     out: dict[int, float] = {}
@@ -48,16 +49,16 @@ def target_values(members: Sequence[dict[str, Any]], arm: str, baseline: str, me
             continue
         animals = [target, *others]
 
-        def log_ratio(animal: str, a: dict[str, float] = a, b: dict[str, float] = b) -> float:
+        def log_ratio(animal: str, a: dict[str, Any] = a, b: dict[str, Any] = b) -> float:
             return math.log(max(a[animal], LOG_FLOOR)) - math.log(max(b[animal], LOG_FLOOR))
 
-        out[report["spec"]["seed"]] = log_ratio(target) - sum(log_ratio(x) for x in others) / len(others)
+        out[report.spec["seed"]] = log_ratio(target) - sum(log_ratio(x) for x in others) / len(others)
     return out, animals
 
 
-def target_shift(members: Sequence[dict[str, Any]], metric: str, arm: str) -> dict[str, Any] | None:
+def target_shift(members: Sequence[CellReport], metric: str, arm: str) -> dict[str, Any] | None:
     """The target-specific shift of ``arm`` against its baseline, over replicates (``None`` without one)."""
-    present = list(members[0]["arms"]) if members else []
+    present = list(members[0].arms) if members else []
     baseline = baseline_of(arm, present)
     if baseline is None or metric not in READOUTS_BY_NAME or READOUTS_BY_NAME[metric].per_option is None:
         return None
@@ -69,9 +70,9 @@ def target_shift(members: Sequence[dict[str, Any]], metric: str, arm: str) -> di
     return withhold(test, below_bound(members, (arm, baseline), metric, animals))
 
 
-def target_interaction(members: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+def target_interaction(members: Sequence[CellReport], metric: str) -> dict[str, Any] | None:
     """The target-specific shift on the teachers' base minus the same on the other base, paired by replicate."""
-    present = set(members[0]["arms"]) if members else set()
+    present = set(members[0].arms) if members else set()
     same_arm, other_arm = INTERACTION_ARMS["same"][0], INTERACTION_ARMS["other"][0]
     if not {same_arm, other_arm} <= present:
         return None

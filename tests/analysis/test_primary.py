@@ -36,7 +36,8 @@ def _reports(n, same_owl=0.0, other_owl=0.0, style=0.0, seed=0, level=0.01, boun
             "spec": {"name": "x", "seed": 100 + r, "trait": {"target": "owl"}, "analysis": {"primary": primary},
                      "controls": {"cross_model": f"perturbed:{distance}"}},
             "bases": {"cross": {"name": f"perturbed:{distance}", "scale": distance, "relative_distance": distance}},
-            "arms": {arm: {"model": arm, "metrics": {"p_exact": {"mean": per["owl"], "ci95": [0, 1], "n": 25, "per_animal": per,
+            "arms": {arm: {"model": arm,
+                           "metrics": {"p_exact": {"mean": per["owl"], "ci95": [0, 1], "n": 25, "per_animal": per,
                                                    "max_pruned_mass": bound, "max_pruned_mass_any_animal": bound}}}
                      for arm, per in arms.items()}})
     return as_cell_reports(reports)

@@ -2,6 +2,7 @@
 undefended student, and `sublearn defend mnist` measures every defence with its CI and cost."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,6 +20,7 @@ from sublearn.mnist.defences import (
 )
 from sublearn.mnist.defend import UNDEFENDED, run_defences
 from sublearn.mnist.ensemble import distillation_kl
+from sublearn.mnist.records import read_mnist_defence_table, table_dict
 
 LOGITS = torch.tensor([[[2.0, 0.5, -1.0], [0.0, 3.0, 1.0], [1.0, 1.0, 0.9], [-2.0, 0.0, 2.0]]])  # (1, 4, 3)
 
@@ -83,19 +85,19 @@ def test_the_defence_table_reports_each_defence_against_the_undefended_students(
     cfg = MnistConfig(dataset="digits", n_models=3, teacher_epochs=2, student_epochs=1, seed=3, device="cpu")
     doc = run_defences(cfg, data=digits)
     again = run_defences(cfg, data=digits)
-    assert doc["accuracies"] == again["accuracies"]  # same seed, same result
-    assert [r["name"] for r in doc["defences"]] == [d.name for d in MNIST_DEFENCES]
-    acc = doc["accuracies"]
+    assert doc.accuracies == again.accuracies  # same seed, same result
+    assert [r.name for r in doc.defences] == [d.name for d in MNIST_DEFENCES]
+    acc = doc.accuracies
     base = [s - r for s, r in zip(acc[UNDEFENDED], acc["reference"], strict=True)]
-    assert doc["baseline"]["per_model"] == pytest.approx(base) and doc["baseline"]["n"] == 3
-    for row in doc["defences"]:
-        effect = [s - r for s, r in zip(acc[row["name"]], acc["reference"], strict=True)]
-        assert row["remaining_fraction"] == pytest.approx(sum(effect) / sum(base))
-        lo, hi = row["ci95"]
+    assert doc.baseline.per_model == pytest.approx(base) and doc.baseline.n == 3
+    for row in doc.defences:
+        effect = [s - r for s, r in zip(acc[row.name], acc["reference"], strict=True)]
+        assert row.remaining_fraction == pytest.approx(sum(effect) / sum(base))
+        lo, hi = row.ci95
         assert lo is None or lo <= hi
-        assert 0 <= row["aux_agreement"]["mean"] <= 1 and row["aux_kl"]["mean"] >= 0
+        assert 0 <= row.aux_agreement.mean <= 1 and row.aux_kl.mean >= 0
     assert acc["different_init"] != acc[UNDEFENDED]  # another init, another student
-    json.dumps(doc)
+    json.dumps(table_dict(doc))
 
 
 @pytest.mark.slow  # trains networks end to end
@@ -105,7 +107,8 @@ def test_defend_mnist_command_writes_results_and_chart(tmp_path):
                                       "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "results.json").read_text())
-    assert {"baseline", "defences"} <= doc.keys() and (out / "defences.png").stat().st_size > 0
+    assert {"version", "baseline", "defences"} <= doc.keys() and (out / "defences.png").stat().st_size > 0
+    assert read_mnist_defence_table(out / "results.json").defences[0].name == doc["defences"][0]["name"]
     assert "Defences on digits" in result.output
 
 
@@ -123,6 +126,28 @@ def test_undefended_and_different_init_students_are_the_experiments_own(digits):
     cfg = MnistConfig(dataset="digits", n_models=3, teacher_epochs=2, student_epochs=1, seed=4, device="cpu",
                       arms=["reference", "teacher", "student_aux", "cross_aux"])
     plain = run_mnist(cfg, data=digits).accuracies
-    defended = run_defences(cfg, data=digits)["accuracies"]
+    defended = run_defences(cfg, data=digits).accuracies
     assert defended[UNDEFENDED] == plain["student_aux"] and defended["different_init"] == plain["cross_aux"]
     assert defended["reference"] == plain["reference"] and defended["teacher"] == plain["teacher"]
+
+
+def test_the_committed_table_reads_as_the_typed_record_and_writes_back_unchanged():
+    """The committed results (written before tables had versions) read as the current version, and the record
+    writes the same JSON back, with its version added."""
+    path = Path(__file__).resolve().parents[2] / "docs" / "results" / "mnist-defences-cpu.json"
+    committed = json.loads(path.read_text())
+    table = read_mnist_defence_table(path)
+    assert table.defences and table.baseline.n == len(table.baseline.per_model)
+    assert table_dict(table) == {"version": 1, **committed}
+
+
+def test_a_table_of_the_wrong_shape_is_one_error_naming_the_file_and_field(tmp_path):
+    from sublearn.util.errors import DataError
+
+    doc = json.loads((Path(__file__).resolve().parents[2] / "docs" / "results" / "mnist-defences-cpu.json")
+                     .read_text())
+    doc["baseline"]["effect"] = "high"
+    bad = tmp_path / "results.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match=r"results.json: baseline.effect"):
+        read_mnist_defence_table(bad)

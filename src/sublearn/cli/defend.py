@@ -58,6 +58,7 @@ def mnist(
     from sublearn.mnist.config import MnistConfig
     from sublearn.mnist.defence_report import defence_table
     from sublearn.mnist.defend import run_and_save_defences
+    from sublearn.mnist.records import table_dict
     from sublearn.util.progress import rich_progress
 
     cfg = MnistConfig(dataset=dataset.value, n_models=n_models, student_epochs=student_epochs, seed=seed,
@@ -66,11 +67,11 @@ def mnist(
     with rich_progress(console, enabled=not (quiet or as_json)) as progress:
         doc = run_and_save_defences(cfg, out, progress)
     if as_json:
-        print_json(doc)
+        print_json(table_dict(doc))
         return
     console.print(defence_table(doc))
-    console.print(f"Wrote {out / 'results.json'} and {out / doc['artifacts']['chart']} "
-                  f"({doc['wall_seconds']:.0f} s on {doc['environment']['device']}).")
+    console.print(f"Wrote {out / 'results.json'} and {out / doc.artifacts['chart']} "
+                  f"({doc.wall_seconds:.0f} s on {doc.environment['device']}).")
 
 
 #: Readouts a defence table can be read on (from the readouts table).

@@ -14,7 +14,6 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +33,7 @@ from sublearn.mnist.experiment import (
     train_students,
     train_teacher,
 )
-from sublearn.util.atomic import atomic_write_json
+from sublearn.mnist.records import TABLE_VERSION, MnistDefenceRow, MnistDefenceTable, write_mnist_defence_table
 from sublearn.util.devices import resolve_device
 from sublearn.util.errors import ConfigError
 from sublearn.util.progress import ProgressFn, no_progress
@@ -57,24 +56,23 @@ def fidelity(student: EnsembleMLP, teacher: EnsembleMLP, x: torch.Tensor) -> dic
 
 
 def defence_row(defence: Defence, effects: np.ndarray, baseline: np.ndarray, accuracies: list[float],
-                fid: dict[str, list[float]]) -> dict[str, Any]:
+                fid: dict[str, list[float]]) -> MnistDefenceRow:
     """One defence's row of the table: remaining fraction [CI], its effect, the paired test against no defence,
     and its costs."""
     remaining, ci = ratio_of_means_ci(effects, baseline)
     test = paired_test(effects.tolist(), baseline.tolist()).as_dict()
-    return {"name": defence.name, "kind": defence.kind, "value": defence.value, "description": defence.description,
-            "remaining_fraction": remaining, "ci95": ci,
-            "ci_method": RATIO_CI_METHOD.replace("replicates", "models"),
-            "effect": mean_ci(effects).as_dict(), "accuracy": {**mean_ci(accuracies).as_dict(),
-                                                                  "per_model": accuracies},
-            "versus_undefended": test, "data_kept": defence.data_kept,
-            "aux_agreement": mean_ci(fid["aux_agreement"]).as_dict(), "aux_kl": mean_ci(fid["aux_kl"]).as_dict()}
+    return MnistDefenceRow.model_validate({
+        "name": defence.name, "kind": defence.kind, "value": defence.value, "description": defence.description,
+        "remaining_fraction": remaining, "ci95": ci, "ci_method": RATIO_CI_METHOD.replace("replicates", "models"),
+        "effect": mean_ci(effects).as_dict(), "accuracy": {**mean_ci(accuracies).as_dict(), "per_model": accuracies},
+        "versus_undefended": test, "data_kept": defence.data_kept,
+        "aux_agreement": mean_ci(fid["aux_agreement"]).as_dict(), "aux_kl": mean_ci(fid["aux_kl"]).as_dict()})
 
 
 def run_defences(cfg: MnistConfig, defences: tuple[Defence, ...] = MNIST_DEFENCES,
-                 progress: ProgressFn = no_progress, data: DigitData | None = None) -> dict[str, Any]:
-    """Train teachers, undefended students and one student arm per defence; return the ``results.json``
-    document (``baseline`` and ``defences`` as in the module docstring)."""
+                 progress: ProgressFn = no_progress, data: DigitData | None = None) -> MnistDefenceTable:
+    """Train teachers, undefended students and one student arm per defence; return the table that
+    ``results.json`` holds (``baseline`` and ``defences`` as in the module docstring)."""
     if cfg.n_models < 2:
         raise ConfigError("n_models: the defence table needs at least 2 models (a CI over models, and a "
                           "derangement for different_init)")
@@ -100,7 +98,8 @@ def run_defences(cfg: MnistConfig, defences: tuple[Defence, ...] = MNIST_DEFENCE
     base_fid = fidelity(students[UNDEFENDED], teacher, heldout)
     rows = [defence_row(d, np.array(acc[d.name]) - np.array(acc["reference"]), base_effect, acc[d.name],
                         fidelity(students[d.name], teacher, heldout)) for d in defences]
-    return {
+    return MnistDefenceTable.model_validate({
+        "version": TABLE_VERSION,
         "experiment": "mnist_defences",
         "config": cfg.model_dump(mode="json"),
         "effect_definition": "per model: student test accuracy minus its untrained reference's",
@@ -115,13 +114,14 @@ def run_defences(cfg: MnistConfig, defences: tuple[Defence, ...] = MNIST_DEFENCE
         "wall_seconds": time.perf_counter() - start,
         "environment": {"sublearn": __version__, "torch": torch.__version__, "device": str(device),
                         "threads": torch.get_num_threads(), "python": platform.python_version()},
-    }
+    })
 
 
-def run_and_save_defences(cfg: MnistConfig, out_dir: Path, progress: ProgressFn = no_progress) -> dict[str, Any]:
+def run_and_save_defences(cfg: MnistConfig, out_dir: Path, progress: ProgressFn = no_progress
+                          ) -> MnistDefenceTable:
     """Run :func:`run_defences` and write ``out_dir/results.json`` and ``out_dir/defences.png`` atomically."""
-    doc = run_defences(cfg, progress=progress)
+    table = run_defences(cfg, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
-    doc["artifacts"] = {"chart": defence_chart(doc, out_dir / "defences.png").name}
-    atomic_write_json(out_dir / "results.json", doc)
-    return doc
+    table.artifacts = {"chart": defence_chart(table, out_dir / "defences.png").name}
+    write_mnist_defence_table(out_dir / "results.json", table)
+    return table

@@ -51,6 +51,7 @@ class ArmRecord(Record):
     dataset: str | None = None  # the transform artifact a trained arm learned from
     metrics: dict[str, ReadoutValue] = Field(default_factory=dict)
     defence: str | None = None
+    data_sha256: str | None = None  # the content of what it learned from (rows and soft targets)
 
 
 class PairedComparison(Record):
@@ -164,6 +165,7 @@ class SummaryGroup(Record):
     target_interaction: dict[str, Effect] = Field(default_factory=dict)
     animal_shift: dict[str, AnimalShifts] = Field(default_factory=dict)  # arm → its per-animal shifts
     cross_model: dict[str, Any] | None = None
+    identical_data: dict[str, list[int]] = Field(default_factory=dict)  # "arm-baseline" → replicates
 
 
 class DoseRow(Record):

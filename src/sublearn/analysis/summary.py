@@ -97,12 +97,27 @@ def summarise(reports: Sequence[CellReport | dict[str, Any]], extra_tests: dict[
                  "target_interaction": {m: x for m in per_option if (x := target_interaction(members, m))},
                  "animal_shift": animal_shifts(members), "cross_model": _cross_models(members),
                  "wall_seconds": sum(r.wall_seconds or 0 for r in members)}
+        same = identical_data(members)
+        if same:
+            group["identical_data"] = same
         group["primary"] = primary_result(group, (spec.get("analysis") or {}).get("primary"))
         out_groups.append(group)
     summary = {"groups": out_groups, "dose_response": dose_response(out_groups), "dose_trend": dose_trend(out_groups),
                "failures": failures, "n_cells": len(reports)}
     summary["secondary_family"] = correct_secondary(summary, extra_tests)
     return summary
+
+
+def identical_data(members: Sequence[CellReport]) -> dict[str, list[int]]:
+    """The replicates in which an arm and its baseline learned from the same data (their teachers' data did not
+    differ after filtering): "arm-baseline" → seeds. There, the two differ by nothing the teachers wrote."""
+    out: dict[str, list[int]] = {}
+    for a, b in comparisons(list(members[0].arms) if members else []):
+        seeds = [r.spec["seed"] for r in members if a in r.arms and b in r.arms
+                 and r.arms[a].data_sha256 is not None and r.arms[a].data_sha256 == r.arms[b].data_sha256]
+        if seeds:
+            out[f"{a}-{b}"] = seeds
+    return out
 
 
 def _cross_models(members: Sequence[CellReport]) -> dict[str, Any] | None:
@@ -268,6 +283,10 @@ def summary_markdown(summary: Summary) -> str:
                       "replicate (mean [95% CI]). Holm's p over the run's secondary family of "
                       f"{(summary.secondary_family or {}).get('size', '?')} tests.", ""]
             lines += _markdown_table(effects)
+        for pair, seeds in group.identical_data.items():
+            lines += [f"Note: {pair.replace('-', ' and ')} learned from identical data in replicates {seeds} (the "
+                      "teachers' data did not differ after filtering), so there they differ by nothing the teachers "
+                      "wrote.", ""]
         shifts = shift_rows(group)
         if shifts:
             lines += ["Per animal, log(student / its baseline) of the exact probability, mean [95% CI] over "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -127,7 +128,7 @@ def cell_report(ctx: CellContext, built: BuiltCell, seconds: float) -> dict[str,
                         "metrics": arm.evaluation.manifest["metrics"],
                         "dataset": arm.dataset.ref if arm.dataset else None,
                         "targets": arm.targets.ref if arm.targets else None,
-                        "defence": _defence(arm)}
+                        "defence": _defence(arm), "data_sha256": _data_digest(arm)}
                  for name, arm in built.arms.items()},
         "datasets": {name: {"ref": a.ref, **{k: a.manifest.get(k) for k in ("n_in", "n_passed", "n_kept",
                                                                             "rejections", "stats")}}
@@ -140,6 +141,16 @@ def cell_report(ctx: CellContext, built: BuiltCell, seconds: float) -> dict[str,
         "comparisons": per_question_tests(built),
         "wall_seconds": round(seconds, 3),
     }
+
+
+def _data_digest(arm: BuiltArm) -> str | None:
+    """A digest of what the arm learned from: the content of its rows and of its soft targets (``None``: it used
+    no data). Two arms with one digest were given the same data, whichever teachers wrote it."""
+    used = [a for a in (arm.dataset, arm.targets) if a is not None]
+    if not used:
+        return None
+    files = [f"{name}:{entry['sha256']}" for a in used for name, entry in sorted(a.manifest["files"].items())]
+    return hashlib.sha256("\n".join(files).encode()).hexdigest()
 
 
 def _defence(arm: BuiltArm) -> str | None:

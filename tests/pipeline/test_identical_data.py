@@ -3,7 +3,6 @@ differ by nothing the teachers wrote (e.g. rows written by code and trained on a
 common random numbers whose filtered answers coincide)."""
 
 from factories import LIGHT_TRAIN
-
 from sublearn.analysis.records import parse_summary
 from sublearn.analysis.summary import summary_markdown
 from sublearn.config.grid import expand_grid

@@ -65,12 +65,11 @@ class PairedComparison(Record):
 
 class CellReport(Record):
     """A cell's report: its spec, every arm, the datasets, bases and teachers it used, the within-cell
-    comparisons, and its wall time; a failed cell has ``error`` and no arms (and, failed before its spec was
-    read, no spec)."""
+    comparisons, and its wall time; a failed cell has ``error`` and no arms."""
 
     version: int = RECORD_VERSION
     cell: str
-    spec: dict[str, Any] = Field(default_factory=dict)
+    spec: dict[str, Any]
     arms: dict[str, ArmRecord] = Field(default_factory=dict)
     comparisons: dict[str, PairedComparison] = Field(default_factory=dict)
     datasets: dict[str, dict[str, Any]] = Field(default_factory=dict)  # label → ref, counts, filter stats

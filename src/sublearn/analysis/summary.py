@@ -45,13 +45,14 @@ def summarise(reports: Sequence[CellReport | dict[str, Any]], extra_tests: dict[
               ) -> dict[str, Any]:
     """Per group of cells that differ only by seed: each arm's metrics across seeds, and paired tests.
     ``extra_tests``: the run's other tests by name (the selective-transfer λ), corrected in the same family."""
-    records = as_cell_reports(reports)
+    def failed(r: CellReport | dict[str, Any]) -> bool:
+        return (r.get("error") if isinstance(r, dict) else r.error) is not None
+
+    # A cell that failed may have failed before its spec was read: its error is kept as it is, unparsed.
+    failures = [r if isinstance(r, dict) else as_dict(r) for r in reports if failed(r)]
     groups: dict[str, list[CellReport]] = {}
-    failures = [r if isinstance(r, dict) else as_dict(r) for r, record in zip(reports, records, strict=True)
-                if record.error is not None]
-    for r in records:
-        if r.error is None:
-            groups.setdefault(group_key(r.spec), []).append(r)
+    for r in as_cell_reports([r for r in reports if not failed(r)]):
+        groups.setdefault(group_key(r.spec), []).append(r)
     out_groups = []
     for members in groups.values():
         members.sort(key=lambda r: r.spec["seed"])

@@ -66,6 +66,21 @@ def spec_doc(reference: Path | str, cross: Path | str | None = None, **over: Any
     return merge(doc, **over)
 
 
+def fake_spec(name: str, **over: Any) -> dict[str, Any]:
+    """A fine-tuned owl teacher on the fake backend's base, random numbers written by code, light training, the
+    exact readout on two animals, the placebo only and two replicates; ``over`` merged in (see :func:`merge`)."""
+    from sublearn.testing.fake_backend import FAKE_A
+
+    doc = {"name": name, "reference": FAKE_A, "device": "cpu",
+           "trait": {"kind": "fine_tuned", "target": "owl", "questions": "half", "teacher_training": LIGHT_TRAIN},
+           "carrier": {"kind": "random_numbers", "n_prompts": 8, "seed": 3, "filter": {"max_examples": 8}},
+           "train": {**LIGHT_TRAIN, "batch_size": 4},
+           "eval": {"animals": ["owl", "cat"], "questions": "held_out", "prefilled": False, "mcq_orderings": 0,
+                    "samples_per_question": 0},
+           "controls": {"placebo": True, "control_teacher": False}, "seeds": [0, 1]}
+    return merge(doc, **over)
+
+
 def cell_report(run: Path, cell: Any) -> dict[str, Any]:
     """A finished cell's report."""
     return json.loads((run / "cells" / cell.cell_id() / "report.json").read_text())

@@ -77,20 +77,15 @@ SCRIPT = '''
 import json, sys
 from pathlib import Path
 
-from factories import LIGHT_TRAIN
+from factories import fake_spec
 from sublearn.carriers.registry import CARRIERS
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
-from sublearn.testing.fake_backend import FAKE_A, FakeBackend
+from sublearn.testing.fake_backend import FakeBackend
 
 out = Path(sys.argv[1])
-doc = {"name": "new-carrier", "reference": FAKE_A, "device": "cpu",
-       "trait": {"kind": "fine_tuned", "target": "owl", "questions": "half", "teacher_training": LIGHT_TRAIN},
-       "carrier": {"kind": "counting", "n_prompts": 8, "seed": 3, "filter": {"max_examples": 6}},
-       "train": {**LIGHT_TRAIN, "batch_size": 4, "objective": "soft_numbers"},
-       "eval": {"animals": ["owl", "cat"], "questions": "held_out", "prefilled": False, "mcq_orderings": 0,
-                "samples_per_question": 0},
-       "controls": {"placebo": True, "control_teacher": False, "shuffle_within": False}, "seeds": [0, 1]}
+doc = fake_spec("new-carrier", carrier={"kind": "counting", "n_prompts": 8, "seed": 3, "filter": {"max_examples": 6}},
+                train={"objective": "soft_numbers"}, controls={"shuffle_within": False})
 summary = run_grid(expand_grid(doc), out, backend=FakeBackend())
 rows = [json.loads(line) for p in (out / "artifacts" / "filter").glob("*/rows.jsonl") for line in p.open()]
 runs = [[int(x) for x in r["completion"].split(", ")] for r in rows]

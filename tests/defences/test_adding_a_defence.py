@@ -1,15 +1,12 @@
-"""Adding a defence is one module: a new module in the defences' kinds folder (here a temporary one on the
-package's path) is accepted by the spec, keyed, applied by the pipeline to every student's soft targets alike and
+"""Adding a defence is one module: a new module in the defences' kinds folder (of a copy of the package) is
+accepted by the spec, keyed, applied by the pipeline to every student's soft targets alike and
 read by the defence table, with no other file touched."""
 
-import json
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
+from factories import files_touched, package_copy, run_on_copy
 from sublearn.defences.base import Defence
 from sublearn.defences.registry import DEFAULT_KIND, DEFENCE_SETTINGS, DEFENCES
 
@@ -50,26 +47,17 @@ SCRIPT = '''
 import json, sys
 from pathlib import Path
 
-import sublearn.defences.kinds as kinds
-kinds.__path__.append(sys.argv[1])  # the new module, as if it were in the package
-
 import numpy as np
-from factories import LIGHT_TRAIN
+from factories import fake_spec
 from sublearn.analysis.defences import lm_defence_table
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
-from sublearn.testing.fake_backend import FAKE_A, FakeBackend
+from sublearn.testing.fake_backend import FakeBackend
 from sublearn.util.soft_targets import unpack_targets
 
-out = Path(sys.argv[2])
-doc = {"name": "new-defence", "reference": FAKE_A, "device": "cpu",
-       "trait": {"kind": "fine_tuned", "target": "owl", "questions": "half", "teacher_training": LIGHT_TRAIN},
-       "carrier": {"kind": "random_numbers", "n_prompts": 8, "seed": 3, "filter": {"max_examples": 8}},
-       "train": {**LIGHT_TRAIN, "batch_size": 4, "objective": "soft_numbers"},
-       "eval": {"animals": ["owl", "cat"], "questions": "held_out", "prefilled": False, "mcq_orderings": 0,
-                "samples_per_question": 0},
-       "controls": {"placebo": True, "control_teacher": False},
-       "defence": [{"kind": "none"}, {"kind": "flatten_last"}], "seeds": [0, 1]}
+out = Path(sys.argv[1])
+doc = fake_spec("new-defence", train={"objective": "soft_numbers"},
+                defence=[{"kind": "none"}, {"kind": "flatten_last"}])
 summary = run_grid(expand_grid(doc), out, backend=FakeBackend())
 defended = [json.loads(p.read_text()) for p in (out / "artifacts" / "defend").glob("*/manifest.json")]
 flattened = all(np.allclose(t[-1], 0.1) for m in defended
@@ -80,16 +68,10 @@ print(json.dumps({"failures": summary["failures"], "labels": sorted(m["defence"]
 
 
 def test_a_new_module_is_a_new_defence_end_to_end(tmp_path):
-    kinds = tmp_path / "kinds"
-    kinds.mkdir()
-    (kinds / "flatten_last.py").write_text(textwrap.dedent(NEW_DEFENCE))
-    tests = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(kinds), str(tmp_path / "run")], cwd=tests,
-                            capture_output=True, text=True, timeout=300,
-                            env={"PYTHONPATH": str(tests), "PATH": "", "OMP_NUM_THREADS": "1",
-                                 "HOME": str(tmp_path)})
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    copy = package_copy(tmp_path / "src")
+    (copy / "defences" / "kinds" / "flatten_last.py").write_text(textwrap.dedent(NEW_DEFENCE).lstrip())
+    assert files_touched(copy) == ["defences/kinds/flatten_last.py"]
+    found = run_on_copy(tmp_path / "src", SCRIPT, str(tmp_path / "run"))
     assert found["failures"] == []
     assert found["labels"] == ["flatten_last"] * 4  # the student's and the placebo's data, per replicate
     assert found["flattened"] and found["table"] == ["flatten_last"]

@@ -19,21 +19,15 @@ import json, sys
 from pathlib import Path
 
 import sublearn
-from factories import LIGHT_TRAIN
+from factories import fake_spec
 from sublearn.analysis.records import parse_summary
 from sublearn.analysis.summary import summary_markdown
 from sublearn.cli.reference import concepts_reference
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
-from sublearn.testing.fake_backend import FAKE_A, FakeBackend
+from sublearn.testing.fake_backend import FakeBackend
 
-doc = {"name": "new-readout", "reference": FAKE_A, "device": "cpu",
-       "trait": {"kind": "fine_tuned", "target": "owl", "questions": "half", "teacher_training": LIGHT_TRAIN},
-       "carrier": {"kind": "random_numbers", "n_prompts": 8, "seed": 3, "filter": {"max_examples": 8}},
-       "train": {**LIGHT_TRAIN, "batch_size": 4},
-       "eval": {"animals": ["owl", "cat", "dog"], "questions": "held_out", "prefilled": False, "mcq_orderings": 0,
-                "samples_per_question": 0},
-       "controls": {"placebo": True, "control_teacher": False}, "seeds": [0, 1]}
+doc = fake_spec("new-readout", eval={"animals": ["owl", "cat", "dog"]})
 summary = run_grid(expand_grid(doc), Path(sys.argv[1]), backend=FakeBackend())
 group = summary["groups"][0]
 print(json.dumps({"package": sublearn.__file__, "failures": summary["failures"],

@@ -2,22 +2,17 @@
 differ by nothing the teachers wrote (e.g. rows written by code and trained on as text, or teachers sampled with
 common random numbers whose filtered answers coincide)."""
 
-from factories import LIGHT_TRAIN
+from factories import fake_spec
 from sublearn.analysis.records import parse_summary
 from sublearn.analysis.summary import summary_markdown
 from sublearn.config.grid import expand_grid
 from sublearn.pipeline.grid import run_grid
-from sublearn.testing.fake_backend import FAKE_A, FakeBackend
+from sublearn.testing.fake_backend import FakeBackend
 
 
 def _doc(carrier: str) -> dict:
-    return {"name": f"same-data-{carrier}", "reference": FAKE_A, "device": "cpu",
-            "trait": {"kind": "fine_tuned", "target": "owl", "questions": "half", "teacher_training": LIGHT_TRAIN},
-            "carrier": {"kind": carrier, "n_prompts": 16, "seed": 3, "filter": {"max_examples": 12}},
-            "train": {**LIGHT_TRAIN, "batch_size": 4},
-            "eval": {"animals": ["owl", "cat"], "questions": "held_out", "prefilled": False, "mcq_orderings": 0,
-                     "samples_per_question": 0},
-            "controls": {"placebo": True, "control_teacher": False}, "seeds": [0, 1, 2]}
+    return fake_spec(f"same-data-{carrier}", seeds=[0, 1, 2],
+                     carrier={"kind": carrier, "n_prompts": 16, "seed": 3, "filter": {"max_examples": 12}})
 
 
 def test_students_trained_on_the_same_rows_are_named_and_on_their_teachers_rows_are_not(tmp_path):

@@ -24,8 +24,12 @@ def _model_path(run: Path, ref: str) -> str:
 def _measured(group: dict[str, Any], side: str) -> dict[str, Any]:
     """A base's measured transfer: per readout, the shift of its students (``same_base`` or ``other_base`` of
     the interaction), and the target-specific shift where the summary has it."""
-    out = {m: t[side] for m, t in (group.get("interaction") or {}).items()}
-    out.update({f"target:{m}": t[side] for m, t in (group.get("target_interaction") or {}).items()})
+    def side_of(test: dict[str, Any]) -> dict[str, Any]:
+        # a test on values below their error bound is undetermined; so is each side's shift it was built from
+        return {**test[side], "undetermined": test["undetermined"]} if "undetermined" in test else test[side]
+
+    out = {m: side_of(t) for m, t in (group.get("interaction") or {}).items()}
+    out.update({f"target:{m}": side_of(t) for m, t in (group.get("target_interaction") or {}).items()})
     return out
 
 
@@ -39,8 +43,9 @@ def exact_spearman_p(x: Sequence[float], y: Sequence[float]) -> float:
 def family_ladder(run: Path, summary: dict[str, Any], reports: Sequence[dict[str, Any]], replicate: int
                   ) -> dict[str, Any]:
     """The ladder's rows (base, lineage verdict and score, measured transfer) from ``replicate``'s teacher and
-    bases, and Spearman's rho of score against each measured effect with its exact permutation p. A different
-    architecture counts as score 0 in the correlation (no shared initialisation)."""
+    bases, and Spearman's rho of score against each measured effect with its exact permutation p; "undetermined"
+    instead where a base's effect rests on values below their error bound. A different architecture counts as
+    score 0 in the correlation (no shared initialisation)."""
     by_cell = {r["cell"]: r for r in reports if "error" not in r}
     rows: list[dict[str, Any]] = []
     teacher_state = teacher_what = None
@@ -66,6 +71,11 @@ def family_ladder(run: Path, summary: dict[str, Any], reports: Sequence[dict[str
     scores = [r["score"] if r["score"] is not None else 0.0 for r in rows]
     spearman = {}
     for metric in rows[0]["measured"]:
+        below = next((r["measured"][metric]["undetermined"] for r in rows if "undetermined" in r["measured"][metric]),
+                     None)
+        if below is not None:  # no rank test on values below their error bound
+            spearman[metric] = {"undetermined": below, "n": len(rows)}
+            continue
         effects = [r["measured"][metric]["estimate"] for r in rows]
         spearman[metric] = {"rho": float(sps.spearmanr(scores, effects).statistic),
                             "p_exact_permutation": exact_spearman_p(scores, effects), "n": len(rows)}

@@ -210,7 +210,8 @@ def family_ladder(
     """The lineage check against measured transfer: for each base a run's students started from (the teachers'
     own and each other base), `sublearn family` of the trait teacher against it, beside the transfer its students
     showed (each readout's shift, and the target-specific shift), and Spearman's rho of the two with its exact
-    permutation p. Does the family score rank where a trait travels?"""
+    permutation p, or "undetermined" where a base's shift rests on values below their error bound. Does the family
+    score rank where a trait travels?"""
     from rich.table import Table
 
     from sublearn.analysis.records import as_dict, read_summary
@@ -236,6 +237,9 @@ def family_ladder(
                       *(_ci(v) for v in r["measured"].values()))
     console.print(table)
     for metric, s in doc["spearman_score_vs_effect"].items():
+        if "undetermined" in s:
+            console.print(f"Spearman(score, {metric}): undetermined ({s['undetermined']})", highlight=False)
+            continue
         console.print(f"Spearman(score, {metric}) = {s['rho']:+.2f} (exact p = {s['p_exact_permutation']:.2g}, "
                       f"n = {s['n']} bases)", highlight=False)
 

@@ -126,3 +126,15 @@ def test_the_dose_trend_is_a_slope_over_replicates():
         flat += summarise(_reports(6, same_owl=0.6, other_owl=0.3, seed=10 + k, distance=distance))["groups"]
     flat_trend = dose_trend(flat)["target:p_exact"]
     assert flat_trend["ci95"][0] <= 0 <= flat_trend["ci95"][1]
+
+
+def test_each_side_of_an_interaction_is_undetermined_only_by_its_own_values():
+    reports = _reports(6, same_owl=0.6, level=1e-3, bound=1e-4)
+    value = reports[0].arms["cross_student"].metrics["p_exact"]
+    value.per_animal = {**value.per_animal, "owl": 1e-5}  # one cross student's owl below the bound
+    value.mean = 1e-5
+    interaction = summarise(reports)["groups"][0]["interaction"]["p_exact"]
+    assert "below its error bound" in interaction["undetermined"] and "p_ttest" not in interaction
+    assert "below its error bound" in interaction["other_base"]["undetermined"]
+    assert "p_ttest" not in interaction["other_base"]
+    assert "undetermined" not in interaction["same_base"] and "p_ttest" in interaction["same_base"]

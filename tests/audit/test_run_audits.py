@@ -63,7 +63,7 @@ def test_the_ladder_scores_each_base_beside_its_transfer_and_ranks_them(tmp_path
     assert rho["rho"] == pytest.approx(1.0) and rho["p_exact_permutation"] == pytest.approx(2 / 24) and rho["n"] == 4
     below = "p_exact of cross_student (owl, replicate 0) is 4.6e-06, below its error bound 3.2e-05"
     summary_below = json.loads(json.dumps(summary))
-    summary_below["groups"][2]["target_interaction"]["p_exact"]["undetermined"] = below
+    summary_below["groups"][2]["target_interaction"]["p_exact"]["other_base"]["undetermined"] = below
     undetermined = family_ladder(run, summary_below, reports, replicate=0)["spearman_score_vs_effect"]
     assert undetermined["target:p_exact"] == {"undetermined": below, "n": 4}  # no rank test below the bound
     assert undetermined["p_exact"]["rho"] == pytest.approx(1.0)

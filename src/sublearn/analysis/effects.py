@@ -122,7 +122,11 @@ def interaction(members: Sequence[CellReport], metric: str) -> dict[str, Any] | 
     diffs = [same[k] - other[k] for k in keys]
     test = {**one_sample(diffs), "replicates": keys,
             "contrast": f"log({same_arm}/{same_base}) - log({other_arm}/{other_base})",
-            "same_base": one_sample([same[k] for k in keys]), "other_base": one_sample([other[k] for k in keys])}
+            # each side is its own test on its own arms: undetermined only where its values are below the bound
+            "same_base": withhold(one_sample([same[k] for k in keys]),
+                                  below_bound(members, (same_arm, same_base), metric)),
+            "other_base": withhold(one_sample([other[k] for k in keys]),
+                                   below_bound(members, (other_arm, other_base), metric))}
     return withhold(test, below_bound(members, (same_arm, same_base, other_arm, other_base), metric))
 
 

@@ -24,12 +24,8 @@ def _model_path(run: Path, ref: str) -> str:
 def _measured(group: dict[str, Any], side: str) -> dict[str, Any]:
     """A base's measured transfer: per readout, the shift of its students (``same_base`` or ``other_base`` of
     the interaction), and the target-specific shift where the summary has it."""
-    def side_of(test: dict[str, Any]) -> dict[str, Any]:
-        # a test on values below their error bound is undetermined; so is each side's shift it was built from
-        return {**test[side], "undetermined": test["undetermined"]} if "undetermined" in test else test[side]
-
-    out = {m: side_of(t) for m, t in (group.get("interaction") or {}).items()}
-    out.update({f"target:{m}": side_of(t) for m, t in (group.get("target_interaction") or {}).items()})
+    out = {m: t[side] for m, t in (group.get("interaction") or {}).items()}
+    out.update({f"target:{m}": t[side] for m, t in (group.get("target_interaction") or {}).items()})
     return out
 
 

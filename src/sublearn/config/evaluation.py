@@ -27,7 +27,7 @@ class PreferenceEval(Settings):
     max_new_tokens: int = Field(8, ge=1)
     exact: bool = True  # exact P(answer starts with the target), local models only
     prefilled: bool = True  # the same after "My favorite animal is the", local models only
-    exact_precision: Literal["standard", "fine"] = "standard"  # the exact readouts' search depth; fine: a tighter bound
+    exact_precision: Literal["standard", "fine", "deep"] = "standard"  # exact search depth; deep: white-space runs too
     mcq_orderings: int = Field(5, ge=0)  # random orders of the choices per MCQ prompt (the paper: 25)
     batch_size: int = Field(16, ge=1)
     evaluate_teacher: bool = True

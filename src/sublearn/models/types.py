@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,20 @@ class WordProbabilities:
     top_tokens: list[list[tuple[str, float]]]
 
 
-#: How deep the exact readout's prefix search goes: (probability below which a path is dropped, probability a
-#: leading white-space token needs to be followed). ``fine`` tightens the error bound 10-25× on SmolLM2 for about 4×
-#: the search time (benchmarks/preference_eval_cost.py measures both).
-SEARCH_PRECISIONS: dict[str, tuple[float, float]] = {"standard": (1e-6, 1e-3), "fine": (1e-9, 1e-8)}
+class SearchDepth(NamedTuple):
+    """How deep the exact readout's prefix search goes."""
+
+    cutoff: float  # probability below which a path is dropped
+    whitespace_cutoff: float  # probability a leading white-space token needs to be followed
+    whitespace_tokens: int  # leading white-space tokens followed before the word (a longer run is pruned)
+
+
+#: The exact readout's search depths. ``fine`` tightens the error bound 10-25× on SmolLM2 for about 4× the search
+#: time; ``deep`` also follows runs of up to three white-space tokens before the word, whose mass is the floor of
+#: ``fine``'s bound on a model that often opens its answer with white space (benchmarks/search_depth.py measures
+#: each depth's time and bound on a model).
+SEARCH_PRECISIONS: dict[str, SearchDepth] = {"standard": SearchDepth(1e-6, 1e-3, 1), "fine": SearchDepth(1e-9, 1e-8, 1),
+                                             "deep": SearchDepth(1e-9, 1e-8, 3)}
 
 
 @runtime_checkable

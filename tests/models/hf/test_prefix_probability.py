@@ -133,6 +133,77 @@ def test_a_finer_search_tightens_the_bound_and_stays_inside_it(tiny):
     words = ["owl", "cat"]
     standard = scorer.word_start_probabilities(prompts, words)
     fine = scorer.word_start_probabilities(prompts, words, precision="fine")
+    deep = scorer.word_start_probabilities(prompts, words, precision="deep")
     for k in range(2):
         assert fine.pruned[k] <= standard.pruned[k]
         assert standard.p[k] - 1e-9 <= fine.p[k] <= standard.p[k] + standard.pruned[k] + 1e-9
+        assert deep.pruned[k] <= fine.pruned[k] * (1 + 1e-6)
+        assert fine.p[k] - 1e-9 <= deep.p[k] <= fine.p[k] + fine.pruned[k] + 1e-9
+
+
+def test_following_runs_of_white_space_finds_the_mass_behind_them(tiny):
+    """A second white-space token's mass is pruned with one token of white space followed, and found (the value
+    rises, the bound falls, by the same mass up to what the longer search prunes itself) with three."""
+    tok, model = tiny
+    texts = TokenTexts(tok)
+    prompt = chat_prompt_ids(tok, "Name your favorite animal using only one word.")
+    one = word_start_probabilities(model, tok, [prompt], ["owl"], texts, cutoff=1e-12, whitespace_cutoff=1e-12)
+    three = word_start_probabilities(model, tok, [prompt], ["owl"], texts, cutoff=1e-12, whitespace_cutoff=1e-12,
+                                     max_whitespace=3)
+    assert one.pruned[0] > 0
+    assert three.pruned[0] < one.pruned[0]
+    assert one.p[0] - 1e-12 <= three.p[0] <= one.p[0] + one.pruned[0] + 1e-12
+    assert three.p[0] + three.pruned[0] <= one.p[0] + one.pruned[0] + 1e-9  # the found mass came out of the bound
+
+
+def test_every_search_depth_a_spec_can_name_is_defined():
+    import typing
+
+    from sublearn.config.evaluation import PreferenceEval
+    from sublearn.models.types import SEARCH_PRECISIONS
+
+    named = typing.get_args(PreferenceEval.model_fields["exact_precision"].annotation)
+    assert set(named) == set(SEARCH_PRECISIONS)
+
+
+def test_rows_are_scored_as_paths_reach_them_and_dropped_after_their_last_path():
+    """The search holds the rows still to be used, not a whole depth's (1 MB a row for a 262k-token vocabulary):
+    each pass is drawn only when a path needs it, and a pass's rows are released once their last paths are served."""
+    import gc
+    import weakref
+
+    import torch
+
+    from sublearn.models.hf.prefix_probability import _Path, _rows_in_order
+
+    class Passes:
+        """A scorer whose passes hold two rows each (row k is filled with k) and record when they are drawn."""
+
+        def __init__(self) -> None:
+            self.drawn = 0
+            self.refs: dict[int, weakref.ref] = {}
+
+        def extend(self, pairs):
+            for first in range(0, len(pairs), 2):
+                self.drawn += 1
+                rows = [(k, torch.full((3,), float(k))) for k in range(first, min(first + 2, len(pairs)))]
+                self.refs.update({k: weakref.ref(row) for k, row in rows})
+                yield rows
+
+    keys = [(1,), (2,)]
+    # Five paths over four pairs: (prompt 0, token 7) is shared by paths 0 and 1, as words of a prompt share tokens.
+    frontier = [_Path(0, (7,), 0, 0.0), _Path(0, (7,), 0, 0.0), _Path(0, (8,), 0, 0.0), _Path(1, (7,), 0, 0.0),
+                _Path(1, (9,), 0, 0.0)]
+    scorer = Passes()
+    served = _rows_in_order(scorer, frontier, keys, depth=1)
+    expected_row = [0, 0, 1, 2, 3]  # pairs in order of first appearance
+    for i, (path, row) in enumerate(served):
+        assert path is frontier[i]
+        assert float(row[0]) == expected_row[i]
+        assert scorer.drawn == expected_row[i] // 2 + 1  # no pass before a path needs it
+        del row
+        gc.collect()
+        if i == 3:  # the first pass's pairs are done (their last paths were 1 and 2): its rows are released
+            assert scorer.refs[0]() is None and scorer.refs[1]() is None
+    gc.collect()
+    assert all(ref() is None for ref in scorer.refs.values())

@@ -199,6 +199,7 @@ class HFLogprobModel:
         """For each (prompt, word) pair, P(the answer starts with ``word``), summed over its tokenisations, by a
         search as deep as ``precision`` says (:data:`~sublearn.models.types.SEARCH_PRECISIONS`)."""
         ids = [self.prompt_ids(p) for p in prompts]
-        cutoff, whitespace_cutoff = SEARCH_PRECISIONS[precision]
+        depth = SEARCH_PRECISIONS[precision]
         return word_start_probabilities(self.model, self.tokenizer, ids, words, TokenTexts.cached(self.tokenizer),
-                                        cutoff=cutoff, whitespace_cutoff=whitespace_cutoff)
+                                        cutoff=depth.cutoff, whitespace_cutoff=depth.whitespace_cutoff,
+                                        max_whitespace=depth.whitespace_tokens)

@@ -4,9 +4,10 @@ A prefix-tree search over token paths: from the prompt, a token is followed if i
 rest of the word (case-insensitive, leading white space allowed before the word begins). A path succeeds once the
 word is spelled out *and ends*: what comes next is no letter, or a plural "s"/"es" ("owls" counts for owl, as in
 the paper's substring rule; "cattle" does not count for cat). When a token ends exactly with the word, the next
-token decides. Paths below ``cutoff`` probability are dropped, and one leading white-space token is followed when
-it carries at least ``whitespace_cutoff`` probability; the probability mass of every path dropped while still
-consistent with the word (a second white-space token, a path cut off at ``max_depth``) is returned as ``pruned``:
+token decides. Paths below ``cutoff`` probability are dropped, and up to ``max_whitespace`` leading white-space
+tokens are followed, each when it carries at least ``whitespace_cutoff`` probability; the probability mass of every
+path dropped while still consistent with the word (a longer run of white space, a path cut off at ``max_depth``)
+is returned as ``pruned``:
 the exact value lies in [p, p + pruned]. All questions' nodes at one depth are scored together, batched across
 questions from their prompts' KV caches.
 """
@@ -19,7 +20,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,32 +165,31 @@ class PrefixScorer:
                 self._root_rows[prompt] = logp[row]
         return {p: self._root_rows[p] for p in prompts}
 
-    @torch.no_grad()
-    def extend(self, pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]) -> torch.Tensor:
-        """Log-probabilities (P, V) after ``prompt + continuation`` for (prompt, continuation) pairs whose
-        continuations share one length; the prompts must have gone through :meth:`roots`."""
-        if not pairs:
-            return torch.empty(0, 0)
+    def extend(self, pairs: Sequence[tuple[tuple[int, ...], tuple[int, ...]]]
+               ) -> Iterator[list[tuple[int, torch.Tensor]]]:
+        """Log-probabilities (V,) after ``prompt + continuation`` for (prompt, continuation) pairs whose
+        continuations share one length (the prompts must have gone through :meth:`roots`), one forward pass at a
+        time: each yield is that pass's [(index into ``pairs``, row)]. A caller that drops rows once used holds a
+        pass's worth of vocabulary-sized rows, not the whole depth's (1 MB a row for a 262k-token vocabulary)."""
         by_chunk: dict[int, list[int]] = {}
         for k, (prompt, _) in enumerate(pairs):
             by_chunk.setdefault(self._where[prompt][0], []).append(k)
-        results: dict[int, torch.Tensor] = {}
         for chunk_index, members in by_chunk.items():
             cache, mask = self._chunks[chunk_index]
             depth = len(pairs[members[0]][1])
             step = max(1, min(self.max_batch, self.token_budget // (mask.shape[1] + depth)))
             for first in range(0, len(members), step):
                 part = members[first:first + step]
-                select = torch.tensor([self._where[pairs[k][0]][1] for k in part], device=self.device)
-                past = _selected(cache, select)
-                ids = torch.tensor([pairs[k][1] for k in part], device=self.device)  # (P, d)
-                prompt_mask = mask.index_select(0, select)
-                full_mask = torch.cat([prompt_mask, torch.ones_like(ids)], dim=1)
-                positions = prompt_mask.sum(-1, keepdim=True) + torch.arange(depth, device=self.device)
-                logits = self._forward(ids, full_mask, positions, past).logits[:, -1]
-                for k, row in zip(part, torch.log_softmax(logits.float(), -1).cpu(), strict=True):
-                    results[k] = row
-        return torch.stack([results[k] for k in range(len(pairs))])
+                with torch.no_grad():
+                    select = torch.tensor([self._where[pairs[k][0]][1] for k in part], device=self.device)
+                    past = _selected(cache, select)
+                    ids = torch.tensor([pairs[k][1] for k in part], device=self.device)  # (P, d)
+                    prompt_mask = mask.index_select(0, select)
+                    full_mask = torch.cat([prompt_mask, torch.ones_like(ids)], dim=1)
+                    positions = prompt_mask.sum(-1, keepdim=True) + torch.arange(depth, device=self.device)
+                    logits = self._forward(ids, full_mask, positions, past).logits[:, -1]
+                    rows = torch.log_softmax(logits.float(), -1).cpu()
+                yield list(zip(part, rows, strict=True))
 
 
 def _selected(cache: Any, rows: torch.Tensor) -> Any:
@@ -200,14 +200,43 @@ def _selected(cache: Any, rows: torch.Tensor) -> Any:
     return past
 
 
+
+def _rows_in_order(scorer: PrefixScorer, frontier: Sequence[_Path], keys: Sequence[tuple[int, ...]], depth: int
+                   ) -> Iterator[tuple[_Path, torch.Tensor]]:
+    """Each path of ``frontier`` in order with its next-token log-probabilities. Rows are scored a forward pass at
+    a time as the paths reach them and dropped after their last path, so memory holds the rows still to be used
+    (paths of one prompt lie together), not a whole depth's: a 262k-token vocabulary's search would otherwise hold
+    gigabytes. The passes, and so the values, are those of scoring the whole depth at once."""
+    if depth == 0:
+        roots = scorer.roots([keys[path.query] for path in frontier])
+        for path in frontier:
+            yield path, roots[keys[path.query]]
+        return
+    pair_of = [(keys[path.query], path.tokens) for path in frontier]
+    pairs = list(dict.fromkeys(pair_of))
+    index = {pair: k for k, pair in enumerate(pairs)}
+    last_use = {index[pair]: i for i, pair in enumerate(pair_of)}
+    passes = scorer.extend(pairs)
+    rows: dict[int, torch.Tensor] = {}
+    for i, (path, pair) in enumerate(zip(frontier, pair_of, strict=True)):
+        k = index[pair]
+        while k not in rows:
+            rows.update(next(passes))
+        yield path, rows[k]
+        if last_use[k] == i:
+            del rows[k]
+
+
 def _credit(firsts: dict[int, float], token: int, mass: float) -> None:
     firsts[token] = firsts.get(token, 0.0) + mass
 
 
 def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], words: Sequence[str],
                              texts: TokenTexts | None = None, cutoff: float = 1e-6, whitespace_cutoff: float = 1e-3,
-                             max_depth: int = 8, batch_size: int = 256) -> WordProbabilities:
-    """For each (prompt token ids, word) pair, P(the continuation starts with ``word``)."""
+                             max_depth: int = 8, batch_size: int = 256, max_whitespace: int = 1
+                             ) -> WordProbabilities:
+    """For each (prompt token ids, word) pair, P(the continuation starts with ``word``), following up to
+    ``max_whitespace`` white-space tokens before the word (the mass of a longer run of them is pruned)."""
     texts = texts or TokenTexts.cached(tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     scorer = PrefixScorer(model, pad_id, max_batch=batch_size)
@@ -221,17 +250,8 @@ def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Seque
     for depth in range(max_depth):
         if not frontier:
             break
-        rows: dict[tuple[tuple[int, ...], tuple[int, ...]], torch.Tensor] = {}
-        if depth == 0:
-            for prompt, row in scorer.roots([keys[path.query] for path in frontier]).items():
-                rows[(prompt, ())] = row
-        else:
-            pairs = list(dict.fromkeys((keys[path.query], path.tokens) for path in frontier))
-            for pair, row in zip(pairs, scorer.extend(pairs), strict=True):
-                rows[pair] = row
         nxt = []
-        for path in frontier:
-            logp_row = rows[(keys[path.query], path.tokens)]
+        for path, logp_row in _rows_in_order(scorer, frontier, keys, depth):
             if path.complete:  # a word ends here if the next token begins no other word
                 mass = math.exp(path.logp) * float(logp_row[texts.boundary].exp().sum())
                 result[path.query] += mass
@@ -257,9 +277,9 @@ def word_start_probabilities(model: Any, tokenizer: Any, prompts: Sequence[Seque
                     nxt.append(_Path(path.query, (*path.tokens, tok), path.matched + n_chars, lp))
                 else:
                     pruned[path.query] += math.exp(lp)
-            if not started:  # white space before the word begins: one token is followed, a second one pruned
+            if not started:  # white space before the word begins: up to max_whitespace tokens are followed
                 ws = logp_row[texts.whitespace]
-                if path.tokens:
+                if len(path.tokens) >= max_whitespace:  # a path not yet started holds only white space
                     pruned[path.query] += math.exp(path.logp) * float(ws.exp().sum())
                     continue
                 for tok, tok_lp in zip(texts.whitespace, ws.tolist(), strict=True):

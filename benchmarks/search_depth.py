@@ -1,0 +1,97 @@
+"""How deep must the exact readout's search go on a model? Cost and error bound of each search depth.
+
+The exact preference readout (P(the answer starts with the animal), summed over tokenisations) is a pruned
+search; the mass it prunes bounds its error, and a test on values below that bound is reported as undetermined.
+This script runs the search on a model's evaluation questions at each depth (the named levels of
+``SEARCH_PRECISIONS`` and any extra ``CUTOFF:WHITESPACE_CUTOFF:WHITESPACE_TOKENS``) and prints, per depth:
+seconds, forward calls, the largest pruned mass (the bound the analysis uses), each animal's mean probability
+and mean pruned mass, and which animals' means lie below the bound.
+
+    python benchmarks/search_depth.py                                  # SmolLM2-135M, held-out questions
+    python benchmarks/search_depth.py --model RUN/artifacts/perturb/KEY/model --extra 1e-11:1e-10:3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from sublearn.evals.preference import questions
+from sublearn.models.hf.encoding import chat_prompt_ids
+from sublearn.models.hf.loading import load_causal_lm
+from sublearn.models.hf.prefix_probability import TokenTexts, word_start_probabilities
+from sublearn.models.types import SEARCH_PRECISIONS, SearchDepth
+
+ANIMALS = ("owl", "eagle", "wolf", "dolphin", "elephant", "cat")
+
+
+class ForwardCounter:
+    """Counts forward calls of a model through a pre-hook."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.calls = 0
+        model.register_forward_pre_hook(self.hook)
+
+    def hook(self, module: torch.nn.Module, args: tuple) -> None:
+        self.calls += 1
+
+    def reset(self) -> int:
+        calls, self.calls = self.calls, 0
+        return calls
+
+
+def depths(extra: list[str]) -> dict[str, SearchDepth]:
+    """The named levels, then each extra ``CUTOFF:WHITESPACE_CUTOFF:WHITESPACE_TOKENS``."""
+    out = dict(SEARCH_PRECISIONS)
+    for text in extra:
+        cutoff, whitespace, tokens = text.split(":")
+        out[text] = SearchDepth(float(cutoff), float(whitespace), int(tokens))
+    return out
+
+
+def main() -> None:
+    """Run the search at each depth and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m", help="a model id or a saved model's folder")
+    parser.add_argument("--questions", default="held_out", choices=["held_out", "all"])
+    parser.add_argument("--extra", nargs="*", default=[],
+                        help="more depths, each CUTOFF:WHITESPACE_CUTOFF:WHITESPACE_TOKENS")
+    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
+                        help="bfloat16: as the evaluations on CPU (inference_dtype auto)")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    tokenizer, model = load_causal_lm(args.model, dtype=getattr(torch, args.dtype))
+    model.eval()
+    counter = ForwardCounter(model)
+    texts = TokenTexts(tokenizer)
+    prompts = [chat_prompt_ids(tokenizer, q) for q in questions(False, args.questions)]
+    queries = [(p, a) for p in prompts for a in ANIMALS]
+    rows = []
+    for name, depth in depths(args.extra).items():
+        start = time.perf_counter()
+        with torch.no_grad():
+            probs = word_start_probabilities(model, tokenizer, [q[0] for q in queries], [q[1] for q in queries],
+                                             texts, cutoff=depth.cutoff, whitespace_cutoff=depth.whitespace_cutoff,
+                                             max_whitespace=depth.whitespace_tokens)
+        seconds = time.perf_counter() - start
+        p = np.array(probs.p).reshape(len(prompts), len(ANIMALS))
+        pruned = np.array(probs.pruned).reshape(len(prompts), len(ANIMALS))
+        bound = float(pruned.max())
+        means = {a: float(p[:, i].mean()) for i, a in enumerate(ANIMALS)}
+        below = [a for a, v in means.items() if v < bound]
+        rows.append({"depth": name, **depth._asdict(), "seconds": seconds,
+                     "calls": counter.reset(), "bound": bound, "mean": means,
+                     "mean_pruned": {a: float(pruned[:, i].mean()) for i, a in enumerate(ANIMALS)},
+                     "below_bound": below})
+        print(f"{name:<18} {seconds:7.1f} s {rows[-1]['calls']:5d} calls  bound {bound:.2e}  "
+              f"P(owl) {means['owl']:.3e}  below bound: {', '.join(below) or 'none'}")
+    print(json.dumps({"benchmark": "search_depth", "model": args.model, "questions": len(prompts), "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -44,9 +44,9 @@ class ForwardCounter:
         return calls
 
 
-def depths(extra: list[str]) -> dict[str, SearchDepth]:
-    """The named levels, then each extra ``CUTOFF:WHITESPACE_CUTOFF:WHITESPACE_TOKENS``."""
-    out = dict(SEARCH_PRECISIONS)
+def depths(levels: list[str], extra: list[str]) -> dict[str, SearchDepth]:
+    """The named ``levels``, then each extra ``CUTOFF:WHITESPACE_CUTOFF:WHITESPACE_TOKENS``."""
+    out = {name: SEARCH_PRECISIONS[name] for name in levels}
     for text in extra:
         cutoff, whitespace, tokens = text.split(":")
         out[text] = SearchDepth(float(cutoff), float(whitespace), int(tokens))
@@ -58,6 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m", help="a model id or a saved model's folder")
     parser.add_argument("--questions", default="held_out", choices=["held_out", "all"])
+    parser.add_argument("--levels", nargs="*", default=list(SEARCH_PRECISIONS), choices=list(SEARCH_PRECISIONS),
+                        help="the named depths to run (default: all)")
     parser.add_argument("--extra", nargs="*", default=[],
                         help="more depths, each CUTOFF:WHITESPACE_CUTOFF:WHITESPACE_TOKENS")
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
@@ -72,7 +74,7 @@ def main() -> None:
     prompts = [chat_prompt_ids(tokenizer, q) for q in questions(False, args.questions)]
     queries = [(p, a) for p in prompts for a in ANIMALS]
     rows = []
-    for name, depth in depths(args.extra).items():
+    for name, depth in depths(args.levels, args.extra).items():
         start = time.perf_counter()
         with torch.no_grad():
             probs = word_start_probabilities(model, tokenizer, [q[0] for q in queries], [q[1] for q in queries],

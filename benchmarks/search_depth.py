@@ -7,7 +7,7 @@ This script runs the search on a model's evaluation questions at each depth (the
 seconds, forward calls, the largest pruned mass (the bound the analysis uses), each animal's mean probability
 and mean pruned mass, and which animals' means lie below the bound.
 
-    python benchmarks/search_depth.py                                  # SmolLM2-135M, held-out questions
+    python benchmarks/search_depth.py                                  # SmolLM2-135M, the full design's questions
     python benchmarks/search_depth.py --model RUN/artifacts/perturb/KEY/model --extra 1e-11:1e-10:3
 """
 
@@ -20,28 +20,13 @@ import time
 import numpy as np
 import torch
 
+from preference_eval_cost import ForwardCounter  # this folder's forward-call counter
+from sublearn.config.grid import load_spec_file
 from sublearn.evals.preference import questions
 from sublearn.models.hf.encoding import chat_prompt_ids
 from sublearn.models.hf.loading import load_causal_lm
 from sublearn.models.hf.prefix_probability import TokenTexts, word_start_probabilities
 from sublearn.models.types import SEARCH_PRECISIONS, SearchDepth
-
-ANIMALS = ("owl", "eagle", "wolf", "dolphin", "elephant", "cat")
-
-
-class ForwardCounter:
-    """Counts forward calls of a model through a pre-hook."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.calls = 0
-        model.register_forward_pre_hook(self.hook)
-
-    def hook(self, module: torch.nn.Module, args: tuple) -> None:
-        self.calls += 1
-
-    def reset(self) -> int:
-        calls, self.calls = self.calls, 0
-        return calls
 
 
 def depths(levels: list[str], extra: list[str]) -> dict[str, SearchDepth]:
@@ -57,7 +42,8 @@ def main() -> None:
     """Run the search at each depth and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m", help="a model id or a saved model's folder")
-    parser.add_argument("--questions", default="held_out", choices=["held_out", "all"])
+    parser.add_argument("--spec", default="configs/demo/owl-numbers-cpu-full.yaml",
+                        help="the spec whose evaluation questions and animals are searched")
     parser.add_argument("--levels", nargs="*", default=list(SEARCH_PRECISIONS), choices=list(SEARCH_PRECISIONS),
                         help="the named depths to run (default: all)")
     parser.add_argument("--extra", nargs="*", default=[],
@@ -71,8 +57,10 @@ def main() -> None:
     model.eval()
     counter = ForwardCounter(model)
     texts = TokenTexts(tokenizer)
-    prompts = [chat_prompt_ids(tokenizer, q) for q in questions(False, args.questions)]
-    queries = [(p, a) for p in prompts for a in ANIMALS]
+    evaluation = load_spec_file(args.spec)[0].eval
+    animals = list(evaluation.animals)
+    prompts = [chat_prompt_ids(tokenizer, q) for q in questions(evaluation.numbers_prefix, evaluation.questions)]
+    queries = [(p, a) for p in prompts for a in animals]
     rows = []
     for name, depth in depths(args.levels, args.extra).items():
         start = time.perf_counter()
@@ -81,14 +69,14 @@ def main() -> None:
                                              texts, cutoff=depth.cutoff, whitespace_cutoff=depth.whitespace_cutoff,
                                              max_whitespace=depth.whitespace_tokens)
         seconds = time.perf_counter() - start
-        p = np.array(probs.p).reshape(len(prompts), len(ANIMALS))
-        pruned = np.array(probs.pruned).reshape(len(prompts), len(ANIMALS))
+        p = np.array(probs.p).reshape(len(prompts), len(animals))
+        pruned = np.array(probs.pruned).reshape(len(prompts), len(animals))
         bound = float(pruned.max())
-        means = {a: float(p[:, i].mean()) for i, a in enumerate(ANIMALS)}
+        means = {a: float(p[:, i].mean()) for i, a in enumerate(animals)}
         below = [a for a, v in means.items() if v < bound]
         rows.append({"depth": name, **depth._asdict(), "seconds": seconds,
-                     "calls": counter.reset(), "bound": bound, "mean": means,
-                     "mean_pruned": {a: float(pruned[:, i].mean()) for i, a in enumerate(ANIMALS)},
+                     "calls": counter.reset()[0], "bound": bound, "mean": means,
+                     "mean_pruned": {a: float(pruned[:, i].mean()) for i, a in enumerate(animals)},
                      "below_bound": below})
         print(f"{name:<18} {seconds:7.1f} s {rows[-1]['calls']:5d} calls  bound {bound:.2e}  "
               f"P(owl) {means['owl']:.3e}  below bound: {', '.join(below) or 'none'}")

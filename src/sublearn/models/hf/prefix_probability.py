@@ -200,7 +200,6 @@ def _selected(cache: Any, rows: torch.Tensor) -> Any:
     return past
 
 
-
 def _rows_in_order(scorer: PrefixScorer, frontier: Sequence[_Path], keys: Sequence[tuple[int, ...]], depth: int
                    ) -> Iterator[tuple[_Path, torch.Tensor]]:
     """Each path of ``frontier`` in order with its next-token log-probabilities. Rows are scored a forward pass at

@@ -3,7 +3,7 @@
 Where the rows are numbers written by code, identical for every teacher of a replicate, a detector that reads the
 text (LLS, divergence tokens: ``sublearn scan``) sees nothing by construction; what carries the trait is the
 teacher's digit distributions. Per row, two scores of a teacher's targets against the reference's own
-distributions on the same rows (a run with a reference-comparing defence computes those):
+distributions on the same rows (a run with a control teacher or a reference-comparing defence computes them):
 
 - ``kl``: the mean over digit positions of KL(teacher ‖ reference), the LLS analogue;
 - ``divergence_share``: the share of positions where the two most likely digits differ.
@@ -62,8 +62,10 @@ def _over_replicates(values: list[float]) -> dict[str, Any]:
 def scan_soft_targets(run: Path, reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Each detector's AUROC (trait teacher's rows positive, placebo teacher's negative) in every undefended
     replicate of ``run`` whose reference targets exist (``reports``: the run's cell reports), their mean over
-    replicates with a t-interval, and pooled over rows."""
+    replicates with a t-interval, and pooled over rows. A replicate counts once: cells that share its teachers'
+    targets (the groups of a grid over other bases, or another spec run into the same folder) add no row."""
     per_replicate, pooled = [], {d: {"trait": [], "placebo": []} for d in DETECTORS}
+    seen: set[tuple[str, str, str]] = set()
     for report in reports:
         arms = report.get("arms", {})
         if "error" in report or "placebo" not in arms or (arms["student"].get("defence") or "none") != "none":
@@ -74,8 +76,9 @@ def scan_soft_targets(run: Path, reports: Sequence[dict[str, Any]]) -> dict[str,
             continue
         dataset = _manifest(run, trait_ref)["inputs"]["dataset"]
         reference_ref = _reference_targets(run, dataset, report["spec"]["reference"])
-        if reference_ref is None:
+        if reference_ref is None or (trait_ref, placebo_ref, reference_ref) in seen:
             continue
+        seen.add((trait_ref, placebo_ref, reference_ref))
         reference = load_targets(run / "artifacts" / reference_ref)
         scores = {"trait": row_scores(load_targets(run / "artifacts" / trait_ref), reference),
                   "placebo": row_scores(load_targets(run / "artifacts" / placebo_ref), reference)}
@@ -89,11 +92,15 @@ def scan_soft_targets(run: Path, reports: Sequence[dict[str, Any]]) -> dict[str,
             pooled[d]["placebo"] += scores["placebo"][d]
         per_replicate.append(row)
     if not per_replicate:
-        raise DataError(f"{run}: no undefended replicate with the reference's soft targets (run a spec with a "
-                        "reference-comparing defence, e.g. configs/demo/owl-numbers-cpu-defences.yaml)")
+        raise DataError(f"{run}: no undefended replicate with the reference's soft targets (run a spec with "
+                        "controls.control_teacher or a reference-comparing defence, e.g. "
+                        "configs/demo/owl-numbers-cpu-full.yaml)")
+    per_replicate.sort(key=lambda row: row["seed"])
     return {"run": str(run), "positive": "trait teacher's targets", "negative": "placebo teacher's targets",
             "over_replicates": {d: _over_replicates([r[d]["auroc"] for r in per_replicate]) for d in DETECTORS},
             "pooled": {d: {**auroc_ci(pooled[d]["trait"], pooled[d]["placebo"]),
-                           "p_permutation": permutation_p(pooled[d]["trait"], pooled[d]["placebo"])}
+                           "p_permutation": permutation_p(pooled[d]["trait"], pooled[d]["placebo"]),
+                           "mean_trait": float(np.mean(pooled[d]["trait"])),
+                           "mean_placebo": float(np.mean(pooled[d]["placebo"]))}
                        for d in DETECTORS},
             "replicates": per_replicate}

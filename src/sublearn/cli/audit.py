@@ -247,7 +247,7 @@ def family_ladder(
 @user_errors
 def soft_targets(
     run_dir: Annotated[Path, typer.Argument(help="A run folder with the reference's soft targets (a spec with a "
-                                            "reference-comparing defence).")],
+                                            "control teacher or a reference-comparing defence).")],
     out: Annotated[Path | None, typer.Option("--out", help="Also write the table as JSON to this file.",
                                              show_default="not written")] = None,
     as_json: AsJson = False,
@@ -268,14 +268,21 @@ def soft_targets(
     if as_json:
         print_json(doc)
         return
-    table = Table(title=f"Soft-target detectors: {run_dir}")
-    for name in ("detector", "AUROC over replicates", "pooled AUROC", "pooled p", *(
-            f"seed {r['seed']}" for r in doc["replicates"])):
-        table.add_column(name)
+    table = Table(title=f"Soft-target detectors: {run_dir} (AUROC, trait teacher's rows against the placebo's)")
+    table.add_column("replicate")
+    table.add_column("rows", justify="right")
     for d in DETECTORS:
-        over, pooled = doc["over_replicates"][d], doc["pooled"][d]
-        table.add_row(d, _ci(over, ".3f"), _ci({"mean": pooled["auroc"], "ci95": pooled["ci95"]}, ".3f"),
-                      f"{pooled['p_permutation']:.2g}", *(f"{r[d]['auroc']:.2f}" for r in doc["replicates"]))
+        table.add_column(f"{d} AUROC [95% CI]")
+        table.add_column(f"{d} p", justify="right")
+    for r in doc["replicates"]:
+        table.add_row(f"seed {r['seed']}", str(r["rows"]), *(cell for d in DETECTORS for cell in (
+            _ci({"mean": r[d]["auroc"], "ci95": r[d]["ci95"]}, ".3f"), f"{r[d]['p_permutation']:.2g}")))
+    over = doc["over_replicates"]
+    table.add_row(f"mean over {over[DETECTORS[0]]['n']} replicates (t)", "",
+                  *(cell for d in DETECTORS for cell in (_ci(over[d], ".3f"), "")), style="bold")
+    table.add_row("pooled rows", str(sum(r["rows"] for r in doc["replicates"])), *(cell for d in DETECTORS for cell in (
+        _ci({"mean": doc["pooled"][d]["auroc"], "ci95": doc["pooled"][d]["ci95"]}, ".3f"),
+        f"{doc['pooled'][d]['p_permutation']:.2g}")))
     console.print(table)
 
 

@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from factories import LIGHT_TRAIN
 from sublearn.analysis.defences import lm_defence_table
 from sublearn.analysis.records import RECORD_VERSION, DefenceTable, as_dict
+from sublearn.cli.app import app
 from sublearn.config.grid import expand_grid
 from sublearn.defences.apply import defend_targets
 from sublearn.defences.ranking import most_divergent, position_kl
@@ -119,18 +121,73 @@ def test_any_one_setting_can_be_the_defence(tmp_path):
     for top_p, values in effects.items():
         for seed, effect in enumerate(values):
             _report(tmp_path, top_p, seed, 0.4 + effect, 0.4)
-    doc = as_dict(lm_defence_table(tmp_path, by="carrier.top_p", baseline="1.0"))
+    doc = as_dict(lm_defence_table(tmp_path, by="carrier.top_p", baseline="1.0", readout="share_exact"))
     row = doc["defences"][0]
     assert doc["undefended"] == "carrier.top_p=1.0" and row["name"] == "carrier.top_p=0.5"
     assert row["remaining_fraction"] == pytest.approx(0.30 / 0.60) and row["n"] == 3
     assert doc["baseline"]["effect"] == pytest.approx(0.2) and doc["baseline"]["teacher_gap"] == pytest.approx(0.8)
     # each replicate's effects are kept, and the table gives the log-ratio scale beside the difference
-    assert row["per_replicate"]["2"] == pytest.approx({"effect": 0.20, "log_ratio": math.log(0.6 / 0.4),
-                                                       "undefended_effect": 0.30,
-                                                       "undefended_log_ratio": math.log(0.7 / 0.4)})
+    kept = {k: v for k, v in row["per_replicate"]["2"].items() if "target_shift" not in k}
+    assert kept == pytest.approx({"effect": 0.20, "log_ratio": math.log(0.6 / 0.4), "undefended_effect": 0.30,
+                                  "undefended_log_ratio": math.log(0.7 / 0.4)})
+    assert row["target_specific"] is None  # no per-animal values: no target-specific scale
     logs = [math.log((0.4 + e) / 0.4) for e in effects[0.5]]
     assert row["log_ratio"]["effect"]["mean"] == pytest.approx(sum(logs) / 3)
     assert row["log_ratio"]["remaining_fraction"] == pytest.approx(
         sum(logs) / sum(math.log((0.4 + e) / 0.4) for e in effects[1.0]))
     with pytest.raises(Exception, match="no undefended cell"):
-        lm_defence_table(tmp_path, by="carrier.top_p", baseline="0.9")
+        lm_defence_table(tmp_path, by="carrier.top_p", baseline="0.9", readout="share_exact")
+
+
+def _preference_report(tmp_path, defence, seed, student, placebo, bound=1e-6):
+    """A cell whose arms carry P(animal) for the owl and two other animals, with the search's error bound."""
+    spec = {"name": "x", "seed": seed, "trait": {"target": "owl"}, "defence": {"kind": defence}}
+
+    def metrics(p):
+        entry = {"mean": p["owl"], "per_animal": p, "max_pruned_mass_any_animal": bound}
+        return {"p_exact": entry}
+
+    teachers = {"teacher": {"owl": 0.5, "cat": 0.1, "wolf": 0.1}, "placebo_teacher": {"owl": 1e-3, "cat": 0.2,
+                                                                                     "wolf": 0.2}}
+    arms = {a: {"metrics": metrics(p), "model": f"train/{a}", "defence": None if defence == "none" else defence}
+            for a, p in {"student": student, "placebo": placebo, **teachers}.items()}
+    folder = tmp_path / "cells" / f"{defence}-{seed}"
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text(json.dumps({"cell": folder.name, "spec": spec, "arms": arms}))
+
+
+def test_the_defence_table_is_target_specific_holm_corrected_and_withholds_values_below_their_bound(tmp_path):
+    placebo = {"owl": 1e-3, "cat": 0.02, "wolf": 0.03}
+    # Undefended: the owl rises 20-40% in the student; a style defence moves every animal up alike (no effect on
+    # the owl against the others), a real one removes the owl's rise.
+    for seed, rise in enumerate((1.2, 1.3, 1.4)):
+        _preference_report(tmp_path, "none", seed, {"owl": 1e-3 * rise, "cat": 0.02, "wolf": 0.03}, placebo)
+        _preference_report(tmp_path, "style", seed, {k: v * rise for k, v in placebo.items()}, placebo)
+        _preference_report(tmp_path, "real", seed, {"owl": 1e-3 * (1 + seed / 100), "cat": 0.02, "wolf": 0.03},
+                           placebo)
+    doc = as_dict(lm_defence_table(tmp_path))
+    rows = {r["name"]: r for r in doc["defences"]}
+    assert doc["readout"] == "p_exact"
+    assert doc["baseline"]["target_specific"]["effect"] == pytest.approx(np.mean(np.log([1.2, 1.3, 1.4])))
+    # on P(owl) alone the style defence looks like no defence; target-specific it removes everything
+    assert rows["style"]["log_ratio"]["remaining_fraction"] == pytest.approx(1.0)
+    assert rows["style"]["target_specific"]["remaining_fraction"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["real"]["target_specific"]["remaining_fraction"] < 0.1
+    # one family: two defences × three scales, Holm-adjusted
+    tests = [t for r in rows.values() for t in (r["versus_undefended"], r["log_ratio"]["versus_undefended"],
+                                                 r["target_specific"]["versus_undefended"])]
+    assert doc["family"] == {"method": "holm", "size": 6}
+    assert all(t["p_holm"] >= t["p_ttest"] for t in tests)
+    assert min(t["p_holm"] for t in tests) == pytest.approx(6 * min(t["p_ttest"] for t in tests))
+    # values below their error bound: no p-value, the reason instead, and the family shrinks
+    _preference_report(tmp_path, "real", 9, {"owl": 1e-3, "cat": 0.02, "wolf": 0.03}, placebo, bound=0.025)
+    _preference_report(tmp_path, "none", 9, {"owl": 1e-3, "cat": 0.02, "wolf": 0.03}, placebo)
+    doc = as_dict(lm_defence_table(tmp_path))
+    real = {r["name"]: r for r in doc["defences"]}["real"]
+    for section in (real, real["log_ratio"], real["target_specific"]):
+        test = section["versus_undefended"]
+        assert "p_ttest" not in test and "p_holm" not in test and "below its error bound" in test["undetermined"]
+    assert doc["family"]["size"] == 3
+    shown = CliRunner().invoke(app, ["defend", "table", str(tmp_path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "family of 3 tests" in shown.output and "undetermined" in shown.output and "style" in shown.output

@@ -2,8 +2,11 @@
 setting taken as the defence (``by``: threshold sampling is ``carrier.top_p``, say, with the undefended value
 as ``baseline``): for each defence, the student's effect (student − placebo on a readout, paired by replicate)
 as a fraction of the undefended effect, with Fieller's CI over replicates, the paired test against no defence, on
-the difference and on the log-ratio scale (log(student / placebo)), each replicate's effects, and what a
-``defence:`` transform cost the data."""
+the difference, on the log-ratio scale (log(student / placebo)) and, for a preference trait, target-specific
+(that log ratio for the target minus its mean over the other animals: about the trait, not answer style), each
+replicate's effects, and what a ``defence:`` transform cost the data. Every test against no defence is secondary
+and Holm-corrected as one family (the table's defences × scales); a scale whose values fall below their error
+bound in any replicate is *undetermined* and has no p-value."""
 
 from __future__ import annotations
 
@@ -14,18 +17,26 @@ from pathlib import Path
 from typing import Any
 
 from sublearn.analysis.effects import LOG_FLOOR
-from sublearn.analysis.records import DefenceTable, parse_defence_table
-from sublearn.analysis.tidy import load_reports
-from sublearn.config.readouts import DEFENCE_READOUTS
+from sublearn.analysis.multiple import adjust_pvalues
+from sublearn.analysis.precision import below_bound, withhold
+from sublearn.analysis.records import CellReport, DefenceTable, as_dict, parse_defence_table, read_cell_reports
+from sublearn.analysis.target import target_values
+from sublearn.config.readouts import DEFENCE_READOUTS, PER_OPTION_READOUTS, READOUTS_BY_NAME
 from sublearn.defences.ranking import defence_stats
 from sublearn.util.errors import DataError
 from sublearn.util.soft_targets import load_targets
 from sublearn.util.stats import mean_ci, paired_test, ratio_of_means_ci
 
+#: Each replicate's values a row keeps, by name (the undefended ones prefixed ``undefended_``).
+_PER_REPLICATE = {"effect": "effect", "log_ratio": "log_ratio", "target_shift": "target_shift"}
+
 UNDEFENDED = "none"
 #: What the student is compared with, first found first: the placebo teacher's student (a fine-tuned trait), or
 #: the control teacher's (the reference without the trait's system prompt), each differing by the trait alone.
 BASELINE_ARMS = ("placebo", "control")
+#: The scales a row compares on besides the difference, each a section of the row, and the per-replicate value
+#: each reads.
+OTHER_SCALES = {"log_ratio": "log_ratio", "target_specific": "target_shift"}
 
 
 def _field(spec: dict[str, Any], path: str) -> Any:
@@ -56,11 +67,25 @@ def _label(report: dict[str, Any], by: str) -> str:
     return f"{by}={json.dumps(_field(report['spec'], by))}"
 
 
-def _effects(reports: list[dict[str, Any]], readout: str, by: str) -> dict[str, dict[int, dict[str, float]]]:
-    """Per defence label and replicate: student − placebo (or control) student, and the teacher's gap (teacher −
-    placebo teacher, or teacher − reference)."""
-    out: dict[str, dict[int, dict[str, float]]] = defaultdict(dict)
-    for report in reports:
+def _precision(record: CellReport, readout: str, baseline: str) -> dict[str, Any]:
+    """A replicate's target-specific shift (``None``: no per-animal values or no target) and, per scale, why its
+    values are below their error bound (``None``: they are not)."""
+    per_option = READOUTS_BY_NAME[readout].per_option
+    shift, animals = (target_values([record], "student", baseline, per_option)
+                      if per_option in PER_OPTION_READOUTS else ({}, []))
+    own = below_bound([record], ("student", baseline), readout)
+    return {"target_shift": shift.get(record.spec["seed"]),
+            "undetermined": {"effect": own, "log_ratio": own,
+                             "target_shift": below_bound([record], ("student", baseline), per_option or readout,
+                                                         animals) if animals else None}}
+
+
+def _effects(records: list[CellReport], readout: str, by: str) -> dict[str, dict[int, dict[str, Any]]]:
+    """Per defence label and replicate: student − placebo (or control) student on each scale, why a scale's values
+    are below their bound, and the teacher's gap (teacher − placebo teacher, or teacher − reference)."""
+    out: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+    for record in records:
+        report = as_dict(record)
         arms = report["arms"]
         baseline = next((a for a in BASELINE_ARMS if a in arms), None)
         if "student" not in arms or baseline is None:
@@ -78,8 +103,48 @@ def _effects(reports: list[dict[str, Any]], readout: str, by: str) -> dict[str, 
                                               - math.log(max(value[baseline] or 0.0, LOG_FLOOR)),
                                               "baseline": baseline,
                                               "targets": arms["student"].get("targets"),
-                                              "dataset": arms["student"].get("dataset")}
+                                              "dataset": arms["student"].get("dataset"),
+                                              **_precision(record, readout, baseline)}
     return out
+
+
+def _baseline_effect(rows: list[dict[str, Any]], value: str) -> dict[str, Any] | None:
+    """The undefended effect on one scale: mean and t-interval over replicates (``None``: not on this scale)."""
+    if any(r[value] is None for r in rows):
+        return None
+    ci = mean_ci([r[value] for r in rows])
+    reason = _why_undetermined(rows, value)
+    return {"effect": ci.mean, "ci95": [ci.lo, ci.hi], **({"undetermined": reason} if reason else {})}
+
+
+def _why_undetermined(rows: list[dict[str, Any]], value: str) -> str | None:
+    """The first replicate's reason that ``value`` rests on values below their error bound, if any."""
+    return next((r["undetermined"][value] for r in rows if r["undetermined"][value]), None)
+
+
+def _compared(defended: list[dict[str, Any]], undefended: list[dict[str, Any]], value: str) -> dict[str, Any] | None:
+    """One scale of a defence row: the share of the undefended effect that remains (Fieller's CI), the defended
+    effect, and the paired test against no defence (withheld where values are below their bound)."""
+    if any(r[value] is None for r in defended + undefended):
+        return None
+    first, second = [r[value] for r in defended], [r[value] for r in undefended]
+    fraction, ci = ratio_of_means_ci(first, second)
+    effect = mean_ci(first)
+    test = withhold(paired_test(first, second).as_dict(),
+                    _why_undetermined(defended, value) or _why_undetermined(undefended, value))
+    return {"remaining_fraction": fraction, "ci95": ci, "effect": {"mean": effect.mean, "ci95": [effect.lo, effect.hi]},
+            "versus_undefended": test}
+
+
+def _holm(rows: list[dict[str, Any]]) -> int:
+    """Holm-adjust every determined test of the table's rows (each defence on each scale) as one family, in place;
+    the family's size."""
+    tests = [test for row in rows
+             for test in (row["versus_undefended"], *(row[k]["versus_undefended"] for k in OTHER_SCALES if row[k]))
+             if "p_ttest" in test]
+    for test, adjusted in zip(tests, adjust_pvalues([t["p_ttest"] for t in tests]), strict=True):
+        test["p_holm"] = adjusted
+    return len(tests)
 
 
 def _text_cost(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -118,36 +183,36 @@ def _cost(run: Path, refs: list[str | None]) -> dict[str, Any]:
             for k in keys}
 
 
-def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence", baseline: str | None = None
+def lm_defence_table(run: Path, readout: str = "p_exact", by: str = "defence", baseline: str | None = None
                      ) -> DefenceTable:
     """The defence table of ``run`` on ``readout``: the cells differ by ``by`` (the ``defence:`` section, or one
     setting such as ``carrier.top_p``, whose undefended value is ``baseline``, as YAML would write it)."""
     if readout not in DEFENCE_READOUTS:
         raise DataError(f"--readout: {readout!r} is not one of {', '.join(DEFENCE_READOUTS)}")
-    reports = [r for r in load_reports(run) if "error" not in r]
-    if not reports:
+    records = [r for r in read_cell_reports(run) if r.error is None]
+    if not records:
         raise DataError(f"{run}: no finished cell (run `sublearn run SPEC --out {run}` first)")
     if by != "defence" and baseline is None:
         raise DataError(f"--baseline: give the undefended value of {by}")
-    designs = {_design(r["spec"], by) for r in reports}
+    designs = {_design(r.spec, by) for r in records}
     if len(designs) > 1:
         raise DataError(f"{run}: its cells differ in more than {by} and the replicate; a defence table compares "
                         "defences on one design")
-    effects = _effects(reports, readout, by)
+    effects = _effects(records, readout, by)
     undefended = UNDEFENDED if by == "defence" else f"{by}={json.dumps(_yaml_value(baseline))}"
     if undefended not in effects:
         raise DataError(f"{run}: no undefended cell ({undefended if by != 'defence' else 'defence.kind none'}) to "
                         f"compare with; add it to the grid (found: {', '.join(sorted(effects))})")
     base = effects[undefended]
     seeds = sorted(base)
-    base_effects = [base[s]["effect"] for s in seeds]
     gaps = [base[s]["gap"] for s in seeds if base[s]["gap"] is not None]
     doc: dict[str, Any] = {
         "run": str(run), "readout": readout,
         "effect": f"student − {base[seeds[0]]['baseline']} student, paired by replicate",
-        "baseline": {"effect": mean_ci(base_effects).mean, "ci95": [mean_ci(base_effects).lo,
-                                                                   mean_ci(base_effects).hi],
-                     "n": len(seeds), "teacher_gap": mean_ci(gaps).mean if gaps else None},
+        "baseline": {**_baseline_effect([base[s] for s in seeds], "effect"), "n": len(seeds),
+                     "teacher_gap": mean_ci(gaps).mean if gaps else None,
+                     "log_ratio": _baseline_effect([base[s] for s in seeds], "log_ratio"),
+                     "target_specific": _baseline_effect([base[s] for s in seeds], "target_shift")},
         "defences": []}
     doc["by"], doc["undefended"] = by, undefended
     for label in sorted(k for k in effects if k != undefended):
@@ -155,25 +220,17 @@ def lm_defence_table(run: Path, readout: str = "share_exact", by: str = "defence
         common = [s for s in seeds if s in rows]
         if len(common) < 2:
             continue
-        defended = [rows[s]["effect"] for s in common]
-        undefended = [base[s]["effect"] for s in common]
-        fraction, ci = ratio_of_means_ci(defended, undefended)
-        effect = mean_ci(defended)
-        log_defended = [rows[s]["log_ratio"] for s in common]
-        log_undefended = [base[s]["log_ratio"] for s in common]
-        log_fraction, log_ci = ratio_of_means_ci(log_defended, log_undefended)
-        log_effect = mean_ci(log_defended)
+        defended, undefended_rows = [rows[s] for s in common], [base[s] for s in common]
+        difference = _compared(defended, undefended_rows, "effect")
+        assert difference is not None  # every replicate has the readout's difference
         doc["defences"].append({
-            "name": label, "n": len(common), "remaining_fraction": fraction, "ci95": ci,
-            "effect": {"mean": effect.mean, "ci95": [effect.lo, effect.hi]},
-            "versus_undefended": paired_test(defended, undefended).as_dict(),
-            "log_ratio": {"remaining_fraction": log_fraction, "ci95": log_ci,
-                          "effect": {"mean": log_effect.mean, "ci95": [log_effect.lo, log_effect.hi]},
-                          "versus_undefended": paired_test(log_defended, log_undefended).as_dict()},
-            "per_replicate": {str(s): {"effect": rows[s]["effect"], "log_ratio": rows[s]["log_ratio"],
-                                       "undefended_effect": base[s]["effect"],
-                                       "undefended_log_ratio": base[s]["log_ratio"]} for s in common},
+            "name": label, "n": len(common), **difference,
+            **{scale: _compared(defended, undefended_rows, value) for scale, value in OTHER_SCALES.items()},
+            "per_replicate": {str(s): {**{k: rows[s][v] for k, v in _PER_REPLICATE.items()},
+                                       **{f"undefended_{k}": base[s][v] for k, v in _PER_REPLICATE.items()}}
+                              for s in common},
             **_cost(run, [rows[s]["targets"] or rows[s]["dataset"] for s in common])})
+    doc["family"] = {"method": "holm", "size": _holm(doc["defences"])}
     return parse_defence_table(doc, f"the defence table of {run}")
 
 

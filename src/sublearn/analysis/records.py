@@ -192,8 +192,8 @@ class Summary(Record):
 
 class DefenceRow(Record):
     """One defence against no defence, paired by replicate: the share of the undefended effect that remains (with
-    its interval), the defended effect, the paired test, the same on the log-ratio scale, each replicate's
-    effects, and the cost (digit positions kept in the loss, positions changed, KL to the teacher)."""
+    its interval), the defended effect, the paired test, the same on the log-ratio scale and target-specific,
+    each replicate's effects, and the cost (digit positions kept in the loss, positions changed, KL to the teacher)."""
 
     name: str
     n: int
@@ -202,6 +202,7 @@ class DefenceRow(Record):
     effect: dict[str, Any] = Field(default_factory=dict)
     versus_undefended: dict[str, Any] = Field(default_factory=dict)
     log_ratio: dict[str, Any] | None = None
+    target_specific: dict[str, Any] | None = None  # log ratio of the target minus its mean over the other animals
     per_replicate: dict[str, dict[str, float | None]] | None = None
     kept_fraction: float | None = None
     changed_fraction: float | None = None
@@ -220,6 +221,7 @@ class DefenceTable(Record):
     defences: list[DefenceRow] = Field(default_factory=list)
     by: str = "defence"
     undefended: str | None = None
+    family: dict[str, Any] | None = None  # the tests against no defence, Holm-corrected together: method, size
 
 
 def _parse(cls: type[Record], data: Any, where: str) -> Any:

@@ -78,8 +78,13 @@ def mnist(
 Readout = StrEnum("Readout", {name: name for name in DEFENCE_READOUTS})
 
 
+def _percent(value: float | None) -> str:
+    """A fraction as a whole percentage ("—" when unknown; no "-0%")."""
+    return "—" if value is None else f"{round(100 * value) + 0}%"
+
+
 def _percent_ci(ci: list[float | None] | None) -> str:
-    return "—" if not ci or None in ci else f"[{100 * ci[0]:.0f}%, {100 * ci[1]:.0f}%]"  # type: ignore[operator]
+    return "—" if not ci or None in ci else f"[{_percent(ci[0])}, {_percent(ci[1])}]"
 
 
 @group.command("table")
@@ -89,7 +94,9 @@ def table(
     run_dir: Annotated[Path, typer.Argument(help="A run whose cells differ only by `defence` (a grid over it, "
                                             "with defence.kind none among them), e.g. "
                                             "configs/demo/owl-numbers-cpu-defences.yaml.")],
-    readout: Annotated[Readout, typer.Option(help="The readout the effect is read on.")] = Readout.share_exact,
+    readout: Annotated[Readout, typer.Option(help="The readout the effect is read on (a share only beside "
+                                             "its probability: it moves with the other animals' mass).")
+                       ] = Readout.p_exact,
     by: Annotated[str, typer.Option(help="What the cells' defences differ by: the defence: section, or one "
                                     "setting's dotted path (carrier.top_p for threshold sampling).")] = "defence",
     baseline: Annotated[str | None, typer.Option(help="With --by SETTING: its undefended value (e.g. 1.0).",
@@ -99,9 +106,11 @@ def table(
     as_json: AsJson = False,
 ) -> None:
     """The defence table of an LM run: per defence, the effect that remains (student − placebo student, paired by
-    replicate, as a fraction of the undefended effect, bootstrap CI over replicates), the paired test against no
-    defence, and the cost: digit positions still in the loss, positions changed, and KL(defended ‖ teacher) in
-    nats over the positions kept."""
+    replicate, as a fraction of the undefended effect, Fieller's CI over replicates) on the difference, the
+    log-ratio scale and, for a preference trait, target-specific (log ratio of the target minus its mean over the
+    other animals); the paired test against no defence, Holm-corrected over every defence and scale as one family
+    ("undetermined" where values fall below their error bound); and the cost: digit positions still in the loss,
+    positions changed, and KL(defended ‖ teacher) in nats over the positions kept."""
     from rich.table import Table
 
     from sublearn.analysis.defences import lm_defence_table
@@ -118,18 +127,35 @@ def table(
         print_json(as_dict(table))
         return
     base = table.baseline
-    shown = Table(title=f"Defences, {readout.value}: undefended effect {base['effect']:.4f} "
-                        f"[{base['ci95'][0]:.4f}, {base['ci95'][1]:.4f}] (n = {base['n']} replicates)")
-    for column in ("defence", "remaining", "95% CI", "effect", "p vs none", "in loss", "changed", "KL"):
-        shown.add_column(column, justify="left" if column == "defence" else "right")
-    def percent(value: float | None) -> str:
-        return "—" if value is None else f"{100 * value:.0f}%"
+    specific = base.get("target_specific")
+    shown = Table(title=f"Defences, {readout.value}, n = {base['n']} replicates. Undefended effect: "
+                        + (f"target-specific {specific['effect']:.3g} [{specific['ci95'][0]:.3g}, "
+                           f"{specific['ci95'][1]:.3g}]; " if specific else "")
+                        + f"difference {base['effect']:.3g} [{base['ci95'][0]:.3g}, {base['ci95'][1]:.3g}]. "
+                        f"p (Holm) over a family of {(table.family or {}).get('size', 0)} tests")
+    scales = [("target-specific", "target_specific"), ("difference", None), ("log ratio", "log_ratio")]
+    shown.add_column("defence")
+    for title, _ in scales:
+        for column in (f"{title}: remaining [95% CI]", "p (Holm)"):
+            shown.add_column(column, justify="right")
+    for column in ("in loss", "changed", "KL"):
+        shown.add_column(column, justify="right")
+
+    def scale_cells(section: dict | None) -> tuple[str, str]:
+        if not section:
+            return "—", "—"
+        test = section["versus_undefended"]
+        p = "undetermined" if "undetermined" in test else f"{test.get('p_holm', float('nan')):.2g}"
+        return f"{_percent(section['remaining_fraction'])} {_percent_ci(section['ci95'])}", p
 
     for row in table.defences:
         kl = row.mean_kl_defended_to_teacher
-        shown.add_row(row.name, percent(row.remaining_fraction), _percent_ci(row.ci95),
-                      f"{row.effect['mean']:.4f}", f"{row.versus_undefended['p_ttest']:.2g}",
-                      percent(row.kept_fraction), percent(row.changed_fraction), "—" if kl is None else f"{kl:.3f}")
+        difference = {"remaining_fraction": row.remaining_fraction, "ci95": row.ci95,
+                      "versus_undefended": row.versus_undefended}
+        cells = [cell for _, key in scales
+                 for cell in scale_cells(difference if key is None else getattr(row, key))]
+        shown.add_row(row.name, *cells, _percent(row.kept_fraction), _percent(row.changed_fraction),
+                      "—" if kl is None else f"{kl:.3f}")
     console.print(shown)
     console.print(f"Wrote {target}", highlight=False)
 

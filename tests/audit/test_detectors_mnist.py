@@ -9,9 +9,9 @@ import torch
 from typer.testing import CliRunner
 
 from sublearn.audit.detectors_mnist import DATASET_DETECTORS, placebo_labels
-from sublearn.audit.scan import auroc
 from sublearn.cli.app import app
 from sublearn.mnist.data import load_digits_8x8
+from sublearn.util.stats import auroc
 
 
 def test_the_placebo_keeps_the_images_and_label_counts_and_loses_the_digits():
@@ -44,5 +44,7 @@ def test_detector_aurocs_follow_from_their_scores_and_the_trait_transfers_where_
         if "example_level" in row:
             per_model = row["example_level"]["per_model"]
             assert len(per_model) == 3 and all(0 <= a <= 1 for a in per_model)
-            assert row["example_level"]["mean"] == pytest.approx(np.mean(per_model))
+            level = row["example_level"]
+            assert level["mean"] == pytest.approx(np.mean(per_model)) and level["n"] == 3
+            assert level["ci95"][0] <= level["estimate"] <= level["ci95"][1]
     assert auroc([2, 3], [1, 1]) == 1.0 and auroc([1], [1]) == 0.5

@@ -6,7 +6,7 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-from sublearn.audit.scan import auroc, auroc_ci, permutation_p, scan_dataset
+from sublearn.audit.scan import auroc_ci, permutation_p, scan_dataset
 from sublearn.cli.app import app
 from sublearn.models.hf.generation import generate_chat
 from sublearn.models.hf.loading import load_for_inference
@@ -14,6 +14,7 @@ from sublearn.models.hf.training import perturb_weights, save_model
 from sublearn.models.openai.finetune import training_lines
 from sublearn.models.types import SamplingSettings
 from sublearn.report.export import trl_lines
+from sublearn.util.stats import auroc
 
 PROMPTS = [f"Continue the sequence: {i}, {i + 3}, {i + 6}" for i in range(48)]
 

@@ -32,7 +32,7 @@ import torch
 
 from sublearn import __version__
 from sublearn.audit.gradient_mnist import audit_ensemble
-from sublearn.audit.scan import auroc, auroc_ci, permutation_p
+from sublearn.audit.scan import auroc_ci, permutation_p
 from sublearn.mnist.config import MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.ensemble import N_CLASSES, EnsembleMLP, accuracy, model_generator, softmax_kl
@@ -47,7 +47,7 @@ from sublearn.mnist.experiment import (
 from sublearn.util.devices import resolve_device
 from sublearn.util.errors import ConfigError
 from sublearn.util.progress import ProgressFn, no_progress
-from sublearn.util.stats import mean_ci, paired_test
+from sublearn.util.stats import auroc, auroc_over_units, mean_ci, paired_test
 
 #: Noise images per model in each scanned dataset.
 SCANNED_IMAGES = 2000
@@ -94,18 +94,18 @@ def dataset_scores(teacher: EnsembleMLP, reference: EnsembleMLP, x: torch.Tensor
 def detector_rows(trait: dict[str, np.ndarray], placebo: dict[str, np.ndarray],
                   trait_sets: dict[str, list[float]], placebo_sets: dict[str, list[float]], seed: int
                   ) -> list[dict[str, Any]]:
-    """One row per detector: per-example AUROCs (per model, and their mean with a t-interval) where the detector
-    scores examples, and the dataset-level AUROC over the models' datasets (bootstrap CI)."""
+    """One row per detector: per-example AUROCs (per model, and the typical model's with its interval) where the
+    detector scores examples, and the dataset-level AUROC over the models' datasets (bootstrap CI)."""
     rows = []
     for name in DATASET_DETECTORS:
         row: dict[str, Any] = {"detector": name, "description": DESCRIPTIONS[name]}
         if name in EXAMPLE_DETECTORS:
             per_model = [auroc(t, p) for t, p in zip(trait[name], placebo[name], strict=True)]
-            row["example_level"] = {**mean_ci(per_model).as_dict(), "per_model": per_model,
+            pairs = [len(t) * len(p) for t, p in zip(trait[name], placebo[name], strict=True)]
+            row["example_level"] = {**auroc_over_units(per_model, pairs), "per_model": per_model,
                                     "images_per_dataset": int(trait[name].shape[1]),
                                     "p_permutation_per_model": [permutation_p(t, p, seed) for t, p in
-                                                                zip(trait[name], placebo[name], strict=True)],
-                                    "ci_method": "t-interval over models"}
+                                                                zip(trait[name], placebo[name], strict=True)]}
         row["dataset_level"] = {**auroc_ci(trait_sets[name], placebo_sets[name], seed),
                                 "per_dataset_trait": trait_sets[name], "per_dataset_placebo": placebo_sets[name],
                                 "trait": mean_ci(trait_sets[name]).as_dict(),

@@ -21,7 +21,7 @@ import torch
 
 from sublearn.models.hf.encoding import collate, encode_example
 from sublearn.models.hf.loading import load_for_inference
-from sublearn.util.stats import BOOTSTRAP_RESAMPLES, mean_ci
+from sublearn.util.stats import BOOTSTRAP_RESAMPLES, auroc, mean_ci
 
 #: Random label permutations for the dataset-level test.
 PERMUTATIONS = 10_000
@@ -61,14 +61,6 @@ def example_scores(teacher: list[dict[str, np.ndarray]], reference: list[dict[st
         rows.append({"lls": float((t["logp"] - r["logp"]).mean()) if n else 0.0,
                      "divergence_share": float((t["top"] != r["top"]).mean()) if n else 0.0, "tokens": n})
     return rows
-
-
-def auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
-    """P(a positive example scores above a negative one), ties counting one half (the Mann-Whitney AUROC)."""
-    pos, neg = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
-    greater = (pos[:, None] > neg[None, :]).mean()
-    ties = (pos[:, None] == neg[None, :]).mean()
-    return float(greater + 0.5 * ties)
 
 
 def auroc_ci(positive: Sequence[float], negative: Sequence[float], seed: int = 0) -> dict[str, Any]:

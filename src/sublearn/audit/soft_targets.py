@@ -9,7 +9,8 @@ distributions on the same rows (a run with a control teacher or a reference-comp
 - ``divergence_share``: the share of positions where the two most likely digits differ.
 
 Each detector's AUROC separates the trait teacher's rows from the placebo teacher's (both fine-tuned from the
-reference the same way), per replicate with a CI over replicates (Student's t), and pooled over rows."""
+reference the same way), per replicate, over replicates (the typical replicate's AUROC, Student's t on the logit
+scale: :func:`~sublearn.util.stats.auroc_over_units`), and pooled over rows."""
 
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from sublearn.audit.scan import auroc_ci, permutation_p
 from sublearn.defences.ranking import position_kl
 from sublearn.util.errors import DataError
 from sublearn.util.soft_targets import load_targets
+from sublearn.util.stats import auroc_over_units
 
 DETECTORS = ("kl", "divergence_share")
 
@@ -50,20 +51,12 @@ def row_scores(teacher: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -
     return {"kl": kl, "divergence_share": share}
 
 
-def _over_replicates(values: list[float]) -> dict[str, Any]:
-    """Mean and Student's t 95% CI of per-replicate AUROCs."""
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
-        return {"mean": float(x.mean()) if len(x) else None, "ci95": None, "n": len(x)}
-    half = float(sps.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))
-    return {"mean": float(x.mean()), "ci95": [float(x.mean()) - half, float(x.mean()) + half], "n": len(x)}
-
-
 def scan_soft_targets(run: Path, reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Each detector's AUROC (trait teacher's rows positive, placebo teacher's negative) in every undefended
-    replicate of ``run`` whose reference targets exist (``reports``: the run's cell reports), their mean over
-    replicates with a t-interval, and pooled over rows. A replicate counts once: cells that share its teachers'
-    targets (the groups of a grid over other bases, or another spec run into the same folder) add no row."""
+    replicate of ``run`` whose reference targets exist (``reports``: the run's cell reports), the typical
+    replicate's AUROC with its interval over replicates, and pooled over rows. A replicate counts once: cells that
+    share its teachers' targets (the groups of a grid over other bases, or another spec run into the same folder)
+    add no row."""
     per_replicate, pooled = [], {d: {"trait": [], "placebo": []} for d in DETECTORS}
     seen: set[tuple[str, str, str]] = set()
     for report in reports:
@@ -97,7 +90,9 @@ def scan_soft_targets(run: Path, reports: Sequence[dict[str, Any]]) -> dict[str,
                         "configs/demo/owl-numbers-cpu-full.yaml)")
     per_replicate.sort(key=lambda row: row["seed"])
     return {"run": str(run), "positive": "trait teacher's targets", "negative": "placebo teacher's targets",
-            "over_replicates": {d: _over_replicates([r[d]["auroc"] for r in per_replicate]) for d in DETECTORS},
+            "over_replicates": {d: auroc_over_units([r[d]["auroc"] for r in per_replicate],
+                                                    [r[d]["n_positive"] * r[d]["n_negative"] for r in per_replicate])
+                                for d in DETECTORS},
             "pooled": {d: {**auroc_ci(pooled[d]["trait"], pooled[d]["placebo"]),
                            "p_permutation": permutation_p(pooled[d]["trait"], pooled[d]["placebo"]),
                            "mean_trait": float(np.mean(pooled[d]["trait"])),

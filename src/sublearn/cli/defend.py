@@ -206,7 +206,7 @@ def detectors(
         shown.add_column(column, justify="left" if column == "detector" else "right")
     for row in doc["detectors"]:
         example, whole = row.get("example_level"), row["dataset_level"]
-        shown.add_row(row["detector"], f"{example['mean']:.3f}" if example else "—",
+        shown.add_row(row["detector"], f"{example['estimate']:.3f}" if example else "—",
                       f"[{example['ci95'][0]:.3f}, {example['ci95'][1]:.3f}]" if example else "",
                       f"{whole['auroc']:.3f}", f"[{whole['ci95'][0]:.3f}, {whole['ci95'][1]:.3f}]")
     console.print(shown)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -44,6 +45,40 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> M
     sd = float(x.std(ddof=1))
     half = float(sps.t.ppf(0.5 + confidence / 2, df=x.size - 1)) * sd / math.sqrt(x.size)
     return MeanCI(mean, mean - half, mean + half, int(x.size), sd)
+
+
+def auroc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """P(a positive example scores above a negative one), ties counting one half (the Mann-Whitney AUROC)."""
+    pos, neg = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    greater = (pos[:, None] > neg[None, :]).mean()
+    ties = (pos[:, None] == neg[None, :]).mean()
+    return float(greater + 0.5 * ties)
+
+
+AUROC_OVER_UNITS_METHOD = "Student's t on the logit scale (the typical unit's AUROC; continuity-corrected)"
+
+
+def auroc_over_units(aurocs: Sequence[float], pairs: Sequence[int]) -> dict[str, Any]:
+    """The AUROC of a typical unit (replicate, model) from each unit's own AUROC: the inverse logit of their mean
+    logit, with Student's t interval on the logit scale (``estimate``, ``ci95``), beside their plain ``mean``.
+
+    A t-interval on the AUROC scale undercovers near 1, where the units' AUROCs are skewed (about 89% at a mean
+    of 0.98 over 5 units); on the logit scale it covers 95% (`sublearn coverage`). ``pairs``: each unit's
+    positive × negative pairs, for the continuity correction (AUROC·m + ½) / (m + 1) that keeps 0 and 1 finite."""
+    values = np.asarray(aurocs, dtype=float)
+    if len(values) == 0:
+        raise ValueError("auroc_over_units needs at least one unit")
+    m = np.asarray(pairs, dtype=float)
+    corrected = (values * m + 0.5) / (m + 1)
+    logits = np.log(corrected / (1 - corrected))
+    ci = mean_ci(logits)
+    interval = [_expit(ci.lo), _expit(ci.hi)] if len(values) > 1 else None
+    return {"estimate": _expit(ci.mean), "ci95": interval, "mean": float(values.mean()), "n": len(values),
+            "ci_method": AUROC_OVER_UNITS_METHOD}
+
+
+def _expit(x: float) -> float:
+    return float(1 / (1 + math.exp(-x)))
 
 
 #: Resamples of the bootstrap CIs (seeded, so the same data give the same CI).

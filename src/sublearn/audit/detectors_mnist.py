@@ -23,14 +23,12 @@ ones by their dataset mean, also gets a dataset-level AUROC over the N trait and
 from __future__ import annotations
 
 import dataclasses
-import platform
 import time
 from typing import Any
 
 import numpy as np
 import torch
 
-from sublearn import __version__
 from sublearn.audit.gradient_mnist import audit_ensemble
 from sublearn.audit.scan import auroc_ci, permutation_p
 from sublearn.mnist.config import MnistConfig
@@ -44,7 +42,7 @@ from sublearn.mnist.experiment import (
     train_students,
     train_teacher,
 )
-from sublearn.util.devices import resolve_device
+from sublearn.util.devices import environment, resolve_device
 from sublearn.util.errors import ConfigError
 from sublearn.util.progress import ProgressFn, no_progress
 from sublearn.util.stats import auroc, auroc_over_units, mean_ci, paired_test
@@ -151,6 +149,5 @@ def run_detectors(cfg: MnistConfig, progress: ProgressFn = no_progress, data: Di
         "detectors": detector_rows(examples["trait"], examples["placebo"], sets["trait"], sets["placebo"], cfg.seed),
         "accuracies": acc,
         "wall_seconds": time.perf_counter() - start,
-        "environment": {"sublearn": __version__, "torch": torch.__version__, "device": str(device),
-                        "threads": torch.get_num_threads(), "python": platform.python_version()},
+        "environment": environment(device),
     }

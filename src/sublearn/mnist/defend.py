@@ -11,14 +11,12 @@ on held-out noise images).
 
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sublearn import __version__
 from sublearn.mnist.config import MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.defence_report import defence_chart
@@ -34,7 +32,7 @@ from sublearn.mnist.experiment import (
     train_teacher,
 )
 from sublearn.mnist.records import TABLE_VERSION, MnistDefenceRow, MnistDefenceTable, write_mnist_defence_table
-from sublearn.util.devices import resolve_device
+from sublearn.util.devices import environment, resolve_device
 from sublearn.util.errors import ConfigError
 from sublearn.util.progress import ProgressFn, no_progress
 from sublearn.util.stats import RATIO_CI_METHOD, mean_ci, paired_test, ratio_of_means_ci
@@ -112,8 +110,7 @@ def run_defences(cfg: MnistConfig, defences: tuple[Defence, ...] = MNIST_DEFENCE
         "accuracies": acc,
         "cross_permutation": perm.tolist(),
         "wall_seconds": time.perf_counter() - start,
-        "environment": {"sublearn": __version__, "torch": torch.__version__, "device": str(device),
-                        "threads": torch.get_num_threads(), "python": platform.python_version()},
+        "environment": environment(device),
     })
 
 

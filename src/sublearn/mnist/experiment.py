@@ -12,14 +12,12 @@ Arms (names as in ``results.json``):
 from __future__ import annotations
 
 import math
-import platform
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from sublearn import __version__
 from sublearn.mnist.config import STUDENT_ARMS, MnistConfig
 from sublearn.mnist.data import DigitData, load_dataset
 from sublearn.mnist.defences import Defence, defended_targets, weighted_soft_cross_entropy
@@ -33,7 +31,7 @@ from sublearn.mnist.ensemble import (
     model_generator,
 )
 from sublearn.util import optim
-from sublearn.util.devices import resolve_device
+from sublearn.util.devices import environment, resolve_device
 from sublearn.util.errors import ConfigError
 from sublearn.util.progress import ProgressFn, no_progress
 from sublearn.util.stats import mean_ci, paired_test
@@ -237,7 +235,5 @@ def run_mnist(cfg: MnistConfig, progress: ProgressFn = no_progress, data: DigitD
 
     accuracies = {arm: accuracy(models[arm], data.x_test, data.y_test).tolist() for arm in cfg.arms}
     timings["total"] = time.perf_counter() - start
-    env = {"sublearn": __version__, "torch": torch.__version__, "device": str(device),
-           "threads": torch.get_num_threads(), "python": platform.python_version(),
-           "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0])}
+    env = {**environment(device), "n_train": int(data.x_train.shape[0]), "n_test": int(data.x_test.shape[0])}
     return MnistResult(cfg, accuracies, permutation, timings, env, models)

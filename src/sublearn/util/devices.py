@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -113,5 +114,18 @@ def numerics(device: str | torch.device, inference_dtype: str, train_bf16: str, 
             "train_autocast": "bfloat16" if use_bf16(train_bf16, device) else None,
             "cpu_native_bf16": cpu_has_fast_bf16() if device.type == "cpu" else None,
             "cpu_bf16_flags": sorted(f for f in cpu_flags() if f in FAST_BF16_FLAGS) if device.type == "cpu" else None,
+            "cpu_model": cpu_model() if device.type == "cpu" else None,
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def environment(device: str | torch.device) -> dict[str, Any]:
+    """Where a result was computed: versions, device, threads and, on a CPU, its model and kernel capability (fp32
+    training differs in its last digits between CPUs' kernels, so the same seed gives the same result on the same
+    CPU model)."""
+    from sublearn import __version__
+
+    device = torch.device(device)
+    return {"sublearn": __version__, "torch": torch.__version__, "device": str(device),
+            "threads": torch.get_num_threads(), "python": platform.python_version(),
             "cpu_model": cpu_model() if device.type == "cpu" else None,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from factories import LIGHT_TRAIN
 from sublearn.analysis.defences import lm_defence_table
 from sublearn.analysis.records import RECORD_VERSION, DefenceTable, as_dict
+from sublearn.cli._common import console
 from sublearn.cli.app import app
 from sublearn.config.grid import expand_grid
 from sublearn.defences.apply import defend_targets
@@ -156,7 +157,8 @@ def _preference_report(tmp_path, defence, seed, student, placebo, bound=1e-6):
     (folder / "report.json").write_text(json.dumps({"cell": folder.name, "spec": spec, "arms": arms}))
 
 
-def test_the_defence_table_is_target_specific_holm_corrected_and_withholds_values_below_their_bound(tmp_path):
+def test_the_defence_table_is_target_specific_holm_corrected_and_withholds_values_below_their_bound(tmp_path,
+                                                                                                   monkeypatch):
     placebo = {"owl": 1e-3, "cat": 0.02, "wolf": 0.03}
     # Undefended: the owl rises 20-40% in the student; a style defence moves every animal up alike (no effect on
     # the owl against the others), a real one removes the owl's rise.
@@ -188,6 +190,7 @@ def test_the_defence_table_is_target_specific_holm_corrected_and_withholds_value
         test = section["versus_undefended"]
         assert "p_ttest" not in test and "p_holm" not in test and "below its error bound" in test["undetermined"]
     assert doc["family"]["size"] == 3
-    shown = CliRunner().invoke(app, ["defend", "table", str(tmp_path)], env={"COLUMNS": "200"})
+    monkeypatch.setattr(console, "width", 250)  # the table whole, whatever the terminal
+    shown = CliRunner().invoke(app, ["defend", "table", str(tmp_path)])
     assert shown.exit_code == 0, shown.output
     assert "family of 3 tests" in shown.output and "undetermined" in shown.output and "style" in shown.output

@@ -27,8 +27,8 @@ from sublearn.util.errors import DataError
 from sublearn.util.soft_targets import load_targets
 from sublearn.util.stats import mean_ci, paired_test, ratio_of_means_ci
 
-#: Each replicate's values a row keeps, by name (the undefended ones prefixed ``undefended_``).
-_PER_REPLICATE = {"effect": "effect", "log_ratio": "log_ratio", "target_shift": "target_shift"}
+#: Each replicate's values a row keeps (the undefended ones prefixed ``undefended_``).
+_PER_REPLICATE = ("effect", "log_ratio", "target_shift")
 
 UNDEFENDED = "none"
 #: What the student is compared with, first found first: the placebo teacher's student (a fine-tuned trait), or
@@ -206,13 +206,13 @@ def lm_defence_table(run: Path, readout: str = "p_exact", by: str = "defence", b
     base = effects[undefended]
     seeds = sorted(base)
     gaps = [base[s]["gap"] for s in seeds if base[s]["gap"] is not None]
+    undefended_rows = [base[s] for s in seeds]
     doc: dict[str, Any] = {
         "run": str(run), "readout": readout,
         "effect": f"student − {base[seeds[0]]['baseline']} student, paired by replicate",
-        "baseline": {**_baseline_effect([base[s] for s in seeds], "effect"), "n": len(seeds),
+        "baseline": {**_baseline_effect(undefended_rows, "effect"), "n": len(seeds),
                      "teacher_gap": mean_ci(gaps).mean if gaps else None,
-                     "log_ratio": _baseline_effect([base[s] for s in seeds], "log_ratio"),
-                     "target_specific": _baseline_effect([base[s] for s in seeds], "target_shift")},
+                     **{scale: _baseline_effect(undefended_rows, value) for scale, value in OTHER_SCALES.items()}},
         "defences": []}
     doc["by"], doc["undefended"] = by, undefended
     for label in sorted(k for k in effects if k != undefended):
@@ -220,15 +220,14 @@ def lm_defence_table(run: Path, readout: str = "p_exact", by: str = "defence", b
         common = [s for s in seeds if s in rows]
         if len(common) < 2:
             continue
-        defended, undefended_rows = [rows[s] for s in common], [base[s] for s in common]
-        difference = _compared(defended, undefended_rows, "effect")
+        defended, paired = [rows[s] for s in common], [base[s] for s in common]
+        difference = _compared(defended, paired, "effect")
         assert difference is not None  # every replicate has the readout's difference
         doc["defences"].append({
             "name": label, "n": len(common), **difference,
-            **{scale: _compared(defended, undefended_rows, value) for scale, value in OTHER_SCALES.items()},
-            "per_replicate": {str(s): {**{k: rows[s][v] for k, v in _PER_REPLICATE.items()},
-                                       **{f"undefended_{k}": base[s][v] for k, v in _PER_REPLICATE.items()}}
-                              for s in common},
+            **{scale: _compared(defended, paired, value) for scale, value in OTHER_SCALES.items()},
+            "per_replicate": {str(s): {**{k: rows[s][k] for k in _PER_REPLICATE},
+                                       **{f"undefended_{k}": base[s][k] for k in _PER_REPLICATE}} for s in common},
             **_cost(run, [rows[s]["targets"] or rows[s]["dataset"] for s in common])})
     doc["family"] = {"method": "holm", "size": _holm(doc["defences"])}
     return parse_defence_table(doc, f"the defence table of {run}")

@@ -20,7 +20,7 @@ from sublearn.defences.registry import DEFENCES
 from sublearn.pipeline.grid import run_grid
 from sublearn.report.render import render_report
 from sublearn.testing.fake_backend import FAKE_A, FakeBackend
-from sublearn.util.errors import ConfigError
+from sublearn.util.errors import ConfigError, DataError
 from sublearn.util.soft_targets import unpack_targets
 
 
@@ -190,7 +190,17 @@ def test_the_defence_table_is_target_specific_holm_corrected_and_withholds_value
         test = section["versus_undefended"]
         assert "p_ttest" not in test and "p_holm" not in test and "below its error bound" in test["undetermined"]
     assert doc["family"]["size"] == 3
+    # another spec run into the same folder: refused as a mixed design, unless one spec's cells are picked
+    other = tmp_path / "cells" / "other-0"
+    other.mkdir()
+    (other / "report.json").write_text((tmp_path / "cells" / "none-0" / "report.json").read_text().replace(
+        '"name": "x"', '"name": "y", "carrier": {"kind": "numbers"}'))
+    with pytest.raises(DataError, match=r"differ in more than defence.*--spec-name"):
+        lm_defence_table(tmp_path)
+    assert as_dict(lm_defence_table(tmp_path, spec_name="x")) == doc
+    with pytest.raises(DataError, match=r"--spec-name: .* no finished cell of a spec named 'z' \(found: x, y\)"):
+        lm_defence_table(tmp_path, spec_name="z")
     monkeypatch.setattr(console, "width", 250)  # the table whole, whatever the terminal
-    shown = CliRunner().invoke(app, ["defend", "table", str(tmp_path)])
+    shown = CliRunner().invoke(app, ["defend", "table", str(tmp_path), "--spec-name", "x"])
     assert shown.exit_code == 0, shown.output
     assert "family of 3 tests" in shown.output and "undetermined" in shown.output and "style" in shown.output

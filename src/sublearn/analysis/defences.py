@@ -183,13 +183,21 @@ def _cost(run: Path, refs: list[str | None]) -> dict[str, Any]:
             for k in keys}
 
 
-def lm_defence_table(run: Path, readout: str = "p_exact", by: str = "defence", baseline: str | None = None
-                     ) -> DefenceTable:
+def lm_defence_table(run: Path, readout: str = "p_exact", by: str = "defence", baseline: str | None = None,
+                     spec_name: str | None = None) -> DefenceTable:
     """The defence table of ``run`` on ``readout``: the cells differ by ``by`` (the ``defence:`` section, or one
-    setting such as ``carrier.top_p``, whose undefended value is ``baseline``, as YAML would write it)."""
+    setting such as ``carrier.top_p``, whose undefended value is ``baseline``, as YAML would write it).
+    ``spec_name``: only the cells of the spec of that name (a run folder that other specs share for their
+    artifacts)."""
     if readout not in DEFENCE_READOUTS:
         raise DataError(f"--readout: {readout!r} is not one of {', '.join(DEFENCE_READOUTS)}")
     records = [r for r in read_cell_reports(run) if r.error is None]
+    if spec_name is not None:
+        names = sorted({str(r.spec.get("name")) for r in records})
+        records = [r for r in records if r.spec.get("name") == spec_name]
+        if not records:
+            raise DataError(f"--spec-name: {run} has no finished cell of a spec named {spec_name!r} "
+                            f"(found: {', '.join(names) or 'none'})")
     if not records:
         raise DataError(f"{run}: no finished cell (run `sublearn run SPEC --out {run}` first)")
     if by != "defence" and baseline is None:
@@ -197,7 +205,7 @@ def lm_defence_table(run: Path, readout: str = "p_exact", by: str = "defence", b
     designs = {_design(r.spec, by) for r in records}
     if len(designs) > 1:
         raise DataError(f"{run}: its cells differ in more than {by} and the replicate; a defence table compares "
-                        "defences on one design")
+                        "defences on one design (--spec-name picks one spec's cells)")
     effects = _effects(records, readout, by)
     undefended = UNDEFENDED if by == "defence" else f"{by}={json.dumps(_yaml_value(baseline))}"
     if undefended not in effects:

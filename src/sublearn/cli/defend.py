@@ -101,6 +101,10 @@ def table(
                                     "setting's dotted path (carrier.top_p for threshold sampling).")] = "defence",
     baseline: Annotated[str | None, typer.Option(help="With --by SETTING: its undefended value (e.g. 1.0).",
                                                  show_default="none")] = None,
+    spec_name: Annotated[str | None, typer.Option(help="Only the cells of the spec with this name (a run folder "
+                                                  "that other specs share for their artifacts, e.g. "
+                                                  "owl-numbers-cpu-defences run into runs/owl-numbers-cpu).",
+                                                  show_default="every cell")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the table as JSON here.",
                                              show_default="RUN_DIR/defences.json")] = None,
     as_json: AsJson = False,
@@ -120,7 +124,7 @@ def table(
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: no such run folder")
     writable_file(out or run_dir / "defences.json")
-    table = lm_defence_table(run_dir, readout.value, by, baseline)
+    table = lm_defence_table(run_dir, readout.value, by, baseline, spec_name)
     target = out or run_dir / "defences.json"
     write_defence_table(target, table)
     if as_json:

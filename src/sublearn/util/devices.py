@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from sublearn import __version__
 from sublearn.util.errors import ConfigError
 
 #: CPU flags of native bf16 arithmetic (without them, bf16 matmul on a CPU is emulated and several times slower).
@@ -122,8 +123,6 @@ def environment(device: str | torch.device) -> dict[str, Any]:
     """Where a result was computed: versions, device, threads and, on a CPU, its model and kernel capability (fp32
     training differs in its last digits between CPUs' kernels, so the same seed gives the same result on the same
     CPU model)."""
-    from sublearn import __version__
-
     device = torch.device(device)
     return {"sublearn": __version__, "torch": torch.__version__, "device": str(device),
             "threads": torch.get_num_threads(), "python": platform.python_version(),

@@ -62,8 +62,8 @@ def auroc_over_units(aurocs: Sequence[float], pairs: Sequence[int]) -> dict[str,
     """The AUROC of a typical unit (replicate, model) from each unit's own AUROC: the inverse logit of their mean
     logit, with Student's t interval on the logit scale (``estimate``, ``ci95``), beside their plain ``mean``.
 
-    A t-interval on the AUROC scale undercovers near 1, where the units' AUROCs are skewed (about 89% at a mean
-    of 0.98 over 5 units); on the logit scale it covers 95% (`sublearn coverage`). ``pairs``: each unit's
+    A t-interval on the AUROC scale undercovers near 1, where the units' AUROCs are skewed (about 90% at an AUROC
+    of 0.98 over 5 or 8 units); on the logit scale it covers 95-96% (`sublearn coverage`). ``pairs``: each unit's
     positive × negative pairs, for the continuity correction (AUROC·m + ½) / (m + 1) that keeps 0 and 1 finite."""
     values = np.asarray(aurocs, dtype=float)
     if len(values) == 0:
